@@ -1,0 +1,35 @@
+#pragma once
+// Recomputes a fixture case with the reference and checks each expected output.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "conformance/compare.hpp"
+#include "fixtures/format/fixture_case.hpp"
+
+namespace qoracle {
+
+// Layer kinds this build understands ("oft/linear", "lora/linear").
+std::vector<std::string> known_layer_kinds();
+
+// The reference's value for each named output of the case (names as in expected/).
+// Throws Error (naming file, case and field) for bad input or an unknown output.
+std::map<std::string, Tensor> evaluate_case(const FixtureCase& c, const std::vector<std::string>& outputs);
+
+enum class CheckStatus { Pass, Fail, Error };
+const char* status_name(CheckStatus s);
+
+struct CheckRow {
+  std::string file;
+  std::string case_name;
+  std::string output;  // empty for a case-level error
+  std::string layer_kind, dtype, convention, producer;
+  CheckStatus status = CheckStatus::Error;
+  Comparison comparison;
+  std::string error;
+};
+
+// One row per expected output; a case that cannot be evaluated gives one Error row.
+std::vector<CheckRow> check_case(const FixtureCase& c);
+
+}  // namespace qoracle

@@ -1,0 +1,16 @@
+#pragma once
+// Tolerances by dtype and output, each with its reason in conformance/TOLERANCES.md. Fixtures
+// record the tolerance they were written with; this is where new fixtures get theirs.
+#include <string>
+
+#include "fixtures/format/fixture_case.hpp"
+#include "reference/convention.hpp"
+
+namespace qoracle {
+
+Tolerance tolerance_for(Dtype dtype, const std::string& output, Convention convention);
+
+// The k of the fp64-referee rule (compare.hpp, judge_against_oracle) for a low-precision dtype.
+double oracle_factor(Dtype dtype);
+
+}  // namespace qoracle

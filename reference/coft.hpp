@@ -1,0 +1,18 @@
+#pragma once
+// Constrained OFT: each block's skew matrix is projected into the Frobenius ball of radius
+// eps' = eps / sqrt(#parameter rows). PEFT writes the projected values back into the
+// parameter on every forward and merge; the projection is idempotent, so recomputing it from
+// the stored parameters gives the same result.
+#include "reference/convention.hpp"
+#include "reference/matrix.hpp"
+
+namespace qoracle {
+
+// Math: eps' in double. Peft: eps' = fl32(fl32(eps) / fl32(sqrt(#rows))), as PEFT takes the
+// square root of an int tensor (float32).
+double coft_radius(double eps, int param_rows, Convention convention);
+
+// weight: (#rows, b(b-1)/2). Rows whose ||S||_F = sqrt(2)*||v|| exceeds eps' are scaled onto the ball.
+Matrix coft_project(const Matrix& weight, double eps, Convention convention);
+
+}  // namespace qoracle

@@ -1,0 +1,47 @@
+#pragma once
+// LoRA (and DoRA) on a dense linear layer (PEFT's lora.Linear).
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reference/adapter_registry.hpp"
+#include "reference/dense_linear.hpp"
+#include "reference/lora_adapter.hpp"
+
+namespace qoracle {
+
+class LoraLinear {
+ public:
+  explicit LoraLinear(DenseLinear base) : base_(std::move(base)) {}
+
+  // For DoRA without a magnitude, m is initialised as PEFT does: the row norms of W + s B A.
+  void add_adapter(const std::string& name, const LoraConfig& config, Matrix a, Matrix b,
+                   std::optional<Vector> b_bias = std::nullopt, std::optional<Vector> magnitude = std::nullopt);
+  void set_active_adapters(std::vector<std::string> names) { adapters_.set_active(std::move(names)); }
+  const LoraAdapter& adapter(const std::string& name) const { return adapters_.get(name).adapter; }
+
+  // y = x W^T + b + sum over active adapters of s (x A^T B^T + b_B); DoRA adapters add
+  // (g - 1) (x W^T) + g s x A^T B^T with g = m / rownorm(W + s B A).
+  Matrix forward(const Matrix& x) const;
+  Matrix forward_disabled(const Matrix& x);
+  Matrix delta_weight(const std::string& name) const { return adapters_.get(name).adapter.delta_weight(); }
+
+  // W += s B A (DoRA: W = g (W + s B A)); with lora_bias, b += s b_B (the base must have a bias).
+  void merge(const std::vector<std::string>& names);
+  void unmerge();  // by subtraction, last merged first (DoRA: W = W'/g - s B A with the cached g)
+
+  const DenseLinear& base() const { return base_; }
+  const std::vector<std::string>& merged_adapters() const { return adapters_.merged; }
+
+ private:
+  struct Entry {
+    LoraAdapter adapter;
+    Vector dora_scale_at_merge;  // g cached by merge, as PEFT caches the weight norm
+  };
+  Vector dora_scale(const LoraAdapter& adapter, const Matrix& weight) const;
+
+  DenseLinear base_;
+  AdapterRegistry<Entry> adapters_;
+};
+
+}  // namespace qoracle

@@ -1,0 +1,62 @@
+#include "reference/oft_adapter.hpp"
+
+#include <cmath>
+
+#include "reference/cayley.hpp"
+#include "reference/coft.hpp"
+#include "reference/error.hpp"
+#include "reference/skew.hpp"
+#include "reference/validate.hpp"
+
+namespace qoracle {
+
+OftAdapter::OftAdapter(int in_features, OftConfig config, Matrix weight, Convention convention)
+    : config_(config), blocks_(resolve_oft_blocks(in_features, config)), weight_(std::move(weight)),
+      convention_(convention) {
+  require_shape(weight_, blocks_.param_rows, blocks_.n_elements, "weight");
+  require_finite(weight_, "weight");
+  if (config_.coft && !(std::isfinite(config_.eps) && config_.eps >= 0))
+    throw Error("eps: expected a finite value >= 0 for coft, got " + std::to_string(config_.eps));
+  if (config_.use_cayley_neumann && convention_ == Convention::Math && config_.num_cayley_neumann_terms < 1)
+    throw Error("num_cayley_neumann_terms: expected >= 1, got " + std::to_string(config_.num_cayley_neumann_terms));
+}
+
+Matrix OftAdapter::effective_weight() const {
+  return config_.coft ? coft_project(weight_, config_.eps, convention_) : weight_;
+}
+
+std::vector<Matrix> OftAdapter::block_rotations() const {
+  const Matrix w = effective_weight();
+  std::vector<Matrix> rotations;
+  rotations.reserve(static_cast<std::size_t>(blocks_.r));
+  for (int j = 0; j < blocks_.r; ++j) {
+    if (config_.block_share && j > 0) {
+      rotations.push_back(rotations.front());
+      continue;
+    }
+    const Matrix s = skew_from_params(w.row(j).transpose(), blocks_.block_size);
+    rotations.push_back(config_.use_cayley_neumann
+                            ? cayley_neumann(s, config_.num_cayley_neumann_terms, convention_)
+                            : cayley_exact(s));
+  }
+  return rotations;
+}
+
+Matrix OftAdapter::rotation_matrix() const {
+  const int b = blocks_.block_size;
+  Matrix r = Matrix::Zero(static_cast<Eigen::Index>(blocks_.r) * b, static_cast<Eigen::Index>(blocks_.r) * b);
+  const auto rotations = block_rotations();
+  for (int j = 0; j < blocks_.r; ++j) r.block(j * b, j * b, b, b) = rotations[static_cast<std::size_t>(j)];
+  return r;
+}
+
+Matrix OftAdapter::rotate(const Matrix& x) const {
+  const int b = blocks_.block_size;
+  require_shape(x, x.rows(), static_cast<Eigen::Index>(blocks_.r) * b, "x");
+  const auto rotations = block_rotations();
+  Matrix z(x.rows(), x.cols());
+  for (int j = 0; j < blocks_.r; ++j) z.middleCols(j * b, b) = x.middleCols(j * b, b) * rotations[static_cast<std::size_t>(j)];
+  return z;
+}
+
+}  // namespace qoracle

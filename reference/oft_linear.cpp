@@ -1,0 +1,68 @@
+#include "reference/oft_linear.hpp"
+
+#include "reference/dtype.hpp"
+
+namespace qoracle {
+
+void OftLinear::add_adapter(const std::string& name, const OftConfig& config, Matrix weight) {
+  try {
+    adapters_.add(name, OftAdapter(base_.in_features(), config, std::move(weight), convention_));
+  } catch (const Error& e) {
+    throw e.within("adapter '" + name + "'");
+  }
+}
+
+Matrix OftLinear::forward(const Matrix& x) const {
+  require_input(x, base_.in_features());
+  if (!adapters_.merged.empty()) return base_.forward(x);
+  Matrix z = x;
+  for (const auto& name : adapters_.active()) z = adapters_.get(name).rotate(z);
+  Matrix y = base_.forward(z);
+  require_finite_result(y, "forward");
+  return y;
+}
+
+Matrix OftLinear::forward_disabled(const Matrix& x) {
+  if (!adapters_.merged.empty()) unmerge();
+  return base_.forward(x);
+}
+
+void OftLinear::merge(const std::vector<std::string>& names) {
+  const auto todo = adapters_.to_merge(names);
+  if (todo.empty()) return;
+  const int n = base_.in_features();
+  Matrix merged = base_.weight;
+  if (convention_ == Convention::Math) {
+    Matrix composed = Matrix::Identity(n, n);
+    for (const auto& name : todo) composed = composed * adapters_.get(name).rotation_matrix();
+    merged = merged * composed.transpose();
+  } else {
+    for (const auto& name : todo) merged = merged * adapters_.get(name).rotation_matrix().transpose();
+  }
+  require_finite_result(merged, "merge of adapters into base.weight (weights left unchanged)");
+  base_.weight = std::move(merged);
+  adapters_.merged.insert(adapters_.merged.end(), todo.begin(), todo.end());
+}
+
+void OftLinear::unmerge() {
+  Matrix w = base_.weight;
+  // Undo the last merged adapter first. W' = W R^T  =>  W^T = R^-T ... solved as R^T-free:
+  // W = W' R^-T, i.e. W^T = R^-1 W'^T.
+  for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
+    const Matrix r = adapters_.get(*it).rotation_matrix();
+    if (convention_ == Convention::Math) {
+      w = r.partialPivLu().solve(w.transpose()).transpose();
+    } else {
+      // PEFT casts R to float32 and calls torch.linalg.inv there. Inverting the float32 R in
+      // double and rounding the inverse to float32 matches it to a few float32 ulps.
+      const Matrix r32 = round_to(Dtype::Float32, r);
+      const Matrix inv32 = round_to(Dtype::Float32, Matrix(r32.inverse()));
+      w = (inv32 * w.transpose()).transpose();
+    }
+  }
+  require_finite_result(w, "unmerge (weights left unchanged)");
+  base_.weight = std::move(w);
+  adapters_.merged.clear();
+}
+
+}  // namespace qoracle

@@ -1,0 +1,44 @@
+#pragma once
+// OFT on a dense linear layer (PEFT's oft.Linear): forward, adapters disabled, merge, unmerge.
+#include <string>
+#include <vector>
+
+#include "reference/adapter_registry.hpp"
+#include "reference/convention.hpp"
+#include "reference/dense_linear.hpp"
+#include "reference/oft_adapter.hpp"
+
+namespace qoracle {
+
+class OftLinear {
+ public:
+  OftLinear(DenseLinear base, Convention convention) : base_(std::move(base)), convention_(convention) {}
+
+  void add_adapter(const std::string& name, const OftConfig& config, Matrix weight);
+  void set_active_adapters(std::vector<std::string> names) { adapters_.set_active(std::move(names)); }
+  const OftAdapter& adapter(const std::string& name) const { return adapters_.get(name); }
+
+  // Unmerged: x * R_a1 * R_a2 ... (active order), then the base. Merged: the merged base alone.
+  Matrix forward(const Matrix& x) const;
+  // PEFT unmerges first when merged, then runs the base.
+  Matrix forward_disabled(const Matrix& x);
+  Matrix delta_weight(const std::string& name) const { return adapters_.get(name).rotation_matrix(); }
+
+  // Math: W' = W (R_a1 R_a2 ...)^T, so the merged forward equals the unmerged one.
+  // Peft: W' = W R_a1^T R_a2^T ..., i.e. x R_a2 R_a1 for two adapters (reversed).
+  // Atomic: on non-finite merged weights it throws and leaves the weights unchanged.
+  void merge(const std::vector<std::string>& names);
+  // Math: the exact inverse in double. Peft: inverts each R in float32, as PEFT does even for
+  // float64 weights (round trip ~1e-7).
+  void unmerge();
+
+  const DenseLinear& base() const { return base_; }
+  const std::vector<std::string>& merged_adapters() const { return adapters_.merged; }
+
+ private:
+  DenseLinear base_;
+  Convention convention_;
+  AdapterRegistry<OftAdapter> adapters_;
+};
+
+}  // namespace qoracle

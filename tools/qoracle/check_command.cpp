@@ -1,0 +1,95 @@
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "conformance/case_runner.hpp"
+#include "reference/error.hpp"
+#include "tools/qoracle/commands.hpp"
+#include "tools/qoracle/report.hpp"
+
+namespace qoracle::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> fixture_files(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      for (const auto& entry : fs::recursive_directory_iterator(p))
+        if (entry.is_regular_file() && entry.path().extension() == ".h5") found.push_back(entry.path().string());
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.push_back(p);  // a missing or unreadable file becomes an ERROR row
+    }
+  }
+  return files;
+}
+
+CheckRow error_row(const std::string& file, const std::string& case_name, const std::string& message) {
+  CheckRow row;
+  row.file = file;
+  row.case_name = case_name;
+  row.status = CheckStatus::Error;
+  row.error = message;
+  return row;
+}
+
+}  // namespace
+
+int check_command(const std::vector<std::string>& args) {
+  std::vector<std::string> paths;
+  bool json = false;
+  std::string report = "reports/conformance.md";
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--json") json = true;
+    else if (args[i] == "--no-report") report.clear();
+    else if (args[i] == "--report" && i + 1 < args.size()) report = args[++i];
+    else if (args[i].rfind("--", 0) == 0) throw Error("unknown option '" + args[i] + "'");
+    else paths.push_back(args[i]);
+  }
+  if (paths.empty()) throw Error("expected at least one fixture file or folder");
+
+  std::vector<CheckRow> rows;
+  const auto files = fixture_files(paths);
+  if (files.empty()) throw Error("no .h5 fixture files found under the given paths");
+  for (const auto& file : files) {
+    std::vector<std::string> names;
+    try {
+      names = list_cases(file);
+    } catch (const Error& e) {
+      rows.push_back(error_row(file, "", e.what()));
+      continue;
+    }
+    for (const auto& name : names) {
+      try {
+        const auto case_rows = check_case(read_case(file, name));
+        rows.insert(rows.end(), case_rows.begin(), case_rows.end());
+      } catch (const Error& e) {
+        rows.push_back(error_row(file, name, e.what()));
+      }
+    }
+  }
+
+  if (json) print_json(std::cout, rows);
+  else print_table(std::cout, rows);
+  const Tally t = tally(rows);
+  if (!report.empty()) {
+    const fs::path out(report);
+    if (out.has_parent_path()) fs::create_directories(out.parent_path());
+    std::ofstream md(out);
+    if (!md) throw Error("cannot write the report to '" + report + "'");
+    write_markdown_report(md, rows);
+  }
+  (json ? std::cerr : std::cout) << "qoracle check: " << t.passed << " passed, " << t.failed << " failed, "
+                                 << t.errors << " errors" << (report.empty() ? "" : " (report: " + report + ")")
+                                 << "\n";
+  return (t.failed == 0 && t.errors == 0) ? 0 : 1;
+}
+
+}  // namespace qoracle::cli

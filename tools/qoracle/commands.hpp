@@ -1,0 +1,12 @@
+#pragma once
+// The qoracle subcommands. Each returns the process exit status.
+#include <string>
+#include <vector>
+
+namespace qoracle::cli {
+
+int check_command(const std::vector<std::string>& args);
+int inspect_command(const std::vector<std::string>& args);
+int generate_command(const std::vector<std::string>& args);
+
+}  // namespace qoracle::cli

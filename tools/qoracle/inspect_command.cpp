@@ -1,0 +1,51 @@
+#include <iostream>
+#include <variant>
+
+#include "fixtures/format/fixture_case.hpp"
+#include "reference/error.hpp"
+#include "tools/qoracle/commands.hpp"
+
+namespace qoracle::cli {
+
+namespace {
+
+std::string attr_text(const AttrValue& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+  if (const auto* d = std::get_if<double>(&v)) {
+    std::ostringstream s;
+    s << *d;
+    return s.str();
+  }
+  return std::get<std::string>(v);
+}
+
+}  // namespace
+
+int inspect_command(const std::vector<std::string>& args) {
+  if (args.size() != 1) throw Error("expected exactly one fixture file");
+  const std::string& path = args[0];
+  const auto names = list_cases(path);
+  std::cout << path << ": " << names.size() << " case(s)\n";
+  for (const auto& name : names) {
+    const FixtureCase c = read_case(path, name);
+    std::cout << "\n" << c.name << "\n"
+              << "  layer_kind " << c.layer_kind << ", dtype " << dtype_name(c.dtype) << ", convention "
+              << convention_name(c.convention) << ", seed " << c.seed << ", schema v" << c.schema_version << "\n"
+              << "  producer " << c.producer << " " << c.producer_versions << "\n"
+              << "  base/weight " << c.base_weight.shape_string() << (c.base_bias ? ", base/bias" : ", no bias")
+              << "; inputs/x " << c.x.shape_string() << " (" << dtype_name(c.x.logical_dtype) << ")\n"
+              << "  active adapters: " << join_list(c.active_adapters) << "\n";
+    for (const auto& a : c.adapters) {
+      std::cout << "  adapter " << a.name << ":";
+      for (const auto& [k, v] : a.config.values) std::cout << " " << k << "=" << attr_text(v);
+      for (const auto& [k, t] : a.tensors) std::cout << " " << k << t.shape_string();
+      std::cout << "\n";
+    }
+    for (const auto& e : c.expected)
+      std::cout << "  expected " << e.name << " " << e.value.shape_string() << " " << dtype_name(e.value.logical_dtype)
+                << " atol=" << e.tolerance.atol << " rtol=" << e.tolerance.rtol << "\n";
+  }
+  return 0;
+}
+
+}  // namespace qoracle::cli

@@ -1,0 +1,44 @@
+// qoracle: recompute fixture cases with the double-precision reference and say whether they hold.
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "tools/qoracle/commands.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: qoracle <command> [options]
+
+commands:
+  check PATH... [--json] [--report FILE | --no-report]
+      Recompute every case in the given .h5 files or folders (searched recursively) with
+      the reference; print one row per case and expected output. Exit 1 on any FAIL or ERROR.
+      Writes a Markdown conformance report (default reports/conformance.md).
+  inspect FILE
+      Summarize a fixture file: its cases, producers, adapters, tensors and tolerances.
+  generate --out DIR [--seed-offset N]
+      Write the reference-produced fixtures of the case table (one file per layer kind).
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "check") return qoracle::cli::check_command(args);
+    if (command == "inspect") return qoracle::cli::inspect_command(args);
+    if (command == "generate") return qoracle::cli::generate_command(args);
+  } catch (const std::exception& e) {
+    std::cerr << "qoracle " << command << ": " << e.what() << "\n";
+    return 2;
+  }
+  std::cerr << "qoracle: unknown command '" << command << "'\n" << kUsage;
+  return 2;
+}

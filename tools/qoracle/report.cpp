@@ -1,0 +1,149 @@
+#include "tools/qoracle/report.hpp"
+
+#include <cstdio>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace qoracle::cli {
+
+namespace {
+
+std::string sci(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", v);
+  return buf;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char ch : s) {
+    switch (ch) {
+      case '"': o += "\\\""; break;
+      case '\\': o += "\\\\"; break;
+      case '\n': o += "\\n"; break;
+      case '\t': o += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(ch) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+          o += buf;
+        } else {
+          o += ch;
+        }
+    }
+  }
+  return o;
+}
+
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::ostringstream s;
+  s << std::setprecision(17) << v;
+  return s.str();
+}
+
+}  // namespace
+
+Tally tally(const std::vector<CheckRow>& rows) {
+  Tally t;
+  for (const auto& r : rows) {
+    if (r.status == CheckStatus::Pass) ++t.passed;
+    else if (r.status == CheckStatus::Fail) ++t.failed;
+    else ++t.errors;
+  }
+  return t;
+}
+
+void print_table(std::ostream& out, const std::vector<CheckRow>& rows) {
+  out << std::left << std::setw(6) << "status" << "  " << std::setw(18) << "output" << std::right << std::setw(10)
+      << "max_abs" << std::setw(10) << "rel" << std::setw(10) << "allowed" << "  case\n";
+  for (const auto& r : rows) {
+    out << std::left << std::setw(6) << status_name(r.status) << "  " << std::setw(18) << r.output;
+    if (r.status == CheckStatus::Error) {
+      out << "  " << r.file << " :: " << r.case_name << "\n        " << r.error << "\n";
+      continue;
+    }
+    const Comparison& c = r.comparison;
+    out << std::right << std::setw(10) << sci(c.max_abs_error) << std::setw(10)
+        << sci(c.expected_max_abs > 0 ? c.max_abs_error / c.expected_max_abs : c.max_abs_error) << std::setw(10)
+        << sci(c.bound) << "  " << r.case_name << "\n";
+    if (r.status == CheckStatus::Fail) out << "        " << r.file << ": " << c.message() << "\n";
+  }
+}
+
+void print_json(std::ostream& out, const std::vector<CheckRow>& rows) {
+  const Tally t = tally(rows);
+  out << "{\n  \"passed\": " << t.passed << ", \"failed\": " << t.failed << ", \"errors\": " << t.errors
+      << ",\n  \"rows\": [\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const CheckRow& r = rows[i];
+    const Comparison& c = r.comparison;
+    out << "    {\"file\": \"" << json_escape(r.file) << "\", \"case\": \"" << json_escape(r.case_name)
+        << "\", \"output\": \"" << json_escape(r.output) << "\", \"layer_kind\": \"" << json_escape(r.layer_kind)
+        << "\", \"dtype\": \"" << r.dtype << "\", \"convention\": \"" << r.convention << "\", \"producer\": \""
+        << json_escape(r.producer) << "\", \"status\": \"" << status_name(r.status) << "\"";
+    if (r.status == CheckStatus::Error) {
+      out << ", \"error\": \"" << json_escape(r.error) << "\"";
+    } else {
+      out << ", \"max_abs_error\": " << json_number(c.max_abs_error) << ", \"max_rel_error\": "
+          << json_number(c.max_rel_error) << ", \"rel_frobenius\": " << json_number(c.rel_frobenius)
+          << ", \"allowed\": " << json_number(c.bound) << ", \"atol\": " << json_number(c.tolerance.atol)
+          << ", \"rtol\": " << json_number(c.tolerance.rtol) << ", \"mismatched\": " << c.mismatched
+          << ", \"total\": " << c.total;
+    }
+    out << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
+  }
+  out << "  ]\n}\n";
+}
+
+void write_markdown_report(std::ostream& out, const std::vector<CheckRow>& rows) {
+  const Tally t = tally(rows);
+  out << "# Conformance report\n\n"
+      << "Written by `qoracle check`. Each expected output of each fixture case was recomputed with the "
+         "double-precision reference and compared with `max|actual - expected| <= atol + rtol * max|expected|` "
+         "(conformance/TOLERANCES.md).\n\n"
+      << "**" << t.passed << " passed, " << t.failed << " failed, " << t.errors << " errors** over "
+      << rows.size() << " checks.\n\n";
+
+  // Matrix: layer kind x (producer, dtype, convention) -> passed/total.
+  std::map<std::string, std::map<std::string, std::pair<int, int>>> matrix;
+  std::set<std::string> columns;
+  for (const auto& r : rows) {
+    const std::string col = r.producer + " " + r.dtype + " " + r.convention;
+    columns.insert(col);
+    auto& cell = matrix[r.layer_kind.empty() ? "(unreadable)" : r.layer_kind][col];
+    cell.second += 1;
+    if (r.status == CheckStatus::Pass) cell.first += 1;
+  }
+  out << "## Matrix (passed / checked)\n\n| layer kind |";
+  for (const auto& col : columns) out << " " << col << " |";
+  out << "\n|---|";
+  for (std::size_t i = 0; i < columns.size(); ++i) out << "---|";
+  out << "\n";
+  for (const auto& [kind, cells] : matrix) {
+    out << "| " << kind << " |";
+    for (const auto& col : columns) {
+      auto it = cells.find(col);
+      if (it == cells.end()) out << " – |";
+      else out << " " << it->second.first << " / " << it->second.second << (it->second.first == it->second.second ? " ✅" : " ❌") << " |";
+    }
+    out << "\n";
+  }
+
+  out << "\n## Cases\n\n| status | case | output | max abs error | relative to max\\|expected\\| | allowed |\n"
+      << "|---|---|---|---|---|---|\n";
+  for (const auto& r : rows) {
+    const Comparison& c = r.comparison;
+    out << "| " << status_name(r.status) << " | `" << r.case_name << "` | " << r.output << " | ";
+    if (r.status == CheckStatus::Error) {
+      out << "error: " << r.error << " | | |\n";
+    } else {
+      out << sci(c.max_abs_error) << " | " << sci(c.expected_max_abs > 0 ? c.max_abs_error / c.expected_max_abs : 0.0)
+          << " | " << sci(c.bound) << " |\n";
+    }
+  }
+}
+
+}  // namespace qoracle::cli
