@@ -4,6 +4,7 @@
 // fixtures). A case's name states all its parameters, so a failure names itself.
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct CaseSpec {
 };
 
 std::vector<CaseSpec> standard_cases();
+
+// gtest prints parameters with PrintTo: show the case name, not the bytes.
+inline void PrintTo(const CaseSpec& spec, std::ostream* os) { *os << spec.name(); }
 
 // Seeded inputs for the spec, with every output the layer kind has, computed by the reference
 // and tolerances from tolerances.hpp. producer = "qoracle-reference".

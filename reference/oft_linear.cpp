@@ -46,16 +46,18 @@ void OftLinear::merge(const std::vector<std::string>& names) {
 
 void OftLinear::unmerge() {
   Matrix w = base_.weight;
-  // Undo the last merged adapter first. W' = W R^T  =>  W^T = R^-T ... solved as R^T-free:
-  // W = W' R^-T, i.e. W^T = R^-1 W'^T.
-  for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
-    const Matrix r = adapters_.get(*it).rotation_matrix();
-    if (convention_ == Convention::Math) {
-      w = r.partialPivLu().solve(w.transpose()).transpose();
-    } else {
-      // PEFT casts R to float32 and calls torch.linalg.inv there. Inverting the float32 R in
-      // double and rounding the inverse to float32 matches it to a few float32 ulps.
-      const Matrix r32 = round_to(Dtype::Float32, r);
+  if (convention_ == Convention::Math) {
+    // W' = W C^T with C = R_a1 R_a2 ... (merge order), so W^T = C^-1 W'^T.
+    const int n = base_.in_features();
+    Matrix composed = Matrix::Identity(n, n);
+    for (const auto& name : adapters_.merged) composed = composed * adapters_.get(name).rotation_matrix();
+    w = composed.partialPivLu().solve(w.transpose()).transpose();
+  } else {
+    // PEFT pops the last merged adapter first and casts R to float32 for torch.linalg.inv,
+    // even for float64 weights. Inverting the float32 R in double and rounding the inverse to
+    // float32 matches it to a few float32 ulps.
+    for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
+      const Matrix r32 = round_to(Dtype::Float32, adapters_.get(*it).rotation_matrix());
       const Matrix inv32 = round_to(Dtype::Float32, Matrix(r32.inverse()));
       w = (inv32 * w.transpose()).transpose();
     }

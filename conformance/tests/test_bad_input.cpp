@@ -1,0 +1,139 @@
+// Bad input is its own case list: each entry does one wrong thing and names the words the
+// error must contain (the field and what was expected). Never a crash, never garbage.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "conformance/case_runner.hpp"
+#include "fixture_edit.hpp"
+#include "reference/error.hpp"
+#include "reference/lora_linear.hpp"
+#include "reference/oft_linear.hpp"
+
+using namespace qoracle;
+using namespace qoracle::testing;
+
+namespace {
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kInf = std::numeric_limits<double>::infinity();
+
+struct BadInput {
+  std::string name;
+  std::function<void()> run;
+  std::vector<std::string> must_mention;
+};
+void PrintTo(const BadInput& b, std::ostream* os) { *os << b.name; }
+
+OftConfig oft_b(int b) {
+  OftConfig c;
+  c.oft_block_size = b;
+  c.use_cayley_neumann = false;
+  return c;
+}
+
+OftLinear oft_layer() { return OftLinear(DenseLinear(Matrix::Ones(3, 8), std::nullopt), Convention::Math); }
+
+FixtureCase reference_case() { return make_reference_case(small_oft_spec()); }
+
+// Writes the case, reads it back and checks it: the path every fixture takes.
+void check_through_file(const FixtureCase& c, const std::string& file) {
+  const std::string path = temp_file(file);
+  write_fixture_file(path, {c});
+  for (const auto& row : check_case(read_case(path, c.name)))
+    if (row.status == CheckStatus::Error) throw Error(row.error);
+}
+
+std::vector<BadInput> bad_inputs() {
+  return {
+      {"x_wrong_width", [] { oft_layer().forward(Matrix::Ones(2, 7)); }, {"x", "expected last dimension 8"}},
+      {"x_nan", [] { Matrix x = Matrix::Ones(2, 8); x(1, 3) = kNaN; oft_layer().forward(x); }, {"x", "finite", "[1, 3]"}},
+      {"base_weight_inf", [] { Matrix w = Matrix::Ones(3, 8); w(0, 0) = kInf; DenseLinear(w, std::nullopt); }, {"base.weight", "finite"}},
+      {"base_bias_wrong_length", [] { DenseLinear(Matrix::Ones(3, 8), Vector::Ones(4)); }, {"base.bias", "expected length 3"}},
+      {"oft_r_and_block_size_both_set", [] { OftConfig c = oft_b(4); c.r = 2; oft_layer().add_adapter("a", c, Matrix::Zero(2, 6)); },
+       {"r/oft_block_size", "exactly one", "r=2", "oft_block_size=4"}},
+      {"oft_neither_r_nor_block_size", [] { oft_layer().add_adapter("a", oft_b(0), Matrix::Zero(1, 1)); }, {"exactly one"}},
+      {"oft_negative_r", [] { OftConfig c = oft_b(0); c.r = -2; oft_layer().add_adapter("a", c, Matrix::Zero(1, 1)); }, {"r", ">= 0"}},
+      {"oft_weight_wrong_shape", [] { oft_layer().add_adapter("a", oft_b(4), Matrix::Zero(3, 6)); }, {"adapter 'a'", "weight", "expected shape [2, 6]", "got [3, 6]"}},
+      {"oft_weight_nan", [] { Matrix w = Matrix::Zero(2, 6); w(1, 5) = kNaN; oft_layer().add_adapter("a", oft_b(4), w); }, {"weight", "finite"}},
+      {"oft_zero_neumann_terms", [] { OftConfig c = oft_b(4); c.use_cayley_neumann = true; c.num_cayley_neumann_terms = 0; oft_layer().add_adapter("a", c, Matrix::Zero(2, 6)); },
+       {"num_cayley_neumann_terms", ">= 1"}},
+      {"oft_coft_negative_eps", [] { OftConfig c = oft_b(4); c.coft = true; c.eps = -1; oft_layer().add_adapter("a", c, Matrix::Zero(2, 6)); }, {"eps", ">= 0"}},
+      {"unknown_active_adapter", [] { OftLinear l = oft_layer(); l.add_adapter("a", oft_b(4), Matrix::Zero(2, 6)); l.set_active_adapters({"b"}); },
+       {"adapter 'b'", "not found", "known adapters: a"}},
+      {"duplicate_adapter", [] { OftLinear l = oft_layer(); l.add_adapter("a", oft_b(4), Matrix::Zero(2, 6)); l.add_adapter("a", oft_b(4), Matrix::Zero(2, 6)); },
+       {"adapter 'a'", "already added"}},
+      {"lora_zero_rank", [] { LoraLinear(DenseLinear(Matrix::Ones(3, 8), std::nullopt)).add_adapter("a", LoraConfig{0, 8, false, false, false}, Matrix(0, 8), Matrix(3, 0)); },
+       {"r", "positive"}},
+      {"lora_A_wrong_shape", [] { LoraLinear(DenseLinear(Matrix::Ones(3, 8), std::nullopt)).add_adapter("a", LoraConfig{2, 8, false, false, false}, Matrix::Ones(2, 7), Matrix::Ones(3, 2)); },
+       {"lora_A", "expected shape [2, 8]"}},
+      {"lora_bias_and_dora", [] { LoraLinear(DenseLinear(Matrix::Ones(3, 8), std::nullopt)).add_adapter("a", LoraConfig{2, 8, false, true, true}, Matrix::Ones(2, 8), Matrix::Ones(3, 2), Vector::Ones(3)); },
+       {"lora_bias/use_dora"}},
+      {"lora_bias_missing", [] { LoraLinear(DenseLinear(Matrix::Ones(3, 8), std::nullopt)).add_adapter("a", LoraConfig{2, 8, false, true, false}, Matrix::Ones(2, 8), Matrix::Ones(3, 2)); },
+       {"lora_B_bias", "lora_bias is set"}},
+      {"lora_bias_merge_without_base_bias", [] {
+         LoraLinear l(DenseLinear(Matrix::Ones(3, 8), std::nullopt));
+         l.add_adapter("a", LoraConfig{2, 8, false, true, false}, Matrix::Ones(2, 8), Matrix::Ones(3, 2), Vector::Ones(3));
+         l.merge({"a"});
+       }, {"lora_bias", "base.bias is absent"}},
+      // --- fixture files ---
+      {"file_missing", [] { list_cases(temp_file("does_not_exist.h5")); }, {"does_not_exist.h5", "no such file"}},
+      {"file_not_hdf5", [] { list_cases(write_bytes("garbage.h5", std::string(4096, 'x'))); }, {"garbage.h5", "not an HDF5 file"}},
+      {"file_truncated", [] { const auto p = write_small_fixture("truncated.h5"); truncate_file(p, 0.5); read_all_cases(p); },
+       {"truncated.h5"}},
+      {"file_without_format_tag", [] { const hid_t f = H5Fcreate(temp_file("untagged.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); H5Fclose(f); list_cases(temp_file("untagged.h5")); },
+       {"untagged.h5", "'format'", "qoracle-fixture"}},
+      {"dataset_missing", [] { const auto p = write_small_fixture("no_x.h5"); delete_link(p, "cases/" + small_oft_spec().name() + "/inputs/x"); read_all_cases(p); },
+       {"no_x.h5", small_oft_spec().name(), "inputs/x", "missing dataset"}},
+      {"dataset_wrong_dtype", [] { const auto p = write_small_fixture("string_w.h5"); replace_with_string(p, "cases/" + small_oft_spec().name() + "/base/weight"); read_all_cases(p); },
+       {"string_w.h5", "base/weight", "expected a floating-point dataset", "strings"}},
+      {"adapter_attribute_missing", [] { FixtureCase c = reference_case(); c.adapters[0].config.values.erase("oft_block_size"); check_through_file(c, "no_b.h5"); },
+       {"no_b.h5", "adapters/default", "missing attribute 'oft_block_size'"}},
+      {"unknown_layer_kind", [] { FixtureCase c = reference_case(); c.layer_kind = "oft/conv9d"; check_through_file(c, "kind.h5"); },
+       {"kind.h5", "layer_kind 'oft/conv9d' is unknown", "oft/linear"}},
+      {"schema_too_new", [] { FixtureCase c = reference_case(); c.schema_version = 2; check_through_file(c, "v2.h5"); },
+       {"v2.h5", "schema_version 2", "newer than this reader supports (1)"}},
+      {"unknown_dtype", [] { const auto p = write_small_fixture("dtype.h5"); const hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+         const hid_t g = H5Gopen2(f, ("cases/" + small_oft_spec().name()).c_str(), H5P_DEFAULT); H5Adelete(g, "dtype"); H5Gclose(g); H5Fclose(f); read_all_cases(p); },
+       {"dtype.h5", "missing attribute 'dtype'"}},
+      {"fixture_x_wrong_width", [] { FixtureCase c = reference_case(); c.x.shape.back() -= 1; c.x.values.resize(c.x.values.size() - 6); check_through_file(c, "xw.h5"); },
+       {"xw.h5", "x", "expected last dimension 16"}},
+      {"fixture_weight_nan", [] { FixtureCase c = reference_case(); c.adapters[0].tensors["weight"].values[2] = kNaN; check_through_file(c, "nanw.h5"); },
+       {"nanw.h5", "adapters/default", "weight", "finite"}},
+      {"unknown_expected_output", [] { FixtureCase c = reference_case(); c.expected[0].name = "forward_twice"; check_through_file(c, "out.h5"); },
+       {"out.h5", "expected/forward_twice", "unknown output"}},
+  };
+}
+
+class BadInputTest : public ::testing::TestWithParam<BadInput> {};
+
+}  // namespace
+
+TEST_P(BadInputTest, IsRefusedWithAClearError) {
+  const BadInput& bad = GetParam();
+  try {
+    bad.run();
+    FAIL() << bad.name << ": accepted";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& word : bad.must_mention) EXPECT_NE(msg.find(word), std::string::npos) << "missing '" << word << "' in: " << msg;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, BadInputTest, ::testing::ValuesIn(bad_inputs()),
+                         [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
+
+TEST(BadInput, OverflowingMergeIsRefusedAndLeavesTheWeightsUnchanged) {
+  // Neumann with huge parameters overflows to inf; a merge must refuse and keep W.
+  OftLinear layer = oft_layer();
+  OftConfig c = oft_b(4);
+  c.use_cayley_neumann = true;
+  layer.add_adapter("a", c, Matrix::Constant(2, 6, 1e200));
+  const Matrix before = layer.base().weight;
+  EXPECT_THROW(layer.merge({"a"}), Error);
+  EXPECT_EQ(layer.base().weight, before);
+  EXPECT_TRUE(layer.merged_adapters().empty());
+  EXPECT_THROW(layer.forward(Matrix::Ones(1, 8)), Error);  // no silent inf either
+}

@@ -1,0 +1,77 @@
+// Every committed fixture under fixtures/ passes, and each check can fail: perturbing or
+// deleting one element of any expected output makes that output FAIL.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "conformance/case_runner.hpp"
+#include "conformance/seeded_random.hpp"
+#include "test_support.hpp"
+
+using namespace qoracle;
+
+namespace {
+
+struct CaseRef {
+  std::string file, name;
+};
+void PrintTo(const CaseRef& r, std::ostream* os) { *os << r.file << " :: " << r.name; }
+
+std::vector<CaseRef> committed_cases() {
+  std::vector<CaseRef> refs;
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(qoracle::testing::source_path("fixtures")))
+    if (e.is_regular_file() && e.path().extension() == ".h5") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files)
+    for (const auto& n : list_cases(f)) refs.push_back({f, n});
+  return refs;
+}
+
+std::string sanitized(const CaseRef& r) {
+  std::string s = std::filesystem::path(r.file).stem().string() + "__" + r.name;
+  for (char& ch : s)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return s;
+}
+
+class CommittedFixture : public ::testing::TestWithParam<CaseRef> {};
+
+}  // namespace
+
+TEST(CommittedFixtures, Exist) { EXPECT_GE(committed_cases().size(), 30u); }
+
+TEST_P(CommittedFixture, Passes) {
+  for (const auto& row : check_case(read_case(GetParam().file, GetParam().name))) {
+    EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << ": " << (row.error.empty() ? row.comparison.message() : row.error);
+  }
+}
+
+TEST_P(CommittedFixture, EveryExpectedOutputCanFail) {
+  const FixtureCase original = read_case(GetParam().file, GetParam().name);
+  SeededRandom rng(std::hash<std::string>{}(original.name));
+  for (std::size_t i = 0; i < original.expected.size(); ++i) {
+    const ExpectedOutput& e = original.expected[i];
+    if (e.value.values.empty()) continue;
+    const auto index = static_cast<std::size_t>(rng.next_u64() % e.value.values.size());
+    // Perturb one element by ten times what its tolerance allows.
+    double max_abs = 0;
+    for (double v : e.value.values) max_abs = std::max(max_abs, std::abs(v));
+    const double allowed = e.tolerance.atol + e.tolerance.rtol * max_abs;
+    FixtureCase perturbed = original;
+    perturbed.expected[i].value.values[index] += 10 * allowed + 1e-300;
+    FixtureCase deleted = original;
+    deleted.expected[i].value.values.pop_back();
+    deleted.expected[i].value.shape = {static_cast<std::int64_t>(deleted.expected[i].value.values.size())};
+    for (const FixtureCase* broken : {&perturbed, &deleted}) {
+      const auto rows = check_case(*broken);
+      const auto it = std::find_if(rows.begin(), rows.end(), [&](const CheckRow& r) { return r.output == e.name; });
+      ASSERT_NE(it, rows.end());
+      EXPECT_EQ(it->status, CheckStatus::Fail) << e.name << (broken == &perturbed ? " perturbed at " + std::to_string(index) : " shortened");
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, CommittedFixture, ::testing::ValuesIn(committed_cases()),
+                         [](const ::testing::TestParamInfo<CaseRef>& info) { return sanitized(info.param); });

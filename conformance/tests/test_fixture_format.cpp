@@ -1,0 +1,48 @@
+// HDF5 fixture format v1: what is written is read back exactly.
+#include <gtest/gtest.h>
+
+#include "conformance/case_runner.hpp"
+#include "fixture_edit.hpp"
+
+using namespace qoracle;
+using namespace qoracle::testing;
+
+TEST(FixtureFormat, RoundTripIsExact) {
+  const FixtureCase written = make_reference_case(small_oft_spec());
+  const std::string path = temp_file("round_trip.h5");
+  write_fixture_file(path, {written});
+  ASSERT_EQ(list_cases(path), std::vector<std::string>{written.name});
+  const FixtureCase read = read_case(path, written.name);
+  EXPECT_EQ(read.layer_kind, written.layer_kind);
+  EXPECT_EQ(read.seed, written.seed);
+  EXPECT_EQ(read.producer, written.producer);
+  EXPECT_EQ(read.producer_versions, written.producer_versions);
+  EXPECT_EQ(read.active_adapters, written.active_adapters);
+  EXPECT_EQ(read.x.shape, written.x.shape);
+  EXPECT_EQ(read.x.values, written.x.values);  // bitwise: float64 stored as float64
+  EXPECT_EQ(read.base_bias->values, written.base_bias->values);
+  ASSERT_EQ(read.adapters.size(), 1u);
+  EXPECT_EQ(read.adapters[0].tensors.at("weight").values, written.adapters[0].tensors.at("weight").values);
+  EXPECT_EQ(read.adapters[0].config.get_bool("use_cayley_neumann"), written.adapters[0].config.get_bool("use_cayley_neumann"));
+  EXPECT_EQ(read.adapters[0].config.get_double("eps"), written.adapters[0].config.get_double("eps"));
+  ASSERT_EQ(read.expected.size(), written.expected.size());
+  for (const auto& e : written.expected) {
+    const auto it = std::find_if(read.expected.begin(), read.expected.end(), [&](const auto& r) { return r.name == e.name; });
+    ASSERT_NE(it, read.expected.end()) << e.name;
+    EXPECT_EQ(it->value.values, e.value.values) << e.name;
+    EXPECT_EQ(it->tolerance.rtol, e.tolerance.rtol) << e.name;
+  }
+  for (const auto& row : check_case(read)) EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << " " << row.error;
+}
+
+TEST(FixtureFormat, LowPrecisionValuesAreStoredWidenedAndExact) {
+  FixtureCase c = make_reference_case(small_oft_spec());
+  Tensor& x = c.x;
+  x.logical_dtype = Dtype::BFloat16;
+  for (double& v : x.values) v = round_to(Dtype::BFloat16, v);
+  const std::string path = temp_file("bf16.h5");
+  write_fixture_file(path, {c});
+  const FixtureCase read = read_case(path, c.name);
+  EXPECT_EQ(read.x.logical_dtype, Dtype::BFloat16);
+  EXPECT_EQ(read.x.values, x.values);
+}

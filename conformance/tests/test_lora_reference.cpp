@@ -1,0 +1,80 @@
+// LoRA / DoRA reference against values worked by hand (spec peft-oft-lora.md §4, §7.2 case D).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "conformance/seeded_random.hpp"
+#include "reference/lora_linear.hpp"
+#include "test_support.hpp"
+
+using namespace qoracle;
+using qoracle::testing::close;
+using qoracle::testing::row;
+using qoracle::testing::rows;
+
+TEST(Lora, ScalingIsAlphaOverROrOverSqrtR) {
+  const Matrix a = Matrix::Ones(4, 3), b = Matrix::Ones(2, 4);
+  EXPECT_EQ(LoraAdapter(3, 2, LoraConfig{4, 8, false, false, false}, a, b).scaling(), 2.0);
+  EXPECT_EQ(LoraAdapter(3, 2, LoraConfig{4, 8, true, false, false}, a, b).scaling(), 4.0);
+}
+
+TEST(Lora, ForwardByHand) {
+  // W = I(2), bias [1, -1], A = [[1, 2]], B = [[1], [3]], r = 1, alpha = 2 (s = 2), lora bias [0.5, 0].
+  LoraLinear layer(DenseLinear(rows({{1, 0}, {0, 1}}), Vector::Map(std::array{1.0, -1.0}.data(), 2)));
+  layer.add_adapter("default", LoraConfig{1, 2, false, true, false}, rows({{1, 2}}), rows({{1}, {3}}),
+                    Vector::Map(std::array{0.5, 0.0}.data(), 2));
+  const Matrix x = row({1, 1});
+  // base = [2, 0]; x A^T = 3; B * 3 = [3, 9]; + b_B = [3.5, 9]; * 2 = [7, 18].
+  EXPECT_TRUE(close(row({9, 18}), layer.forward(x), 0.0));
+  EXPECT_TRUE(close(row({2, 0}), layer.forward_disabled(x), 0.0));
+  layer.merge({"default"});
+  EXPECT_TRUE(close(rows({{3, 4}, {6, 13}}), layer.base().weight, 0.0));   // W + 2 B A
+  EXPECT_TRUE(close(row({2, -1}), Matrix(layer.base().bias->transpose()), 0.0));  // b + 2 b_B
+  EXPECT_TRUE(close(row({9, 18}), layer.forward(x), 0.0));
+  layer.unmerge();
+  EXPECT_TRUE(close(rows({{1, 0}, {0, 1}}), layer.base().weight, 0.0));
+}
+
+TEST(Lora, TwoAdaptersAddUp) {
+  SeededRandom rng(21);
+  QORACLE_SEED_TRACE(21);
+  const Matrix w = rng.normal(6, 5, 1.0), x = rng.normal(4, 5, 1.0);
+  LoraLinear layer(DenseLinear(w, std::nullopt));
+  const Matrix a1 = rng.normal(2, 5, 0.3), b1 = rng.normal(6, 2, 0.3), a2 = rng.normal(3, 5, 0.3), b2 = rng.normal(6, 3, 0.3);
+  layer.add_adapter("one", LoraConfig{2, 4, false, false, false}, a1, b1);
+  layer.add_adapter("two", LoraConfig{3, 3, true, false, false}, a2, b2);
+  layer.set_active_adapters({"one", "two"});
+  const Matrix want = x * (w + 2.0 * b1 * a1 + (3.0 / std::sqrt(3.0)) * b2 * a2).transpose();
+  EXPECT_TRUE(close(want, layer.forward(x), 1e-14));
+  layer.set_active_adapters({"two"});
+  EXPECT_TRUE(close(Matrix(x * (w + std::sqrt(3.0) * b2 * a2).transpose()), layer.forward(x), 1e-14));
+}
+
+TEST(Dora, ForwardIsMagnitudeTimesDirectionAndMergeAgrees) {
+  SeededRandom rng(31);
+  QORACLE_SEED_TRACE(31);
+  const Matrix w = rng.normal(4, 6, 1.0), x = rng.normal(3, 6, 1.0), a = rng.normal(2, 6, 0.2), b = rng.normal(4, 2, 0.2);
+  const Vector bias = rng.normal(4, 1, 1.0).col(0), m = rng.uniform(4, 1, 0.5, 2.0).col(0);
+  LoraLinear layer(DenseLinear(w, bias));
+  layer.add_adapter("default", LoraConfig{2, 4, false, false, true}, a, b, std::nullopt, m);
+  const Matrix v = w + 2.0 * b * a;                     // direction before normalisation
+  const Vector g = m.cwiseQuotient(v.rowwise().norm());
+  Matrix want = x * (g.asDiagonal() * v).transpose();  // y = g (x V^T) + b
+  want.rowwise() += bias.transpose();
+  EXPECT_TRUE(close(want, layer.forward(x), 1e-14));
+  layer.merge({"default"});
+  EXPECT_TRUE(close(Matrix(g.asDiagonal() * v), layer.base().weight, 1e-14));
+  EXPECT_TRUE(close(want, layer.forward(x), 1e-14));
+  layer.unmerge();
+  EXPECT_TRUE(close(w, layer.base().weight, 1e-14));
+}
+
+TEST(Dora, InitialMagnitudeMakesItPlainLora) {
+  SeededRandom rng(32);
+  QORACLE_SEED_TRACE(32);
+  const Matrix w = rng.normal(4, 6, 1.0), x = rng.normal(3, 6, 1.0), a = rng.normal(2, 6, 0.2), b = rng.normal(4, 2, 0.2);
+  LoraLinear dora(DenseLinear(w, std::nullopt)), plain(DenseLinear(w, std::nullopt));
+  dora.add_adapter("default", LoraConfig{2, 4, false, false, true}, a, b);  // m = rownorm(W + sBA): g = 1
+  plain.add_adapter("default", LoraConfig{2, 4, false, false, false}, a, b);
+  EXPECT_TRUE(close(plain.forward(x), dora.forward(x), 1e-14));
+}

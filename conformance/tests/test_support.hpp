@@ -1,0 +1,39 @@
+#pragma once
+// Test-side glue: gtest assertions over the one comparison helper (conformance/compare.hpp),
+// so every numeric failure prints the same mismatch summary as `qoracle check`.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "conformance/compare.hpp"
+#include "reference/matrix.hpp"
+
+namespace qoracle::testing {
+
+inline ::testing::AssertionResult close(const Matrix& expected, const Matrix& actual, double rtol, double atol = 0.0) {
+  const Comparison c = compare(Tensor::from_matrix(expected, Dtype::Float64), Tensor::from_matrix(actual, Dtype::Float64),
+                               Tolerance{atol, rtol});
+  if (c.passed) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << c.message();
+}
+
+inline Matrix row(std::initializer_list<double> values) {
+  Matrix m(1, static_cast<Eigen::Index>(values.size()));
+  Eigen::Index j = 0;
+  for (double v : values) m(0, j++) = v;
+  return m;
+}
+
+inline Matrix rows(std::initializer_list<std::initializer_list<double>> values) {
+  Matrix m(static_cast<Eigen::Index>(values.size()), static_cast<Eigen::Index>(values.begin()->size()));
+  Eigen::Index i = 0;
+  for (const auto& r : values) m.row(i++) = row(r);
+  return m;
+}
+
+// Every random test prints its seed so a failure replays.
+#define QORACLE_SEED_TRACE(seed) SCOPED_TRACE("seed=" + std::to_string(seed))
+
+inline std::string source_path(const std::string& relative) { return std::string(QORACLE_SOURCE_DIR) + "/" + relative; }
+
+}  // namespace qoracle::testing
