@@ -1,6 +1,7 @@
 #pragma once
 // Recomputes a fixture case with the reference and checks each expected output.
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,8 @@ struct CheckRow {
   std::string output;  // empty for a case-level error
   std::string layer_kind, dtype, convention, producer;
   CheckStatus status = CheckStatus::Error;
-  Comparison comparison;
+  Comparison comparison;                   // against the expected value, with its tolerance
+  std::optional<OracleJudgement> referee;  // low-precision cases: the fp64-referee row
   std::string error;
 };
 

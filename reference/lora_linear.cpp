@@ -22,7 +22,7 @@ Vector LoraLinear::dora_scale(const LoraAdapter& adapter, const Matrix& weight) 
 
 Matrix LoraLinear::forward(const Matrix& x) const {
   require_input(x, base_.in_features());
-  Matrix y = base_.forward(x);
+  Matrix y = round_to(dtype_, base_.forward(x));
   if (!adapters_.merged.empty()) return y;
   const Matrix xw = x * base_.weight.transpose();
   for (const auto& name : adapters_.active()) {
@@ -35,13 +35,14 @@ Matrix LoraLinear::forward(const Matrix& x) const {
       y += a.output(x);
     }
   }
+  y = round_to(dtype_, y);
   require_finite_result(y, "forward");
   return y;
 }
 
 Matrix LoraLinear::forward_disabled(const Matrix& x) {
   if (!adapters_.merged.empty()) unmerge();
-  return base_.forward(x);
+  return round_to(dtype_, base_.forward(x));
 }
 
 void LoraLinear::merge(const std::vector<std::string>& names) {
@@ -53,16 +54,16 @@ void LoraLinear::merge(const std::vector<std::string>& names) {
     const LoraAdapter& a = adapters_.get(name).adapter;
     if (a.config().use_dora) {
       const Vector g = dora_scale(a, w);
-      w = g.asDiagonal() * (w + a.delta_weight());
+      w = round_to(dtype_, Matrix(g.asDiagonal() * (w + a.delta_weight())));
       scales.push_back(g);
     } else {
-      w += a.delta_weight();
+      w = round_to(dtype_, Matrix(w + a.delta_weight()));
       scales.emplace_back();
     }
     if (const auto db = a.delta_bias()) {
       if (!bias)
         throw Error("merge of adapter '" + name + "': lora_bias needs a base bias to merge into, and base.bias is absent");
-      *bias += *db;
+      *bias = round_to(dtype_, Vector(*bias + *db));
     }
   }
   require_finite_result(w, "merge of adapters into base.weight (weights left unchanged)");
@@ -81,10 +82,10 @@ void LoraLinear::unmerge() {
   for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
     const Entry& e = adapters_.get(*it);
     if (e.adapter.config().use_dora)
-      w = e.dora_scale_at_merge.cwiseInverse().asDiagonal() * w - e.adapter.delta_weight();
+      w = round_to(dtype_, Matrix(e.dora_scale_at_merge.cwiseInverse().asDiagonal() * w - e.adapter.delta_weight()));
     else
-      w -= e.adapter.delta_weight();
-    if (const auto db = e.adapter.delta_bias()) *bias -= *db;
+      w = round_to(dtype_, Matrix(w - round_to(dtype_, e.adapter.delta_weight())));
+    if (const auto db = e.adapter.delta_bias()) *bias = round_to(dtype_, Vector(*bias - *db));
   }
   base_.weight = std::move(w);
   base_.bias = std::move(bias);

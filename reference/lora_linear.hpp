@@ -6,6 +6,7 @@
 
 #include "reference/adapter_registry.hpp"
 #include "reference/dense_linear.hpp"
+#include "reference/dtype.hpp"
 #include "reference/lora_adapter.hpp"
 
 namespace qoracle {
@@ -33,6 +34,11 @@ class LoraLinear {
   const DenseLinear& base() const { return base_; }
   const std::vector<std::string>& merged_adapters() const { return adapters_.merged; }
 
+  // Deployment-dtype emulation (see OftLinear): the base output is rounded, the float32 adapter
+  // output is added in float32 and the sum rounded (PEFT's vanilla Linear); merges round the
+  // written weights, and unmerge subtracts the delta rounded to the weight dtype.
+  void set_compute_dtype(Dtype dtype) { dtype_ = dtype; }
+
  private:
   struct Entry {
     LoraAdapter adapter;
@@ -42,6 +48,7 @@ class LoraLinear {
 
   DenseLinear base_;
   AdapterRegistry<Entry> adapters_;
+  Dtype dtype_ = Dtype::Float64;
 };
 
 }  // namespace qoracle

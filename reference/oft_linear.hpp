@@ -6,6 +6,7 @@
 #include "reference/adapter_registry.hpp"
 #include "reference/convention.hpp"
 #include "reference/dense_linear.hpp"
+#include "reference/dtype.hpp"
 #include "reference/oft_adapter.hpp"
 
 namespace qoracle {
@@ -22,7 +23,7 @@ class OftLinear {
   Matrix forward(const Matrix& x) const;
   // PEFT unmerges first when merged, then runs the base.
   Matrix forward_disabled(const Matrix& x);
-  Matrix delta_weight(const std::string& name) const { return adapters_.get(name).rotation_matrix(); }
+  Matrix delta_weight(const std::string& name) const { return rotation(name); }
 
   // Math: W' = W (R_a1 R_a2 ...)^T, so the merged forward equals the unmerged one.
   // Peft: W' = W R_a1^T R_a2^T ..., i.e. x R_a2 R_a1 for two adapters (reversed).
@@ -35,10 +36,18 @@ class OftLinear {
   const DenseLinear& base() const { return base_; }
   const std::vector<std::string>& merged_adapters() const { return adapters_.merged; }
 
+  // Deployment-dtype emulation: the layer's weights and activations are `dtype` and the
+  // adapters float32, as PEFT keeps them; results are rounded where PEFT rounds (the rotated
+  // activations before the base matmul, the output, merged weights). Float64 rounds nothing.
+  void set_compute_dtype(Dtype dtype) { dtype_ = dtype; }
+
  private:
+  Matrix rotation(const std::string& name) const;  // R_bd as PEFT holds it (float32 adapters)
+
   DenseLinear base_;
   Convention convention_;
   AdapterRegistry<OftAdapter> adapters_;
+  Dtype dtype_ = Dtype::Float64;
 };
 
 }  // namespace qoracle

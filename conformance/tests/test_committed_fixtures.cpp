@@ -30,7 +30,9 @@ std::vector<CaseRef> committed_cases() {
 }
 
 std::string sanitized(const CaseRef& r) {
-  std::string s = std::filesystem::path(r.file).stem().string() + "__" + r.name;
+  // The folder says which producer and version (fixtures/peft/peft-0.19.1/...), the stem the dtype.
+  const auto rel = std::filesystem::relative(r.file, qoracle::testing::source_path("fixtures"));
+  std::string s = rel.parent_path().string() + "__" + rel.stem().string() + "__" + r.name;
   for (char& ch : s)
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return s;

@@ -65,6 +65,12 @@ void print_table(std::ostream& out, const std::vector<CheckRow>& rows) {
       out << "  " << r.file << " :: " << r.case_name << "\n        " << r.error << "\n";
       continue;
     }
+    if (r.referee) {
+      out << std::right << std::setw(10) << sci(r.referee->result_error) << std::setw(10) << "" << std::setw(10)
+          << sci(r.referee->bound) << "  " << r.case_name << "\n";
+      if (r.status == CheckStatus::Fail) out << "        " << r.file << ": " << r.referee->message() << "\n";
+      continue;
+    }
     const Comparison& c = r.comparison;
     out << std::right << std::setw(10) << sci(c.max_abs_error) << std::setw(10)
         << sci(c.expected_max_abs > 0 ? c.max_abs_error / c.expected_max_abs : c.max_abs_error) << std::setw(10)
@@ -86,6 +92,9 @@ void print_json(std::ostream& out, const std::vector<CheckRow>& rows) {
         << json_escape(r.producer) << "\", \"status\": \"" << status_name(r.status) << "\"";
     if (r.status == CheckStatus::Error) {
       out << ", \"error\": \"" << json_escape(r.error) << "\"";
+    } else if (r.referee) {
+      out << ", \"error_vs_fp64\": " << json_number(r.referee->result_error) << ", \"baseline_error_vs_fp64\": "
+          << json_number(r.referee->baseline_error) << ", \"allowed\": " << json_number(r.referee->bound);
     } else {
       out << ", \"max_abs_error\": " << json_number(c.max_abs_error) << ", \"max_rel_error\": "
           << json_number(c.max_rel_error) << ", \"rel_frobenius\": " << json_number(c.rel_frobenius)
@@ -139,6 +148,9 @@ void write_markdown_report(std::ostream& out, const std::vector<CheckRow>& rows)
     out << "| " << status_name(r.status) << " | `" << r.case_name << "` | " << r.output << " | ";
     if (r.status == CheckStatus::Error) {
       out << "error: " << r.error << " | | |\n";
+    } else if (r.referee) {
+      out << sci(r.referee->result_error) << " vs fp64 (producer's own: " << sci(r.referee->baseline_error) << ") | | "
+          << sci(r.referee->bound) << " |\n";
     } else {
       out << sci(c.max_abs_error) << " | " << sci(c.expected_max_abs > 0 ? c.max_abs_error / c.expected_max_abs : 0.0)
           << " | " << sci(c.bound) << " |\n";
