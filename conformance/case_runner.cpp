@@ -1,6 +1,7 @@
 #include "conformance/case_runner.hpp"
 
 #include <functional>
+#include <type_traits>
 
 #include "conformance/tolerances.hpp"
 #include "reference/error.hpp"
@@ -75,13 +76,17 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
       out[name] = activation_tensor(copy.forward_disabled(x), c);
     } else if (name.rfind("delta_weight/", 0) == 0) {
       out[name] = Tensor::from_matrix(layer.delta_weight(name.substr(13)), Dtype::Float64);
+    } else if (name.rfind("weight_after_forward/", 0) == 0 && std::is_same_v<Layer, OftLinear>) {
+      if constexpr (std::is_same_v<Layer, OftLinear>)
+        out[name] = Tensor::from_matrix(layer.weight_after_forward(name.substr(21)), Dtype::Float64);
     } else if (name == "merged_weight" || name == "merged_bias" || name == "forward_merged" ||
                name == "unmerged_weight" || name == "unmerged_bias") {
       wants_merge = true;
     } else {
       throw Error("expected/" + name +
-                  ": unknown output; known: forward, forward_disabled, delta_weight/<adapter>, merged_weight, "
-                  "merged_bias, forward_merged, unmerged_weight, unmerged_bias");
+                  ": unknown output; known: forward, forward_disabled, delta_weight/<adapter>, "
+                  "weight_after_forward/<adapter> (OFT), merged_weight, merged_bias, forward_merged, unmerged_weight, "
+                  "unmerged_bias");
     }
   }
   if (wants_merge) {

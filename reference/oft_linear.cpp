@@ -16,6 +16,11 @@ Matrix OftLinear::rotation(const std::string& name) const {
   return dtype_ == Dtype::Float64 ? r : round_to(Dtype::Float32, r);
 }
 
+Matrix OftLinear::weight_after_forward(const std::string& name) const {
+  const OftAdapter& a = adapters_.get(name);
+  return convention_ == Convention::Peft ? a.effective_weight() : a.weight();
+}
+
 Matrix OftLinear::forward(const Matrix& x) const {
   require_input(x, base_.in_features());
   if (!adapters_.merged.empty()) return round_to(dtype_, base_.forward(x));

@@ -24,6 +24,9 @@ class OftLinear {
   // PEFT unmerges first when merged, then runs the base.
   Matrix forward_disabled(const Matrix& x);
   Matrix delta_weight(const std::string& name) const { return rotation(name); }
+  // The adapter's parameter after a forward. PEFT's COFT writes the projection back into the
+  // parameter (spec Q5); mathematically the projection is part of the map, not a state change.
+  Matrix weight_after_forward(const std::string& name) const;
 
   // Math: W' = W (R_a1 R_a2 ...)^T, so the merged forward equals the unmerged one.
   // Peft: W' = W R_a1^T R_a2^T ..., i.e. x R_a2 R_a1 for two adapters (reversed).

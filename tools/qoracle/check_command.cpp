@@ -6,6 +6,7 @@
 #include "conformance/case_runner.hpp"
 #include "reference/error.hpp"
 #include "tools/qoracle/commands.hpp"
+#include "tools/qoracle/fixture_paths.hpp"
 #include "tools/qoracle/report.hpp"
 
 namespace qoracle::cli {
@@ -13,23 +14,6 @@ namespace qoracle::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<std::string> fixture_files(const std::vector<std::string>& paths) {
-  std::vector<std::string> files;
-  for (const auto& p : paths) {
-    std::error_code ec;
-    if (fs::is_directory(p, ec)) {
-      std::vector<std::string> found;
-      for (const auto& entry : fs::recursive_directory_iterator(p))
-        if (entry.is_regular_file() && entry.path().extension() == ".h5") found.push_back(entry.path().string());
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      files.push_back(p);  // a missing or unreadable file becomes an ERROR row
-    }
-  }
-  return files;
-}
 
 CheckRow error_row(const std::string& file, const std::string& case_name, const std::string& message) {
   CheckRow row;

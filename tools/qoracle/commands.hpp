@@ -8,5 +8,6 @@ namespace qoracle::cli {
 int check_command(const std::vector<std::string>& args);
 int inspect_command(const std::vector<std::string>& args);
 int generate_command(const std::vector<std::string>& args);
+int deviations_command(const std::vector<std::string>& args);
 
 }  // namespace qoracle::cli

@@ -17,6 +17,10 @@ commands:
       Writes a Markdown conformance report (default reports/conformance.md).
   inspect FILE
       Summarize a fixture file: its cases, producers, adapters, tensors and tolerances.
+  deviations PATH... [--report FILE | --no-report]
+      Recompute every PEFT-convention case in the math convention and list the expected
+      outputs where PEFT differs from the math, largest first (default report
+      reports/peft-deviations-measured.md).
   generate --out DIR [--seed-offset N]
       Write the reference-produced fixtures of the case table (one file per layer kind).
 )";
@@ -35,6 +39,7 @@ int main(int argc, char** argv) {
     if (command == "check") return qoracle::cli::check_command(args);
     if (command == "inspect") return qoracle::cli::inspect_command(args);
     if (command == "generate") return qoracle::cli::generate_command(args);
+    if (command == "deviations") return qoracle::cli::deviations_command(args);
   } catch (const std::exception& e) {
     std::cerr << "qoracle " << command << ": " << e.what() << "\n";
     return 2;
