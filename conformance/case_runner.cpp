@@ -91,12 +91,12 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
   }
   if (wants_merge) {
     layer.merge(c.merge_adapters.empty() ? c.active_adapters : c.merge_adapters);
-    out["merged_weight"] = Tensor::from_matrix(layer.base().weight, Dtype::Float64);
-    if (layer.base().bias) out["merged_bias"] = Tensor::from_vector(*layer.base().bias, Dtype::Float64);
+    out["merged_weight"] = Tensor::from_matrix(layer.base().weight(), Dtype::Float64);
+    if (layer.base().bias()) out["merged_bias"] = Tensor::from_vector(*layer.base().bias(), Dtype::Float64);
     out["forward_merged"] = activation_tensor(layer.forward(x), c);
     layer.unmerge();
-    out["unmerged_weight"] = Tensor::from_matrix(layer.base().weight, Dtype::Float64);
-    if (layer.base().bias) out["unmerged_bias"] = Tensor::from_vector(*layer.base().bias, Dtype::Float64);
+    out["unmerged_weight"] = Tensor::from_matrix(layer.base().weight(), Dtype::Float64);
+    if (layer.base().bias()) out["unmerged_bias"] = Tensor::from_vector(*layer.base().bias(), Dtype::Float64);
   }
   std::map<std::string, Tensor> requested;
   for (const auto& name : outputs) {
@@ -121,7 +121,7 @@ std::map<std::string, Tensor> evaluate_oft_linear(const FixtureCase& c, const st
 }
 
 std::map<std::string, Tensor> evaluate_lora_linear(const FixtureCase& c, const std::vector<std::string>& outputs) {
-  LoraLinear layer(base_from(c));
+  LoraLinear layer(base_from(c), c.convention);
   layer.set_compute_dtype(c.dtype);
   for (const AdapterRecord& a : c.adapters) {
     try {

@@ -5,21 +5,21 @@
 
 namespace qoracle {
 
-DenseLinear::DenseLinear(Matrix w, std::optional<Vector> b) : weight(std::move(w)), bias(std::move(b)) {
-  if (weight.rows() < 1 || weight.cols() < 1)
-    throw Error("base.weight: expected a non-empty (out, in) matrix, got " + shape_string(weight));
-  require_finite(weight, "base.weight");
-  if (bias) {
-    require_size(*bias, weight.rows(), "base.bias");
-    require_finite(*bias, "base.bias");
+DenseLinear::DenseLinear(Matrix w, std::optional<Vector> b) : weight_(std::move(w)), bias_(std::move(b)) {
+  if (weight_.rows() < 1 || weight_.cols() < 1)
+    throw Error("base.weight: expected a non-empty (out, in) matrix, got " + shape_string(weight_));
+  require_finite(weight_, "base.weight");
+  if (bias_) {
+    require_size(*bias_, weight_.rows(), "base.bias");
+    require_finite(*bias_, "base.bias");
   }
 }
 
-Matrix DenseLinear::forward(const Matrix& x) const {
+Matrix DenseLinear::forward(const Matrix& x, Dtype dtype) const {
   require_input(x, in_features());
-  Matrix y = x * weight.transpose();
-  if (bias) y.rowwise() += bias->transpose();
-  return y;
+  Matrix y = x * weight_.transpose();
+  if (bias_) y.rowwise() += bias_->transpose();
+  return round_to(dtype, y);
 }
 
 void require_input(const Matrix& x, int in_features) {

@@ -1,19 +1,36 @@
 #pragma once
-// torch.nn.Linear: y = x W^T + b with W (out, in).
+// torch.nn.Linear: y = x W^T + b with W (out, in). One of the base layers the adapters wrap
+// (the others: HqqLinear, ...); each provides weight(), bias(), forward(x, dtype), set_weight,
+// set_bias and its PeftQuirks.
 #include <optional>
+#include <string>
 
+#include "reference/dtype.hpp"
 #include "reference/matrix.hpp"
+#include "reference/peft_quirks.hpp"
 
 namespace qoracle {
 
-struct DenseLinear {
-  Matrix weight;
-  std::optional<Vector> bias;
-
+class DenseLinear {
+ public:
   DenseLinear(Matrix w, std::optional<Vector> b);  // throws Error on a bad shape or non-finite values
-  int in_features() const { return static_cast<int>(weight.cols()); }
-  int out_features() const { return static_cast<int>(weight.rows()); }
-  Matrix forward(const Matrix& x) const;
+
+  int in_features() const { return static_cast<int>(weight_.cols()); }
+  int out_features() const { return static_cast<int>(weight_.rows()); }
+  const Matrix& weight() const { return weight_; }
+  const std::optional<Vector>& bias() const { return bias_; }
+  // In `dtype`: F.linear rounds once, after the bias is added.
+  Matrix forward(const Matrix& x, Dtype dtype = Dtype::Float64) const;
+
+  // A merged weight written back into a `dtype` parameter (rounds to it).
+  void set_weight(const Matrix& w, Dtype dtype = Dtype::Float64) { weight_ = round_to(dtype, w); }
+  void set_bias(std::optional<Vector> b) { bias_ = std::move(b); }
+
+  static constexpr PeftQuirks peft_quirks{};
+
+ private:
+  Matrix weight_;
+  std::optional<Vector> bias_;
 };
 
 // Checks x is (tokens, in_features) and finite.

@@ -2,33 +2,37 @@
 
 namespace qoracle {
 
-void LoraLinear::add_adapter(const std::string& name, const LoraConfig& config, Matrix a, Matrix b,
-                             std::optional<Vector> b_bias, std::optional<Vector> magnitude) {
+template <class Base>
+void LoraLayer<Base>::add_adapter(const std::string& name, const LoraConfig& config, Matrix a, Matrix b,
+                                  std::optional<Vector> b_bias, std::optional<Vector> magnitude) {
   try {
     LoraAdapter adapter(base_.in_features(), base_.out_features(), config, std::move(a), std::move(b),
                         std::move(b_bias), std::move(magnitude));
     if (config.use_dora && !adapter.magnitude())
-      adapter.set_magnitude((base_.weight + adapter.delta_weight()).rowwise().norm());
+      adapter.set_magnitude((base_.weight() + adapter.delta_weight()).rowwise().norm());
     adapters_.add(name, Entry{std::move(adapter), Vector()});
   } catch (const Error& e) {
     throw e.within("adapter '" + name + "'");
   }
 }
 
-Vector LoraLinear::dora_scale(const LoraAdapter& adapter, const Matrix& weight) const {
+template <class Base>
+Vector LoraLayer<Base>::dora_scale(const LoraAdapter& adapter, const Matrix& weight) const {
   const Vector norms = (weight + adapter.delta_weight()).rowwise().norm();
   return adapter.magnitude()->cwiseQuotient(norms);
 }
 
-Matrix LoraLinear::forward(const Matrix& x) const {
+template <class Base>
+Matrix LoraLayer<Base>::forward(const Matrix& x) const {
   require_input(x, base_.in_features());
-  Matrix y = round_to(dtype_, base_.forward(x));
+  Matrix y = base_.forward(x, dtype_);
   if (!adapters_.merged.empty()) return y;
-  const Matrix xw = x * base_.weight.transpose();
+  const Matrix w = base_.weight();
+  const Matrix xw = x * w.transpose();
   for (const auto& name : adapters_.active()) {
     const LoraAdapter& a = adapters_.get(name).adapter;
     if (a.config().use_dora) {
-      const Vector g = dora_scale(a, base_.weight);
+      const Vector g = dora_scale(a, w);
       const Matrix lora = a.output(x);
       y += (xw + lora) * g.asDiagonal() - xw;
     } else {
@@ -40,15 +44,25 @@ Matrix LoraLinear::forward(const Matrix& x) const {
   return y;
 }
 
-Matrix LoraLinear::forward_disabled(const Matrix& x) {
+template <class Base>
+Matrix LoraLayer<Base>::forward_disabled(const Matrix& x) {
   if (!adapters_.merged.empty()) unmerge();
-  return round_to(dtype_, base_.forward(x));
+  return base_.forward(x, dtype_);
 }
 
-void LoraLinear::merge(const std::vector<std::string>& names) {
+template <class Base>
+void LoraLayer<Base>::replace(const Matrix& w, std::optional<Vector> bias) {
+  base_.set_weight(w, dtype_);
+  if (convention_ == Convention::Peft && Base::peft_quirks.merge_drops_bias) bias.reset();
+  base_.set_bias(std::move(bias));
+}
+
+template <class Base>
+void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
   const auto todo = adapters_.to_merge(names);
-  Matrix w = base_.weight;
-  std::optional<Vector> bias = base_.bias;
+  if (todo.empty()) return;
+  Matrix w = base_.weight();
+  std::optional<Vector> bias = base_.bias();
   std::vector<Vector> scales;
   for (const auto& name : todo) {
     const LoraAdapter& a = adapters_.get(name).adapter;
@@ -68,28 +82,31 @@ void LoraLinear::merge(const std::vector<std::string>& names) {
   }
   require_finite_result(w, "merge of adapters into base.weight (weights left unchanged)");
   if (bias) require_finite_result(*bias, "merge of lora_bias into base.bias (weights left unchanged)");
-  base_.weight = std::move(w);
-  base_.bias = std::move(bias);
+  replace(w, std::move(bias));
   for (std::size_t i = 0; i < todo.size(); ++i) {
     adapters_.get(todo[i]).dora_scale_at_merge = scales[i];
     adapters_.merged.push_back(todo[i]);
   }
 }
 
-void LoraLinear::unmerge() {
-  Matrix w = base_.weight;
-  std::optional<Vector> bias = base_.bias;
+template <class Base>
+void LoraLayer<Base>::unmerge() {
+  if (adapters_.merged.empty()) return;
+  Matrix w = base_.weight();
+  std::optional<Vector> bias = base_.bias();
   for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
     const Entry& e = adapters_.get(*it);
     if (e.adapter.config().use_dora)
       w = round_to(dtype_, Matrix(e.dora_scale_at_merge.cwiseInverse().asDiagonal() * w - e.adapter.delta_weight()));
     else
       w = round_to(dtype_, Matrix(w - round_to(dtype_, e.adapter.delta_weight())));
-    if (const auto db = e.adapter.delta_bias()) *bias = round_to(dtype_, Vector(*bias - *db));
+    if (const auto db = e.adapter.delta_bias(); db && bias) *bias = round_to(dtype_, Vector(*bias - *db));
   }
-  base_.weight = std::move(w);
-  base_.bias = std::move(bias);
+  replace(w, std::move(bias));
   adapters_.merged.clear();
 }
+
+template class LoraLayer<DenseLinear>;
+template class LoraLayer<HqqLinear>;
 
 }  // namespace qoracle

@@ -1,19 +1,23 @@
 #pragma once
-// LoRA (and DoRA) on a dense linear layer (PEFT's lora.Linear).
+// LoRA (and DoRA) on a base linear layer (PEFT's lora.Linear, HqqLoraLinear, ...).
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "reference/adapter_registry.hpp"
+#include "reference/convention.hpp"
 #include "reference/dense_linear.hpp"
 #include "reference/dtype.hpp"
+#include "reference/hqq_linear.hpp"
 #include "reference/lora_adapter.hpp"
 
 namespace qoracle {
 
-class LoraLinear {
+template <class Base>
+class LoraLayer {
  public:
-  explicit LoraLinear(DenseLinear base) : base_(std::move(base)) {}
+  explicit LoraLayer(Base base, Convention convention = Convention::Math)
+      : base_(std::move(base)), convention_(convention) {}
 
   // For DoRA without a magnitude, m is initialised as PEFT does: the row norms of W + s B A.
   void add_adapter(const std::string& name, const LoraConfig& config, Matrix a, Matrix b,
@@ -28,13 +32,14 @@ class LoraLinear {
   Matrix delta_weight(const std::string& name) const { return adapters_.get(name).adapter.delta_weight(); }
 
   // W += s B A (DoRA: W = g (W + s B A)); with lora_bias, b += s b_B (the base must have a bias).
+  // A quantized base is requantized; where PEFT drops the bias doing so, Peft does too.
   void merge(const std::vector<std::string>& names);
   void unmerge();  // by subtraction, last merged first (DoRA: W = W'/g - s B A with the cached g)
 
-  const DenseLinear& base() const { return base_; }
+  const Base& base() const { return base_; }
   const std::vector<std::string>& merged_adapters() const { return adapters_.merged; }
 
-  // Deployment-dtype emulation (see OftLinear): the base output is rounded, the float32 adapter
+  // Deployment-dtype emulation (see OftLayer): the base output is rounded, the float32 adapter
   // output is added in float32 and the sum rounded (PEFT's vanilla Linear); merges round the
   // written weights, and unmerge subtracts the delta rounded to the weight dtype.
   void set_compute_dtype(Dtype dtype) { dtype_ = dtype; }
@@ -45,10 +50,15 @@ class LoraLinear {
     Vector dora_scale_at_merge;  // g cached by merge, as PEFT caches the weight norm
   };
   Vector dora_scale(const LoraAdapter& adapter, const Matrix& weight) const;
+  void replace(const Matrix& w, std::optional<Vector> bias);
 
-  DenseLinear base_;
+  Base base_;
+  Convention convention_;
   AdapterRegistry<Entry> adapters_;
   Dtype dtype_ = Dtype::Float64;
 };
+
+using LoraLinear = LoraLayer<DenseLinear>;
+using HqqLoraLinear = LoraLayer<HqqLinear>;
 
 }  // namespace qoracle

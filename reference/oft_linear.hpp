@@ -1,5 +1,6 @@
 #pragma once
-// OFT on a dense linear layer (PEFT's oft.Linear): forward, adapters disabled, merge, unmerge.
+// OFT on a base linear layer (PEFT's oft.Linear, HqqOFTLinear, ...): forward, adapters disabled,
+// merge, unmerge. Base is DenseLinear or a quantized layer (HqqLinear, ...).
 #include <string>
 #include <vector>
 
@@ -7,13 +8,15 @@
 #include "reference/convention.hpp"
 #include "reference/dense_linear.hpp"
 #include "reference/dtype.hpp"
+#include "reference/hqq_linear.hpp"
 #include "reference/oft_adapter.hpp"
 
 namespace qoracle {
 
-class OftLinear {
+template <class Base>
+class OftLayer {
  public:
-  OftLinear(DenseLinear base, Convention convention) : base_(std::move(base)), convention_(convention) {}
+  OftLayer(Base base, Convention convention) : base_(std::move(base)), convention_(convention) {}
 
   void add_adapter(const std::string& name, const OftConfig& config, Matrix weight);
   void set_active_adapters(std::vector<std::string> names) { adapters_.set_active(std::move(names)); }
@@ -29,14 +32,16 @@ class OftLinear {
   Matrix weight_after_forward(const std::string& name) const;
 
   // Math: W' = W (R_a1 R_a2 ...)^T, so the merged forward equals the unmerged one.
-  // Peft: W' = W R_a1^T R_a2^T ..., i.e. x R_a2 R_a1 for two adapters (reversed).
+  // Peft: W' = W R_a1^T R_a2^T ..., i.e. x R_a2 R_a1 for two adapters (reversed); a quantized
+  // base is requantized after each adapter and, where PEFT does so, loses its bias.
   // Atomic: on non-finite merged weights it throws and leaves the weights unchanged.
   void merge(const std::vector<std::string>& names);
   // Math: the exact inverse in double. Peft: inverts each R in float32, as PEFT does even for
-  // float64 weights (round trip ~1e-7).
+  // float64 weights (round trip ~1e-7); on HQQ, PEFT multiplies by R instead (exact only when R
+  // is orthogonal).
   void unmerge();
 
-  const DenseLinear& base() const { return base_; }
+  const Base& base() const { return base_; }
   const std::vector<std::string>& merged_adapters() const { return adapters_.merged; }
 
   // Deployment-dtype emulation: the layer's weights and activations are `dtype` and the
@@ -46,11 +51,15 @@ class OftLinear {
 
  private:
   Matrix rotation(const std::string& name) const;  // R_bd as PEFT holds it (float32 adapters)
+  void replace_weight(const Matrix& w);             // write back a merged weight, with PEFT's quirks
 
-  DenseLinear base_;
+  Base base_;
   Convention convention_;
   AdapterRegistry<OftAdapter> adapters_;
   Dtype dtype_ = Dtype::Float64;
 };
+
+using OftLinear = OftLayer<DenseLinear>;
+using HqqOftLinear = OftLayer<HqqLinear>;
 
 }  // namespace qoracle

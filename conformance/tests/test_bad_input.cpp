@@ -131,9 +131,9 @@ TEST(BadInput, OverflowingMergeIsRefusedAndLeavesTheWeightsUnchanged) {
   OftConfig c = oft_b(4);
   c.use_cayley_neumann = true;
   layer.add_adapter("a", c, Matrix::Constant(2, 6, 1e200));
-  const Matrix before = layer.base().weight;
+  const Matrix before = layer.base().weight();
   EXPECT_THROW(layer.merge({"a"}), Error);
-  EXPECT_EQ(layer.base().weight, before);
+  EXPECT_EQ(layer.base().weight(), before);
   EXPECT_TRUE(layer.merged_adapters().empty());
   EXPECT_THROW(layer.forward(Matrix::Ones(1, 8)), Error);  // no silent inf either
 }

@@ -28,11 +28,11 @@ TEST(Lora, ForwardByHand) {
   EXPECT_TRUE(close(row({9, 18}), layer.forward(x), 0.0));
   EXPECT_TRUE(close(row({2, 0}), layer.forward_disabled(x), 0.0));
   layer.merge({"default"});
-  EXPECT_TRUE(close(rows({{3, 4}, {6, 13}}), layer.base().weight, 0.0));   // W + 2 B A
-  EXPECT_TRUE(close(row({2, -1}), Matrix(layer.base().bias->transpose()), 0.0));  // b + 2 b_B
+  EXPECT_TRUE(close(rows({{3, 4}, {6, 13}}), layer.base().weight(), 0.0));   // W + 2 B A
+  EXPECT_TRUE(close(row({2, -1}), Matrix(layer.base().bias()->transpose()), 0.0));  // b + 2 b_B
   EXPECT_TRUE(close(row({9, 18}), layer.forward(x), 0.0));
   layer.unmerge();
-  EXPECT_TRUE(close(rows({{1, 0}, {0, 1}}), layer.base().weight, 0.0));
+  EXPECT_TRUE(close(rows({{1, 0}, {0, 1}}), layer.base().weight(), 0.0));
 }
 
 TEST(Lora, TwoAdaptersAddUp) {
@@ -63,10 +63,10 @@ TEST(Dora, ForwardIsMagnitudeTimesDirectionAndMergeAgrees) {
   want.rowwise() += bias.transpose();
   EXPECT_TRUE(close(want, layer.forward(x), 1e-14));
   layer.merge({"default"});
-  EXPECT_TRUE(close(Matrix(g.asDiagonal() * v), layer.base().weight, 1e-14));
+  EXPECT_TRUE(close(Matrix(g.asDiagonal() * v), layer.base().weight(), 1e-14));
   EXPECT_TRUE(close(want, layer.forward(x), 1e-14));
   layer.unmerge();
-  EXPECT_TRUE(close(w, layer.base().weight, 1e-14));
+  EXPECT_TRUE(close(w, layer.base().weight(), 1e-14));
 }
 
 TEST(Dora, InitialMagnitudeMakesItPlainLora) {

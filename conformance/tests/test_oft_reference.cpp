@@ -184,13 +184,13 @@ TEST(OftLinear, SpecCaseBOneBlockOfFour) {
 TEST(OftLinear, MergeMatchesForwardAndPeftUnmergeLosesFloat32Precision) {
   for (Convention conv : {Convention::Math, Convention::Peft}) {
     OftLinear layer = case_a(config(2, 0, true, 5), conv);
-    const Matrix w0 = layer.base().weight;
+    const Matrix w0 = layer.base().weight();
     const Matrix x = row({1, 0.5, -1, 2});
     const Matrix y = layer.forward(x);
     layer.merge({"default"});
     EXPECT_TRUE(close(y, layer.forward(x), 1e-15));
     layer.unmerge();
-    const double err = (layer.base().weight - w0).cwiseAbs().maxCoeff();
+    const double err = (layer.base().weight() - w0).cwiseAbs().maxCoeff();
     if (conv == Convention::Math) {
       EXPECT_LT(err, 1e-14);
     } else {

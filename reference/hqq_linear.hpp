@@ -1,0 +1,51 @@
+#pragma once
+// hqq's HQQLinear as a base layer: packed codes, scale and zero per group, optional bias and a
+// compute dtype. forward = x W_dq^T + bias with W_dq dequantized on every call. Setting a new
+// weight requantizes it with the same config, as PEFT's HQQ merge builds a new HQQLinear.
+#include <optional>
+
+#include "reference/hqq_quantizer.hpp"
+#include "reference/peft_quirks.hpp"
+
+namespace qoracle {
+
+class HqqLinear {
+ public:
+  // A quantized layer. scale/zero are cast to compute_dtype, as HQQLinear.cuda() does.
+  // `requantize_with` is the arithmetic merges use (Float32Cpu: what hqq does on the CPU).
+  HqqLinear(HqqQuantized quantized, std::optional<Vector> bias, Dtype compute_dtype,
+            HqqArithmetic requantize_with = HqqArithmetic::Float64);
+  // From the tensors an HQQLinear stores: W_q (packed), scale and zero (one per group).
+  static HqqLinear from_packed(const HqqConfig& config, int out_features, int in_features, const HqqPacked& w_q,
+                               const Vector& scale, const Vector& zero, std::optional<Vector> bias, Dtype compute_dtype,
+                               HqqArithmetic requantize_with);
+  // Quantize a dense weight (HQQLinear(linear, quant_config, compute_dtype=...)).
+  static HqqLinear quantize(const Matrix& weight, std::optional<Vector> bias, const HqqConfig& config,
+                            Dtype compute_dtype, HqqArithmetic arithmetic);
+
+  int in_features() const { return quantized_.in_features; }
+  int out_features() const { return quantized_.out_features; }
+  Matrix weight() const { return hqq_dequantize(quantized_, compute_dtype_); }
+  const std::optional<Vector>& bias() const { return bias_; }
+  // In `dtype` (the activations' dtype): out = rnd(x W_dq^T), then out += bias, another rounding.
+  Matrix forward(const Matrix& x, Dtype dtype = Dtype::Float64) const;
+
+  // Requantize with the same config; hqq quantizes weight.float(), whatever the compute dtype.
+  void set_weight(const Matrix& weight, Dtype dtype = Dtype::Float64);
+  void set_bias(std::optional<Vector> bias) { bias_ = std::move(bias); }
+
+  const HqqQuantized& quantized() const { return quantized_; }
+  HqqPacked packed() const { return hqq_pack(quantized_.codes, quantized_.config.nbits); }
+  Dtype compute_dtype() const { return compute_dtype_; }
+
+  // PEFT's HQQ merge builds a new HQQLinear without a bias, and OFT's unmerge applies R^T.
+  static constexpr PeftQuirks peft_quirks{.merge_drops_bias = true, .oft_unmerge_by_transpose = true};
+
+ private:
+  HqqQuantized quantized_;
+  std::optional<Vector> bias_;
+  Dtype compute_dtype_;
+  HqqArithmetic requantize_with_;
+};
+
+}  // namespace qoracle
