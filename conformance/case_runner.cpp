@@ -47,11 +47,87 @@ std::optional<Vector> optional_vector(const AdapterRecord& a, const std::string&
 }
 
 DenseLinear base_from(const FixtureCase& c) {
-  if (c.base_weight.shape.size() != 2)
-    throw Error("base/weight: expected rank 2 (out, in), got shape " + c.base_weight.shape_string());
+  const Tensor& weight = c.base.tensor("weight");
+  if (weight.shape.size() != 2)
+    throw Error("base/weight: expected rank 2 (out, in), got shape " + weight.shape_string());
   std::optional<Vector> bias;
-  if (c.base_bias) bias = c.base_bias->as_vector("base/bias");
-  return DenseLinear(c.base_weight.as_matrix("base/weight"), std::move(bias));
+  if (const Tensor* b = c.base.find("bias")) bias = b->as_vector("base/bias");
+  return DenseLinear(weight.as_matrix("base/weight"), std::move(bias));
+}
+
+HqqLinear hqq_base_from(const FixtureCase& c) {
+  const Attributes& a = c.base.config;
+  HqqConfig cfg;
+  cfg.nbits = static_cast<int>(a.get_int("nbits"));
+  cfg.group_size = static_cast<int>(a.get_int("group_size"));
+  cfg.axis = static_cast<int>(a.get_int("axis"));
+  cfg.round_zero = a.get_bool("round_zero");
+  cfg.optimize = a.get_bool("optimize", true);
+  const int out = static_cast<int>(a.get_int("out_features")), in = static_cast<int>(a.get_int("in_features"));
+  const Dtype compute = parse_dtype(a.get_string("compute_dtype"));
+  const std::string arith = a.get_string("quantizer_arithmetic", "float64");
+  if (arith != "float64" && arith != "float32-cpu")
+    throw Error("base: attribute 'quantizer_arithmetic' expected 'float64' or 'float32-cpu', got '" + arith + "'");
+  const HqqGrouping g = hqq_grouping(cfg, out, in);
+
+  const Tensor& wq = c.base.tensor("W_q");
+  const std::string want = cfg.nbits == 3 ? "int32" : "uint8";
+  if (wq.stored_type != want)
+    throw Error("base/W_q: expected " + want + " words for " + hqq_packing_name(cfg.nbits) + ", got " +
+                (wq.stored_type.empty() ? "floating-point data" : wq.stored_type));
+  if (wq.shape.size() != 2) throw Error("base/W_q: expected rank 2, got shape " + wq.shape_string());
+  HqqPacked packed;
+  packed.rows = static_cast<int>(wq.shape[0]);
+  packed.cols = static_cast<int>(wq.shape[1]);
+  packed.word_bits = cfg.nbits == 3 ? 32 : 8;
+  for (double v : wq.values) packed.words.push_back(static_cast<std::uint32_t>(v));
+  auto per_group = [&](const char* name) {
+    const Tensor& t = c.base.tensor(name);
+    if (t.element_count() != g.groups)
+      throw Error(std::string("base/") + name + ": expected " + std::to_string(g.groups) + " values (one per group), got shape " +
+                  t.shape_string());
+    return Vector(Eigen::Map<const Vector>(t.values.data(), g.groups));
+  };
+  std::optional<Vector> bias;
+  if (const Tensor* b = c.base.find("bias")) bias = b->as_vector("base/bias");
+  return HqqLinear::from_packed(cfg, out, in, packed, per_group("scale"), per_group("zero"), std::move(bias), compute,
+                                arith == "float32-cpu" ? HqqArithmetic::Float32Cpu : HqqArithmetic::Float64);
+}
+
+Tensor codes_tensor(const CodeMatrix& codes) {
+  Tensor t = Tensor::from_matrix(codes.cast<double>(), Dtype::Float64);
+  t.stored_type = "int32";
+  return t;
+}
+
+// What a base layer is after a merge or an unmerge: <prefix>_weight (dequantized for quantized
+// bases), <prefix>_bias, and for HQQ its codes, scale and zero.
+void base_outputs(const DenseLinear& base, const std::string& prefix, std::map<std::string, Tensor>& out) {
+  out[prefix + "_weight"] = Tensor::from_matrix(base.weight(), Dtype::Float64);
+  if (base.bias()) out[prefix + "_bias"] = Tensor::from_vector(*base.bias(), Dtype::Float64);
+}
+
+void base_outputs(const HqqLinear& base, const std::string& prefix, std::map<std::string, Tensor>& out) {
+  out[prefix + "_weight"] = Tensor::from_matrix(base.weight(), Dtype::Float64);
+  if (base.bias()) out[prefix + "_bias"] = Tensor::from_vector(*base.bias(), Dtype::Float64);
+  out[prefix + "_codes"] = codes_tensor(base.quantized().codes);
+  out[prefix + "_scale"] = Tensor::from_vector(base.quantized().scale, Dtype::Float64);
+  out[prefix + "_zero"] = Tensor::from_vector(base.quantized().zero, Dtype::Float64);
+}
+
+// The quantizer run on base/weight_float with the base's own config and arithmetic.
+void quantizer_outputs(const DenseLinear&, const FixtureCase&, std::map<std::string, Tensor>&) {
+  throw Error("expected/quantized_*: a dense base layer has no quantizer");
+}
+
+void quantizer_outputs(const HqqLinear& base, const FixtureCase& c, std::map<std::string, Tensor>& out) {
+  const Matrix w = c.base.tensor("weight_float").as_matrix("base/weight_float");
+  const std::string arith = c.base.config.get_string("quantizer_arithmetic", "float64");
+  const HqqQuantized q = hqq_quantize(w, base.quantized().config,
+                                      arith == "float32-cpu" ? HqqArithmetic::Float32Cpu : HqqArithmetic::Float64);
+  out["quantized_codes"] = codes_tensor(q.codes);
+  out["quantized_scale"] = Tensor::from_vector(round_to(base.compute_dtype(), q.scale), Dtype::Float64);
+  out["quantized_zero"] = Tensor::from_vector(round_to(base.compute_dtype(), q.zero), Dtype::Float64);
 }
 
 // Outputs shaped like x with the last dimension replaced by out_features.
@@ -79,24 +155,25 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
     } else if (name.rfind("weight_after_forward/", 0) == 0 && std::is_same_v<Layer, OftLinear>) {
       if constexpr (std::is_same_v<Layer, OftLinear>)
         out[name] = Tensor::from_matrix(layer.weight_after_forward(name.substr(21)), Dtype::Float64);
-    } else if (name == "merged_weight" || name == "merged_bias" || name == "forward_merged" ||
-               name == "unmerged_weight" || name == "unmerged_bias") {
+    } else if (name == "dequantized_weight") {
+      out[name] = Tensor::from_matrix(layer.base().weight(), Dtype::Float64);
+    } else if (name.rfind("quantized_", 0) == 0) {
+      quantizer_outputs(layer.base(), c, out);
+    } else if (name.rfind("merged_", 0) == 0 || name.rfind("unmerged_", 0) == 0 || name == "forward_merged") {
       wants_merge = true;
     } else {
       throw Error("expected/" + name +
                   ": unknown output; known: forward, forward_disabled, delta_weight/<adapter>, "
-                  "weight_after_forward/<adapter> (OFT), merged_weight, merged_bias, forward_merged, unmerged_weight, "
-                  "unmerged_bias");
+                  "weight_after_forward/<adapter> (OFT), dequantized_weight, quantized_{codes,scale,zero}, "
+                  "merged_{weight,bias,codes,scale,zero}, forward_merged, unmerged_{weight,bias,codes,scale,zero}");
     }
   }
   if (wants_merge) {
     layer.merge(c.merge_adapters.empty() ? c.active_adapters : c.merge_adapters);
-    out["merged_weight"] = Tensor::from_matrix(layer.base().weight(), Dtype::Float64);
-    if (layer.base().bias()) out["merged_bias"] = Tensor::from_vector(*layer.base().bias(), Dtype::Float64);
+    base_outputs(layer.base(), "merged", out);
     out["forward_merged"] = activation_tensor(layer.forward(x), c);
     layer.unmerge();
-    out["unmerged_weight"] = Tensor::from_matrix(layer.base().weight(), Dtype::Float64);
-    if (layer.base().bias()) out["unmerged_bias"] = Tensor::from_vector(*layer.base().bias(), Dtype::Float64);
+    base_outputs(layer.base(), "unmerged", out);
   }
   std::map<std::string, Tensor> requested;
   for (const auto& name : outputs) {
@@ -107,8 +184,9 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
   return requested;
 }
 
-std::map<std::string, Tensor> evaluate_oft_linear(const FixtureCase& c, const std::vector<std::string>& outputs) {
-  OftLinear layer(base_from(c), c.convention);
+template <class Base>
+std::map<std::string, Tensor> evaluate_oft(Base base, const FixtureCase& c, const std::vector<std::string>& outputs) {
+  OftLayer<Base> layer(std::move(base), c.convention);
   layer.set_compute_dtype(c.dtype);
   for (const AdapterRecord& a : c.adapters) {
     try {
@@ -120,8 +198,9 @@ std::map<std::string, Tensor> evaluate_oft_linear(const FixtureCase& c, const st
   return evaluate_layer(std::move(layer), c, outputs);
 }
 
-std::map<std::string, Tensor> evaluate_lora_linear(const FixtureCase& c, const std::vector<std::string>& outputs) {
-  LoraLinear layer(base_from(c), c.convention);
+template <class Base>
+std::map<std::string, Tensor> evaluate_lora(Base base, const FixtureCase& c, const std::vector<std::string>& outputs) {
+  LoraLayer<Base> layer(std::move(base), c.convention);
   layer.set_compute_dtype(c.dtype);
   for (const AdapterRecord& a : c.adapters) {
     try {
@@ -139,8 +218,10 @@ using Evaluator = std::function<std::map<std::string, Tensor>(const FixtureCase&
 
 const std::map<std::string, Evaluator>& evaluators() {
   static const std::map<std::string, Evaluator> table{
-      {"oft/linear", evaluate_oft_linear},
-      {"lora/linear", evaluate_lora_linear},
+      {"oft/linear", [](const FixtureCase& c, const auto& o) { return evaluate_oft(base_from(c), c, o); }},
+      {"lora/linear", [](const FixtureCase& c, const auto& o) { return evaluate_lora(base_from(c), c, o); }},
+      {"oft/hqq", [](const FixtureCase& c, const auto& o) { return evaluate_oft(hqq_base_from(c), c, o); }},
+      {"lora/hqq", [](const FixtureCase& c, const auto& o) { return evaluate_lora(hqq_base_from(c), c, o); }},
   };
   return table;
 }

@@ -131,8 +131,8 @@ FixtureCase make_reference_case(const CaseSpec& spec) {
   c.description = "reference-produced by qoracle generate from the case table";
 
   const double w_bound = 1.0 / std::sqrt(static_cast<double>(spec.in_features));  // nn.Linear's init range
-  c.base_weight = Tensor::from_matrix(rng.uniform(spec.out_features, spec.in_features, -w_bound, w_bound), Dtype::Float64);
-  if (spec.bias) c.base_bias = Tensor::from_matrix(rng.uniform(1, spec.out_features, -w_bound, w_bound), Dtype::Float64,
+  c.base.tensors["weight"] = Tensor::from_matrix(rng.uniform(spec.out_features, spec.in_features, -w_bound, w_bound), Dtype::Float64);
+  if (spec.bias) c.base.tensors["bias"] = Tensor::from_matrix(rng.uniform(1, spec.out_features, -w_bound, w_bound), Dtype::Float64,
                                                    {spec.out_features});
   std::int64_t tokens = 1;
   for (auto d : spec.leading_dims) tokens *= d;
@@ -167,7 +167,7 @@ FixtureCase make_reference_case(const CaseSpec& spec) {
         // A trained magnitude differs from the initial row norms; perturb them so g != 1.
         const LoraAdapter plain(spec.in_features, spec.out_features, LoraConfig{l.r, l.lora_alpha, l.use_rslora, false, false},
                                 rec.tensors["lora_A"].as_matrix("lora_A"), rec.tensors["lora_B"].as_matrix("lora_B"));
-        const Matrix w = c.base_weight.as_matrix("base/weight") + plain.delta_weight();
+        const Matrix w = c.base.tensor("weight").as_matrix("base/weight") + plain.delta_weight();
         const Vector noise = rng.normal(spec.out_features, 1, 0.1).col(0);
         const Vector m = w.rowwise().norm().cwiseProduct((Vector::Ones(spec.out_features) + noise));
         rec.tensors["magnitude"] = Tensor::from_vector(m, Dtype::Float64);

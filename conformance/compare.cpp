@@ -64,7 +64,9 @@ Comparison compare(const Tensor& expected, const Tensor& actual, const Tolerance
   }
   const double denom = std::max(std::sqrt(std::min(e2, a2)), std::numeric_limits<double>::min());
   c.rel_frobenius = diff2 == 0.0 ? 0.0 : std::sqrt(diff2) / denom;
-  c.passed = c.mismatched == 0;
+  // Non-finite disagreements always fail; otherwise a stated share of elements may be off.
+  c.passed = c.nonfinite_mismatched == 0 &&
+             static_cast<double>(c.mismatched) <= tolerance.max_mismatch_fraction * static_cast<double>(c.total);
   return c;
 }
 
@@ -75,7 +77,9 @@ std::string Comparison::message() const {
     << (total ? 100.0 * static_cast<double>(mismatched) / static_cast<double>(total) : 0.0) << "%)"
     << "; greatest absolute difference " << fmt(max_abs_error) << " at flat index " << max_abs_index
     << " (allowed " << fmt(bound) << " = atol " << fmt(tolerance.atol) << " + rtol " << fmt(tolerance.rtol)
-    << " * max|expected| " << fmt(expected_max_abs) << ")"
+    << " * max|expected| " << fmt(expected_max_abs)
+    << (tolerance.max_mismatch_fraction > 0 ? ", " + fmt(tolerance.max_mismatch_fraction) + " of elements may be off" : "")
+    << ")"
     << "; greatest relative difference " << fmt(max_rel_error) << "; relative Frobenius " << fmt(rel_frobenius);
   return s.str();
 }

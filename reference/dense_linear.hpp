@@ -26,7 +26,7 @@ class DenseLinear {
   void set_weight(const Matrix& w, Dtype dtype = Dtype::Float64) { weight_ = round_to(dtype, w); }
   void set_bias(std::optional<Vector> b) { bias_ = std::move(b); }
 
-  static constexpr PeftQuirks peft_quirks{};
+  static constexpr PeftQuirks peft_quirks{.merge_drops_bias = false, .lora_unmerge_rounds_delta = true};
 
  private:
   Matrix weight_;

@@ -38,8 +38,8 @@ class HqqLinear {
   HqqPacked packed() const { return hqq_pack(quantized_.codes, quantized_.config.nbits); }
   Dtype compute_dtype() const { return compute_dtype_; }
 
-  // PEFT's HQQ merge builds a new HQQLinear without a bias, and OFT's unmerge applies R^T.
-  static constexpr PeftQuirks peft_quirks{.merge_drops_bias = true, .oft_unmerge_by_transpose = true};
+  // PEFT's HQQ merge builds a new HQQLinear, which has no bias.
+  static constexpr PeftQuirks peft_quirks{.merge_drops_bias = true, .lora_unmerge_rounds_delta = false};
 
  private:
   HqqQuantized quantized_;

@@ -52,7 +52,7 @@ Matrix LoraLayer<Base>::forward_disabled(const Matrix& x) {
 
 template <class Base>
 void LoraLayer<Base>::replace(const Matrix& w, std::optional<Vector> bias) {
-  base_.set_weight(w, dtype_);
+  base_.set_weight(w, dtype_);  // rounds to the weight dtype, or requantizes
   if (convention_ == Convention::Peft && Base::peft_quirks.merge_drops_bias) bias.reset();
   base_.set_bias(std::move(bias));
 }
@@ -61,28 +61,42 @@ template <class Base>
 void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
   const auto todo = adapters_.to_merge(names);
   if (todo.empty()) return;
+  // Math: all deltas applied exactly, written back once. Peft: each adapter is written back (and
+  // a quantized base requantized) before the next, as PEFT loops.
+  const bool each = convention_ == Convention::Peft;
+  const Base before = base_;
   Matrix w = base_.weight();
   std::optional<Vector> bias = base_.bias();
   std::vector<Vector> scales;
-  for (const auto& name : todo) {
-    const LoraAdapter& a = adapters_.get(name).adapter;
-    if (a.config().use_dora) {
-      const Vector g = dora_scale(a, w);
-      w = round_to(dtype_, Matrix(g.asDiagonal() * (w + a.delta_weight())));
-      scales.push_back(g);
-    } else {
-      w = round_to(dtype_, Matrix(w + a.delta_weight()));
-      scales.emplace_back();
+  try {
+    for (const auto& name : todo) {
+      const LoraAdapter& a = adapters_.get(name).adapter;
+      if (a.config().use_dora) {
+        const Vector g = dora_scale(a, w);
+        w = g.asDiagonal() * (w + a.delta_weight());
+        scales.push_back(g);
+      } else {
+        w += a.delta_weight();
+        scales.emplace_back();
+      }
+      if (const auto db = a.delta_bias()) {
+        if (!bias)
+          throw Error("merge of adapter '" + name + "': lora_bias needs a base bias to merge into, and base.bias is absent");
+        *bias = round_to(dtype_, Vector(*bias + *db));
+        require_finite_result(*bias, "merge of lora_bias into base.bias (weights left unchanged)");
+      }
+      require_finite_result(w, "merge of adapter '" + name + "' into base.weight (weights left unchanged)");
+      if (each) {
+        replace(w, bias);
+        w = base_.weight();
+        bias = base_.bias();
+      }
     }
-    if (const auto db = a.delta_bias()) {
-      if (!bias)
-        throw Error("merge of adapter '" + name + "': lora_bias needs a base bias to merge into, and base.bias is absent");
-      *bias = round_to(dtype_, Vector(*bias + *db));
-    }
+  } catch (const Error&) {
+    base_ = before;
+    throw;
   }
-  require_finite_result(w, "merge of adapters into base.weight (weights left unchanged)");
-  if (bias) require_finite_result(*bias, "merge of lora_bias into base.bias (weights left unchanged)");
-  replace(w, std::move(bias));
+  if (!each) replace(w, std::move(bias));
   for (std::size_t i = 0; i < todo.size(); ++i) {
     adapters_.get(todo[i]).dora_scale_at_merge = scales[i];
     adapters_.merged.push_back(todo[i]);
@@ -92,17 +106,25 @@ void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
 template <class Base>
 void LoraLayer<Base>::unmerge() {
   if (adapters_.merged.empty()) return;
+  const bool each = convention_ == Convention::Peft;
   Matrix w = base_.weight();
   std::optional<Vector> bias = base_.bias();
   for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
     const Entry& e = adapters_.get(*it);
+    Matrix delta = e.adapter.delta_weight();
+    if (Base::peft_quirks.lora_unmerge_rounds_delta) delta = round_to(dtype_, delta);
     if (e.adapter.config().use_dora)
-      w = round_to(dtype_, Matrix(e.dora_scale_at_merge.cwiseInverse().asDiagonal() * w - e.adapter.delta_weight()));
+      w = e.dora_scale_at_merge.cwiseInverse().asDiagonal() * w - delta;
     else
-      w = round_to(dtype_, Matrix(w - round_to(dtype_, e.adapter.delta_weight())));
+      w -= delta;
     if (const auto db = e.adapter.delta_bias(); db && bias) *bias = round_to(dtype_, Vector(*bias - *db));
+    if (each) {
+      replace(w, bias);
+      w = base_.weight();
+      bias = base_.bias();
+    }
   }
-  replace(w, std::move(bias));
+  if (!each) replace(w, std::move(bias));
   adapters_.merged.clear();
 }
 

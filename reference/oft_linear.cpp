@@ -85,19 +85,13 @@ void OftLayer<Base>::unmerge() {
     require_finite_result(w, "unmerge (weights left unchanged)");
     replace_weight(w);
   } else {
-    // PEFT pops the last merged adapter first. On a dense layer it casts R to float32 for
-    // torch.linalg.inv, even for float64 weights; inverting the float32 R in double and rounding
-    // the inverse to float32 matches it to a few float32 ulps. On HQQ it multiplies by R.
+    // PEFT pops the last merged adapter first and casts R to float32 for torch.linalg.inv, even
+    // for float64 weights; inverting the float32 R in double and rounding the inverse to float32
+    // matches it to a few float32 ulps.
     for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
-      const Matrix r = rotation(*it);
-      Matrix w;
-      if (Base::peft_quirks.oft_unmerge_by_transpose) {
-        w = base_.weight() * r;
-      } else {
-        const Matrix r32 = round_to(Dtype::Float32, r);
-        const Matrix inv32 = round_to(Dtype::Float32, Matrix(r32.inverse()));
-        w = base_.weight() * inv32.transpose();
-      }
+      const Matrix r32 = round_to(Dtype::Float32, rotation(*it));
+      const Matrix inv32 = round_to(Dtype::Float32, Matrix(r32.inverse()));
+      const Matrix w = base_.weight() * inv32.transpose();
       require_finite_result(w, "unmerge");
       replace_weight(w);
     }

@@ -37,8 +37,8 @@ class OftLayer {
   // Atomic: on non-finite merged weights it throws and leaves the weights unchanged.
   void merge(const std::vector<std::string>& names);
   // Math: the exact inverse in double. Peft: inverts each R in float32, as PEFT does even for
-  // float64 weights (round trip ~1e-7); on HQQ, PEFT multiplies by R instead (exact only when R
-  // is orthogonal).
+  // float64 weights (round trip ~1e-7). (PEFT <= 0.19's HqqOFTLinear.unmerge multiplied by R
+  // instead, but its merge always raised, so that path was unreachable.)
   void unmerge();
 
   const Base& base() const { return base_; }

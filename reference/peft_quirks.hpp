@@ -1,10 +1,13 @@
 #pragma once
-// What PEFT does differently per base-layer type, reproduced in Convention::Peft.
+// What PEFT does differently per base-layer type, reproduced in Convention::Peft (and, for dtype
+// handling, wherever the reference emulates a deployment dtype).
 namespace qoracle {
 
 struct PeftQuirks {
-  bool merge_drops_bias = false;          // the merged base layer is rebuilt without its bias
-  bool oft_unmerge_by_transpose = false;  // OFT unmerge multiplies by R instead of R^-T
+  bool merge_drops_bias = false;  // the merged base layer is rebuilt without its bias (HQQ)
+  // LoRA unmerge subtracts the delta cast to the weight dtype first (dense: weight -= delta.to(dtype));
+  // the HQQ path subtracts it in float32 before requantizing.
+  bool lora_unmerge_rounds_delta = false;
 };
 
 }  // namespace qoracle

@@ -20,7 +20,8 @@ TEST(FixtureFormat, RoundTripIsExact) {
   EXPECT_EQ(read.active_adapters, written.active_adapters);
   EXPECT_EQ(read.x.shape, written.x.shape);
   EXPECT_EQ(read.x.values, written.x.values);  // bitwise: float64 stored as float64
-  EXPECT_EQ(read.base_bias->values, written.base_bias->values);
+  EXPECT_EQ(read.base.tensor("bias").values, written.base.tensor("bias").values);
+  EXPECT_EQ(read.base.tensor("weight").values, written.base.tensor("weight").values);
   ASSERT_EQ(read.adapters.size(), 1u);
   EXPECT_EQ(read.adapters[0].tensors.at("weight").values, written.adapters[0].tensors.at("weight").values);
   EXPECT_EQ(read.adapters[0].config.get_bool("use_cayley_neumann"), written.adapters[0].config.get_bool("use_cayley_neumann"));

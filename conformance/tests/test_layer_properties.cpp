@@ -34,8 +34,8 @@ TEST_P(CaseTable, OutputIsNonTrivial) {
 
 TEST_P(CaseTable, DisabledAdapterEqualsTheBase) {
   const FixtureCase c = fixture();
-  Matrix y = c.x.as_matrix("x") * c.base_weight.as_matrix("w").transpose();
-  if (c.base_bias) y.rowwise() += c.base_bias->as_vector("b").transpose();
+  Matrix y = c.x.as_matrix("x") * c.base.tensor("weight").as_matrix("w").transpose();
+  if (const Tensor* b = c.base.find("bias")) y.rowwise() += b->as_vector("b").transpose();
   EXPECT_TRUE(close(y, output(c, "forward_disabled"), 0.0));
 }
 
@@ -63,7 +63,7 @@ TEST_P(CaseTable, MergeThenUnmergeRestoresTheWeights) {
   const FixtureCase c = fixture();
   // PEFT's OFT unmerge inverts in float32 (spec Q10): a 2^-24-sized round trip, pinned here.
   const bool fp32_inverse = is_oft() && c.convention == Convention::Peft;
-  const Matrix w0 = c.base_weight.as_matrix("w"), w1 = output(c, "unmerged_weight");
+  const Matrix w0 = c.base.tensor("weight").as_matrix("w"), w1 = output(c, "unmerged_weight");
   EXPECT_TRUE(close(w0, w1, fp32_inverse ? 1e-6 : 1e-13));
 }
 

@@ -32,8 +32,10 @@ int inspect_command(const std::vector<std::string>& args) {
               << "  layer_kind " << c.layer_kind << ", dtype " << dtype_name(c.dtype) << ", convention "
               << convention_name(c.convention) << ", seed " << c.seed << ", schema v" << c.schema_version << "\n"
               << "  producer " << c.producer << " " << c.producer_versions << "\n"
-              << "  base/weight " << c.base_weight.shape_string() << (c.base_bias ? ", base/bias" : ", no bias")
-              << "; inputs/x " << c.x.shape_string() << " (" << dtype_name(c.x.logical_dtype) << ")\n"
+              << "  base:";
+    for (const auto& [k, v] : c.base.config.values) std::cout << " " << k << "=" << attr_text(v);
+    for (const auto& [k, t] : c.base.tensors) std::cout << " " << k << t.shape_string();
+    std::cout << "\n  inputs/x "<< c.x.shape_string() << " (" << dtype_name(c.x.logical_dtype) << ")\n"
               << "  active adapters: " << join_list(c.active_adapters) << "\n";
     for (const auto& a : c.adapters) {
       std::cout << "  adapter " << a.name << ":";
