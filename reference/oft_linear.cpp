@@ -43,7 +43,9 @@ Matrix OftLayer<Base>::forward_disabled(const Matrix& x) {
 
 template <class Base>
 void OftLayer<Base>::replace_weight(const Matrix& w) {
-  base_.set_weight(w, dtype_);
+  // PEFT casts the merged weight to the layer's dtype before writing it back, also when the
+  // base requantizes it (set_base_weight(w.to(orig_dtype))).
+  base_.set_weight(round_to(dtype_, w), dtype_);
   if (convention_ == Convention::Peft && Base::peft_quirks.merge_drops_bias) base_.set_bias(std::nullopt);
 }
 

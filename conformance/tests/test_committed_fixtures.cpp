@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "conformance/case_runner.hpp"
@@ -55,14 +56,18 @@ TEST_P(CommittedFixture, EveryExpectedOutputCanFail) {
   SeededRandom rng(std::hash<std::string>{}(original.name));
   for (std::size_t i = 0; i < original.expected.size(); ++i) {
     const ExpectedOutput& e = original.expected[i];
-    if (e.value.values.empty()) continue;
-    const auto index = static_cast<std::size_t>(rng.next_u64() % e.value.values.size());
-    // Perturb one element by ten times what its tolerance allows.
+    const auto n = static_cast<std::int64_t>(e.value.values.size());
+    if (n == 0) continue;
     double max_abs = 0;
     for (double v : e.value.values) max_abs = std::max(max_abs, std::abs(v));
     const double allowed = e.tolerance.atol + e.tolerance.rtol * max_abs;
+    // One element more than the tolerance lets go, each moved well past its bound.
+    const auto k = std::min<std::int64_t>(
+        n, static_cast<std::int64_t>(std::floor(e.tolerance.max_mismatch_fraction * static_cast<double>(n))) + 1);
+    const auto start = static_cast<std::int64_t>(rng.next_u64() % static_cast<std::uint64_t>(n));
     FixtureCase perturbed = original;
-    perturbed.expected[i].value.values[index] += 10 * allowed + 1e-300;
+    for (std::int64_t j = 0; j < k; ++j)
+      perturbed.expected[i].value.values[static_cast<std::size_t>((start + j) % n)] += 10 * allowed + 1e-6 * max_abs + 1e-300;
     FixtureCase deleted = original;
     deleted.expected[i].value.values.pop_back();
     deleted.expected[i].value.shape = {static_cast<std::int64_t>(deleted.expected[i].value.values.size())};
@@ -70,7 +75,8 @@ TEST_P(CommittedFixture, EveryExpectedOutputCanFail) {
       const auto rows = check_case(*broken);
       const auto it = std::find_if(rows.begin(), rows.end(), [&](const CheckRow& r) { return r.output == e.name; });
       ASSERT_NE(it, rows.end());
-      EXPECT_EQ(it->status, CheckStatus::Fail) << e.name << (broken == &perturbed ? " perturbed at " + std::to_string(index) : " shortened");
+      EXPECT_EQ(it->status, CheckStatus::Fail)
+          << e.name << (broken == &perturbed ? " with " + std::to_string(k) + " element(s) perturbed from " + std::to_string(start) : " shortened");
     }
   }
 }

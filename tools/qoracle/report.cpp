@@ -1,5 +1,6 @@
 #include "tools/qoracle/report.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <iomanip>
 #include <map>
@@ -139,6 +140,43 @@ void write_markdown_report(std::ostream& out, const std::vector<CheckRow>& rows)
       else out << " " << it->second.first << " / " << it->second.second << (it->second.first == it->second.second ? " ✅" : " ❌") << " |";
     }
     out << "\n";
+  }
+
+  // Quantizer agreement: how often our codes equal the producer's, and how close scales and zeros are.
+  struct Agreement {
+    std::int64_t codes = 0, codes_off = 0;
+    double scale_rel = 0, zero_rel = 0;
+  };
+  std::map<std::string, Agreement> agreement;  // by stage: quantized, merged, unmerged
+  for (const auto& r : rows) {
+    if (r.status == CheckStatus::Error || r.referee) continue;
+    const auto us = r.output.find('_');
+    if (us == std::string::npos) continue;
+    const std::string stage = r.output.substr(0, us), what = r.output.substr(us + 1);
+    if (stage != "quantized" && stage != "merged" && stage != "unmerged") continue;
+    Agreement& a = agreement[stage];
+    if (what == "codes") {
+      a.codes += r.comparison.total;
+      a.codes_off += r.comparison.mismatched;
+    } else if (what == "scale") {
+      a.scale_rel = std::max(a.scale_rel, r.comparison.max_rel_error);
+    } else if (what == "zero") {
+      a.zero_rel = std::max(a.zero_rel, r.comparison.max_rel_error);
+    }
+  }
+  if (!agreement.empty()) {
+    out << "\n## Quantizer agreement\n\nThe reference's quantizer (in the arithmetic the fixture names) against the "
+           "producer's stored codes, scales and zeros: `quantized` = the float weight quantized, `merged`/`unmerged` = "
+           "the layer requantized by a merge or an unmerge.\n\n| stage | codes compared | identical | max relative "
+           "error, scale | max relative error, zero |\n|---|---|---|---|---|\n";
+    for (const auto& [stage, a] : agreement) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "| %s | %lld | %.4f %% | %.2e | %.2e |\n", stage.c_str(),
+                    static_cast<long long>(a.codes),
+                    a.codes ? 100.0 * static_cast<double>(a.codes - a.codes_off) / static_cast<double>(a.codes) : 0.0,
+                    a.scale_rel, a.zero_rel);
+      out << buf;
+    }
   }
 
   out << "\n## Cases\n\n| status | case | output | max abs error | relative to max\\|expected\\| | allowed |\n"
