@@ -11,6 +11,7 @@
 #include "reference/error.hpp"
 #include "reference/lora_linear.hpp"
 #include "reference/oft_linear.hpp"
+#include "test_support.hpp"
 
 using namespace qoracle;
 using namespace qoracle::testing;
@@ -78,6 +79,42 @@ std::vector<BadInput> bad_inputs() {
          l.add_adapter("a", LoraConfig{2, 8, false, true, false}, Matrix::Ones(2, 8), Matrix::Ones(3, 2), Vector::Ones(3));
          l.merge({"a"});
        }, {"lora_bias", "base.bias is absent"}},
+      // --- HQQ ---
+      {"hqq_nbits_5", [] { hqq_grouping(hqq_base_quantize_config(5, 64, 1), 8, 64); }, {"nbits", "1, 2, 3, 4, 8", "got 5"}},
+      {"hqq_group_size_not_dividing", [] { hqq_grouping(hqq_base_quantize_config(4, 48, 1), 8, 64); },
+       {"group_size", "divisor of out*in = 512", "got 48"}},
+      {"hqq_1bit_rows_not_multiple_of_8", [] { hqq_grouping(hqq_base_quantize_config(1, 64, 1), 3, 64); },
+       {"1-bit packing", "R (out*in/group_size = 3)", "divisible by 8", "silently corrupts"}},
+      {"hqq_axis_2", [] { HqqConfig c = hqq_base_quantize_config(4, 64, 1); c.axis = 2; hqq_grouping(c, 8, 64); }, {"axis", "0 or 1"}},
+      {"hqq_nan_weight", [] { Matrix w = Matrix::Ones(8, 64); w(3, 3) = kNaN; hqq_quantize(w, hqq_base_quantize_config(4, 64, 1), HqqArithmetic::Float64); },
+       {"weight to quantize", "finite", "[3, 3]"}},
+      {"hqq_packed_wrong_length", [] {
+         HqqPacked p = hqq_pack(CodeMatrix::Zero(8, 64), 4);
+         p.words.pop_back();
+         hqq_unpack(p, 4, 8);
+       }, {"W_q", "4 packed rows", "holding 255 words"}},
+      {"hqq_packed_rows_contradict_meta", [] {
+         const HqqPacked p = hqq_pack(CodeMatrix::Zero(8, 64), 4);
+         HqqLinear::from_packed(hqq_base_quantize_config(4, 64, 1), 16, 64, p, Vector::Ones(16), Vector::Zero(16), std::nullopt,
+                                Dtype::Float32, HqqArithmetic::Float64);
+       }, {"W_q", "expected 8 packed rows for 16", "got 4"}},
+      {"hqq_scale_wrong_length", [] {
+         const HqqPacked p = hqq_pack(CodeMatrix::Zero(8, 64), 4);
+         HqqLinear::from_packed(hqq_base_quantize_config(4, 64, 1), 8, 64, p, Vector::Ones(7), Vector::Zero(8), std::nullopt,
+                                Dtype::Float32, HqqArithmetic::Float64);
+       }, {"scale", "expected length 8", "got 7"}},
+      {"hqq_3bit_with_uint8_words", [] {
+         HqqPacked p = hqq_pack(CodeMatrix::Zero(8, 64), 3);
+         p.word_bits = 8;
+         HqqLinear::from_packed(hqq_base_quantize_config(3, 64, 1), 8, 64, p, Vector::Ones(8), Vector::Zero(8), std::nullopt,
+                                Dtype::Float32, HqqArithmetic::Float64);
+       }, {"W_q", "int32 words", "3bit_32"}},
+      {"hqq_fixture_meta_contradicts_W_q", [] {
+         const auto files = list_cases(qoracle::testing::source_path("fixtures/peft/peft-0.21.2/lora_hqq_float32.h5"));
+         FixtureCase c = read_case(qoracle::testing::source_path("fixtures/peft/peft-0.21.2/lora_hqq_float32.h5"), files.front());
+         c.base.config.values["out_features"] = std::int64_t{32};
+         check_through_file(c, "hqq_meta.h5");
+       }, {"hqq_meta.h5", "base/zero", "expected 128 values (one per group)", "got shape [64]"}},
       // --- fixture files ---
       {"file_missing", [] { list_cases(temp_file("does_not_exist.h5")); }, {"does_not_exist.h5", "no such file"}},
       {"file_not_hdf5", [] { list_cases(write_bytes("garbage.h5", std::string(4096, 'x'))); }, {"garbage.h5", "not an HDF5 file"}},

@@ -9,5 +9,6 @@ int check_command(const std::vector<std::string>& args);
 int inspect_command(const std::vector<std::string>& args);
 int generate_command(const std::vector<std::string>& args);
 int deviations_command(const std::vector<std::string>& args);
+int merge_quality_command(const std::vector<std::string>& args);
 
 }  // namespace qoracle::cli

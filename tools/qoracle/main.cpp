@@ -21,6 +21,10 @@ commands:
       Recompute every PEFT-convention case in the math convention and list the expected
       outputs where PEFT differs from the math, largest first (default report
       reports/peft-deviations-measured.md).
+  merge-quality [--cycles K] [--shape OUTxIN] [--seed S] [--report FILE | --no-report]
+      What merging a LoRA or OFT adapter into an HQQ layer costs, per nbits, group size and
+      axis: error against the unquantized ideal and drift after K merge/unmerge cycles
+      (default report reports/hqq-merge-quality.md).
   generate --out DIR [--seed-offset N]
       Write the reference-produced fixtures of the case table (one file per layer kind).
 )";
@@ -40,6 +44,7 @@ int main(int argc, char** argv) {
     if (command == "inspect") return qoracle::cli::inspect_command(args);
     if (command == "generate") return qoracle::cli::generate_command(args);
     if (command == "deviations") return qoracle::cli::deviations_command(args);
+    if (command == "merge-quality") return qoracle::cli::merge_quality_command(args);
   } catch (const std::exception& e) {
     std::cerr << "qoracle " << command << ": " << e.what() << "\n";
     return 2;
