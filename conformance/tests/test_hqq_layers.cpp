@@ -91,6 +91,9 @@ TEST(HqqLayers, ASmallLoraMergedIntoFourBitsIsLostButSurvivesEightBits) {
     const MergeQuality q = measure_merge_quality(base, lora, x, 2);
     EXPECT_NEAR(q.adapter_size, 0.03, 0.015) << nbits << "-bit";
     EXPECT_EQ(q.drift.size(), 2u);
+    // Each requantization moves a weight by at most half a step (8-bit: ~1.7e-4, 0.8 % of sigma);
+    // two cycles are four requantizations with unrelated signs: about 2 * 0.8 % / sqrt(3).
+    if (nbits == 8) EXPECT_LT(q.drift.back(), 1e-2);
     return q.adapter_lost;
   };
   EXPECT_GT(lost(4), 0.7);
