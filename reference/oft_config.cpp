@@ -24,24 +24,15 @@ OftBlocks resolve_oft_blocks(int in_features, const OftConfig& config) {
   if (has_r == has_b)
     throw Error("r/oft_block_size: expected exactly one of them non-zero, got r=" + std::to_string(config.r) +
                 " and oft_block_size=" + std::to_string(config.oft_block_size));
+  // PEFT adjusts whichever of the two was given to the nearest divisor, then derives the other.
   OftBlocks blocks;
-  if (has_b) {
-    int b = config.oft_block_size;
-    if (in_features % b != 0 || b > in_features) {
-      b = adjust_oft_factor(in_features, b);
-      blocks.adjusted = true;
-    }
-    blocks.block_size = b;
-    blocks.r = in_features / b;
-  } else {
-    int r = config.r;
-    if (in_features % r != 0 || r > in_features) {
-      r = adjust_oft_factor(in_features, r);
-      blocks.adjusted = true;
-    }
-    blocks.r = r;
-    blocks.block_size = in_features / r;
+  int factor = has_b ? config.oft_block_size : config.r;
+  if (in_features % factor != 0 || factor > in_features) {
+    factor = adjust_oft_factor(in_features, factor);
+    blocks.adjusted = true;
   }
+  blocks.block_size = has_b ? factor : in_features / factor;
+  blocks.r = has_b ? in_features / factor : factor;
   blocks.param_rows = config.block_share ? 1 : blocks.r;
   blocks.n_elements = blocks.block_size * (blocks.block_size - 1) / 2;
   return blocks;
