@@ -25,7 +25,9 @@ class DenseLinear {
   // A merged weight written back into a `dtype` parameter (rounds to it).
   void set_weight(const Matrix& w, Dtype dtype = Dtype::Float64) { weight_ = round_to(dtype, w); }
   void set_bias(std::optional<Vector> b) { bias_ = std::move(b); }
+  DenseLinear dequantized() const { return *this; }
 
+  static constexpr bool supports_merge = true;
   static constexpr PeftQuirks peft_quirks{.merge_drops_bias = false, .lora_unmerge_rounds_delta = true};
 
  private:

@@ -4,6 +4,7 @@
 // weight requantizes it with the same config, as PEFT's HQQ merge builds a new HQQLinear.
 #include <optional>
 
+#include "reference/dense_linear.hpp"
 #include "reference/hqq_quantizer.hpp"
 #include "reference/peft_quirks.hpp"
 
@@ -33,12 +34,14 @@ class HqqLinear {
   // Requantize with the same config; hqq quantizes weight.float(), whatever the compute dtype.
   void set_weight(const Matrix& weight, Dtype dtype = Dtype::Float64);
   void set_bias(std::optional<Vector> bias) { bias_ = std::move(bias); }
+  DenseLinear dequantized() const { return DenseLinear(weight(), bias_); }
 
   const HqqQuantized& quantized() const { return quantized_; }
   HqqPacked packed() const { return hqq_pack(quantized_.codes, quantized_.config.nbits); }
   Dtype compute_dtype() const { return compute_dtype_; }
 
   // PEFT's HQQ merge builds a new HQQLinear, which has no bias.
+  static constexpr bool supports_merge = true;
   static constexpr PeftQuirks peft_quirks{.merge_drops_bias = true, .lora_unmerge_rounds_delta = false};
 
  private:

@@ -44,10 +44,12 @@ std::optional<Vector> LoraAdapter::delta_bias() const {
   return Vector(scaling() * *b_bias_);
 }
 
-Matrix LoraAdapter::output(const Matrix& x) const {
+Matrix LoraAdapter::unscaled_output(const Matrix& x) const {
   Matrix lora = (x * a_.transpose()) * b_.transpose();
   if (b_bias_) lora.rowwise() += b_bias_->transpose();
-  return scaling() * lora;
+  return lora;
 }
+
+Matrix LoraAdapter::output(const Matrix& x) const { return scaling() * unscaled_output(x); }
 
 }  // namespace qoracle

@@ -26,6 +26,7 @@ class LoraAdapter {
   Matrix delta_weight() const;                     // s * B * A, (out, in)
   std::optional<Vector> delta_bias() const;        // s * b_B with lora_bias
   Matrix output(const Matrix& x) const;            // s * (x A^T B^T + b_B)
+  Matrix unscaled_output(const Matrix& x) const;   // x A^T B^T + b_B
   const std::optional<Vector>& magnitude() const { return magnitude_; }
   void set_magnitude(Vector m) { magnitude_ = std::move(m); }
 

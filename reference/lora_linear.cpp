@@ -35,6 +35,10 @@ Matrix LoraLayer<Base>::forward(const Matrix& x) const {
       const Vector g = dora_scale(a, w);
       const Matrix lora = a.output(x);
       y += (xw + lora) * g.asDiagonal() - xw;
+    } else if (Base::peft_quirks.lora_rounds_before_scaling && dtype_ != Dtype::Float64) {
+      // out = B(A(x)).to(result dtype); out = out * s; result += out: three roundings per adapter.
+      const Matrix out = round_to(dtype_, Matrix(a.scaling() * round_to(dtype_, a.unscaled_output(x))));
+      y = round_to(dtype_, Matrix(y + out));
     } else {
       y += a.output(x);
     }
@@ -58,7 +62,17 @@ void LoraLayer<Base>::replace(const Matrix& w, std::optional<Vector> bias) {
 }
 
 template <class Base>
+LoraLayer<DenseLinear> LoraLayer<Base>::dequantized() const {
+  LoraLayer<DenseLinear> dense(base_.dequantized(), convention_);
+  dense.adapters_ = adapters_;
+  dense.dtype_ = dtype_;
+  return dense;
+}
+
+template <class Base>
 void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
+  // Refused before anything changes (PEFT raises only after its merge bookkeeping has begun).
+  if constexpr (!Base::supports_merge) base_.set_weight(Matrix(), dtype_);
   const auto todo = adapters_.to_merge(names);
   if (todo.empty()) return;
   // Math: all deltas applied exactly, written back once. Peft: each adapter is written back (and
@@ -130,5 +144,6 @@ void LoraLayer<Base>::unmerge() {
 
 template class LoraLayer<DenseLinear>;
 template class LoraLayer<HqqLinear>;
+template class LoraLayer<AqlmLinear>;
 
 }  // namespace qoracle

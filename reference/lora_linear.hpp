@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "reference/adapter_registry.hpp"
+#include "reference/aqlm_linear.hpp"
 #include "reference/convention.hpp"
 #include "reference/dense_linear.hpp"
 #include "reference/dtype.hpp"
@@ -12,6 +13,12 @@
 #include "reference/lora_adapter.hpp"
 
 namespace qoracle {
+
+// An adapter as a layer holds it (shared by every base type, so dequantized() can copy them).
+struct LoraEntry {
+  LoraAdapter adapter;
+  Vector dora_scale_at_merge;  // g cached by merge, as PEFT caches the weight norm
+};
 
 template <class Base>
 class LoraLayer {
@@ -37,6 +44,9 @@ class LoraLayer {
   void unmerge();  // by subtraction, last merged first (DoRA: W = W'/g - s B A with the cached g)
 
   const Base& base() const { return base_; }
+  // Beyond PEFT, for export: the same adapters on the dequantized base, as a dense layer that can
+  // be merged (AQLM and EETQ refuse merges; PEFT offers no way out).
+  LoraLayer<DenseLinear> dequantized() const;
   const std::vector<std::string>& merged_adapters() const { return adapters_.merged; }
 
   // Deployment-dtype emulation (see OftLayer): the base output is rounded, the float32 adapter
@@ -45,10 +55,7 @@ class LoraLayer {
   void set_compute_dtype(Dtype dtype) { dtype_ = dtype; }
 
  private:
-  struct Entry {
-    LoraAdapter adapter;
-    Vector dora_scale_at_merge;  // g cached by merge, as PEFT caches the weight norm
-  };
+  using Entry = LoraEntry;
   Vector dora_scale(const LoraAdapter& adapter, const Matrix& weight) const;
   void replace(const Matrix& w, std::optional<Vector> bias);
 
@@ -56,9 +63,12 @@ class LoraLayer {
   Convention convention_;
   AdapterRegistry<Entry> adapters_;
   Dtype dtype_ = Dtype::Float64;
+
+  template <class> friend class LoraLayer;
 };
 
 using LoraLinear = LoraLayer<DenseLinear>;
 using HqqLoraLinear = LoraLayer<HqqLinear>;
+using AqlmLoraLinear = LoraLayer<AqlmLinear>;
 
 }  // namespace qoracle

@@ -50,7 +50,17 @@ void OftLayer<Base>::replace_weight(const Matrix& w) {
 }
 
 template <class Base>
+OftLayer<DenseLinear> OftLayer<Base>::dequantized() const {
+  OftLayer<DenseLinear> dense(base_.dequantized(), convention_);
+  dense.adapters_ = adapters_;
+  dense.dtype_ = dtype_;
+  return dense;
+}
+
+template <class Base>
 void OftLayer<Base>::merge(const std::vector<std::string>& names) {
+  // Refused before anything changes (PEFT raises only after its merge bookkeeping has begun).
+  if constexpr (!Base::supports_merge) base_.set_weight(Matrix(), dtype_);
   const auto todo = adapters_.to_merge(names);
   if (todo.empty()) return;
   const int n = base_.in_features();
@@ -103,5 +113,6 @@ void OftLayer<Base>::unmerge() {
 
 template class OftLayer<DenseLinear>;
 template class OftLayer<HqqLinear>;
+template class OftLayer<AqlmLinear>;
 
 }  // namespace qoracle

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "reference/adapter_registry.hpp"
+#include "reference/aqlm_linear.hpp"
 #include "reference/convention.hpp"
 #include "reference/dense_linear.hpp"
 #include "reference/dtype.hpp"
@@ -42,6 +43,9 @@ class OftLayer {
   void unmerge();
 
   const Base& base() const { return base_; }
+  // Beyond PEFT, for export: the same adapters on the dequantized base, as a dense layer that can
+  // be merged (AQLM and EETQ refuse merges; PEFT offers no way out).
+  OftLayer<DenseLinear> dequantized() const;
   const std::vector<std::string>& merged_adapters() const { return adapters_.merged; }
 
   // Deployment-dtype emulation: the layer's weights and activations are `dtype` and the
@@ -57,9 +61,12 @@ class OftLayer {
   Convention convention_;
   AdapterRegistry<OftAdapter> adapters_;
   Dtype dtype_ = Dtype::Float64;
+
+  template <class> friend class OftLayer;
 };
 
 using OftLinear = OftLayer<DenseLinear>;
 using HqqOftLinear = OftLayer<HqqLinear>;
+using AqlmOftLinear = OftLayer<AqlmLinear>;
 
 }  // namespace qoracle

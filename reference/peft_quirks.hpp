@@ -8,6 +8,9 @@ struct PeftQuirks {
   // LoRA unmerge subtracts the delta cast to the weight dtype first (dense: weight -= delta.to(dtype));
   // the HQQ path subtracts it in float32 before requantizing.
   bool lora_unmerge_rounds_delta = false;
+  // LoRA's forward rounds B(A(x)) to the result dtype, then scales, then adds in place (AQLM,
+  // EETQ), instead of adding s * B(A(x)) in float32 and rounding once (nn.Linear, HQQ).
+  bool lora_rounds_before_scaling = false;
 };
 
 }  // namespace qoracle

@@ -1,0 +1,170 @@
+#include "reference/aqlm_linear.hpp"
+
+#include "reference/error.hpp"
+#include "reference/validate.hpp"
+
+namespace qoracle {
+
+const char* aqlm_kernel_name(AqlmKernel k) {
+  switch (k) {
+    case AqlmKernel::Exact: return "exact";
+    case AqlmKernel::DequantizeGemm: return "dequantize_gemm";
+    case AqlmKernel::NumbaLut: return "numba_gemm_lut";
+  }
+  return "?";
+}
+
+AqlmKernel parse_aqlm_kernel(const std::string& name) {
+  if (name == "exact") return AqlmKernel::Exact;
+  if (name == "dequantize_gemm") return AqlmKernel::DequantizeGemm;
+  if (name == "numba_gemm_lut") return AqlmKernel::NumbaLut;
+  throw Error("kernel: expected exact, dequantize_gemm or numba_gemm_lut, got '" + name + "'");
+}
+
+AqlmKernel aqlm_cpu_kernel(const AqlmConfig& c) {
+  return c.nbits_per_codebook == 8 && c.out_group_size == 1 ? AqlmKernel::NumbaLut : AqlmKernel::DequantizeGemm;
+}
+
+std::int64_t aqlm_stored_code(int u, int nbits) {
+  return u >= (1 << (nbits - 1)) ? static_cast<std::int64_t>(u) - (std::int64_t{1} << nbits) : u;
+}
+
+int aqlm_code_index(std::int64_t stored, int nbits) {
+  const std::int64_t k = std::int64_t{1} << nbits;
+  return static_cast<int>(((stored % k) + k) % k);
+}
+
+AqlmLinear::AqlmLinear(AqlmConfig config, int out_features, int in_features, std::vector<int> codes,
+                       std::vector<double> codebooks, Vector scales, std::optional<Vector> bias, Dtype dtype,
+                       AqlmKernel kernel)
+    : config_(config), out_(out_features), in_(in_features), codes_(std::move(codes)),
+      codebooks_(std::move(codebooks)), scales_(std::move(scales)), bias_(std::move(bias)), dtype_(dtype),
+      kernel_(kernel) {
+  const AqlmConfig& c = config_;
+  if (c.nbits_per_codebook < 1 || c.nbits_per_codebook > 16)
+    throw Error("nbits_per_codebook: expected 1..16, got " + std::to_string(c.nbits_per_codebook));
+  if (c.num_codebooks < 1) throw Error("num_codebooks: expected >= 1, got " + std::to_string(c.num_codebooks));
+  if (c.in_group_size < 1 || in_ % c.in_group_size != 0)
+    throw Error("in_group_size: expected a positive divisor of in_features " + std::to_string(in_) + ", got " +
+                std::to_string(c.in_group_size));
+  if (c.out_group_size < 1 || out_ % c.out_group_size != 0)
+    throw Error("out_group_size: expected a positive divisor of out_features " + std::to_string(out_) + ", got " +
+                std::to_string(c.out_group_size));
+  og_count_ = out_ / c.out_group_size;
+  ig_count_ = in_ / c.in_group_size;
+  entries_ = 1 << c.nbits_per_codebook;
+  const std::size_t want_codes = static_cast<std::size_t>(og_count_) * ig_count_ * c.num_codebooks;
+  if (codes_.size() != want_codes)
+    throw Error("codes: expected " + std::to_string(want_codes) + " values [" + std::to_string(og_count_) + ", " +
+                std::to_string(ig_count_) + ", " + std::to_string(c.num_codebooks) + "], got " +
+                std::to_string(codes_.size()));
+  for (std::size_t i = 0; i < codes_.size(); ++i)
+    if (codes_[i] < 0 || codes_[i] >= entries_)
+      throw Error("codes: index " + std::to_string(codes_[i]) + " at flat " + std::to_string(i) + " is outside [0, " +
+                  std::to_string(entries_) + ")");
+  const std::size_t want_cb =
+      static_cast<std::size_t>(c.num_codebooks) * entries_ * c.out_group_size * c.in_group_size;
+  if (codebooks_.size() != want_cb)
+    throw Error("codebooks: expected shape [" + std::to_string(c.num_codebooks) + ", " + std::to_string(entries_) +
+                ", " + std::to_string(c.out_group_size) + ", " + std::to_string(c.in_group_size) + "] (" +
+                std::to_string(want_cb) + " values) for the config, got " + std::to_string(codebooks_.size()) + " values");
+  for (std::size_t i = 0; i < codebooks_.size(); ++i)
+    if (!std::isfinite(codebooks_[i])) throw Error("codebooks: expected finite values, found a non-finite one at flat " + std::to_string(i));
+  require_size(scales_, og_count_, "scales");
+  require_finite(scales_, "scales");
+  if (bias_) {
+    require_size(*bias_, out_, "bias");
+    require_finite(*bias_, "bias");
+  }
+  if (kernel_ == AqlmKernel::NumbaLut && (entries_ != 256 || c.out_group_size != 1))
+    throw Error("kernel: numba_gemm_lut needs 256-entry codebooks and out_group_size 1");
+}
+
+double AqlmLinear::codebook(int k, int u, int r, int c) const {
+  const AqlmConfig& g = config_;
+  return codebooks_[((static_cast<std::size_t>(k) * entries_ + u) * g.out_group_size + r) * g.in_group_size + c];
+}
+
+Matrix AqlmLinear::weight() const {
+  const AqlmConfig& g = config_;
+  Matrix w(out_, in_);
+  for (int o = 0; o < og_count_; ++o)
+    for (int i = 0; i < ig_count_; ++i)
+      for (int r = 0; r < g.out_group_size; ++r)
+        for (int c = 0; c < g.in_group_size; ++c) {
+          double sum = 0;
+          for (int k = 0; k < g.num_codebooks; ++k)
+            sum += codebook(k, codes_[(static_cast<std::size_t>(o) * ig_count_ + i) * g.num_codebooks + k], r, c);
+          w(o * g.out_group_size + r, i * g.in_group_size + c) = scales_(o) * sum;
+        }
+  return w;
+}
+
+Matrix AqlmLinear::forward(const Matrix& x, Dtype dtype) const {
+  require_input(x, in_);
+  switch (kernel_) {
+    case AqlmKernel::NumbaLut: return forward_numba(x);
+    case AqlmKernel::DequantizeGemm: return forward_dequantize_gemm(x, dtype);
+    case AqlmKernel::Exact: break;
+  }
+  Matrix y = x * weight().transpose();
+  if (bias_) y.rowwise() += bias_->transpose();
+  return y;
+}
+
+Matrix AqlmLinear::forward_dequantize_gemm(const Matrix& x, Dtype dtype) const {
+  // embedding_bag sums the C codebook entries in order in float32, rounds to the codebook dtype;
+  // then W = rnd(W_sum * scale) and F.linear rounds once.
+  const AqlmConfig& g = config_;
+  Matrix w(out_, in_);
+  for (int o = 0; o < og_count_; ++o)
+    for (int i = 0; i < ig_count_; ++i)
+      for (int r = 0; r < g.out_group_size; ++r)
+        for (int c = 0; c < g.in_group_size; ++c) {
+          double sum = 0;
+          for (int k = 0; k < g.num_codebooks; ++k) {
+            const double e = codebook(k, codes_[(static_cast<std::size_t>(o) * ig_count_ + i) * g.num_codebooks + k], r, c);
+            sum = dtype_ == Dtype::Float64 ? sum + e : static_cast<double>(static_cast<float>(sum) + static_cast<float>(e));
+          }
+          w(o * g.out_group_size + r, i * g.in_group_size + c) = round_to(dtype_, round_to(dtype_, sum) * scales_(o));
+        }
+  Matrix y = x * w.transpose();
+  if (bias_) y.rowwise() += bias_->transpose();
+  return round_to(dtype, y);
+}
+
+Matrix AqlmLinear::forward_numba(const Matrix& x) const {
+  // Per row: lut[j, k, u] = x_group_j . codebook[k, u] (float32 sgemm), out[o] = sum over j, then k,
+  // of lut[j, k, code] in float32 (one thread: NUMBA_NUM_THREADS=1), out *= scale, + bias.
+  const AqlmConfig& g = config_;
+  Matrix y(x.rows(), out_);
+  std::vector<float> lut(static_cast<std::size_t>(ig_count_) * g.num_codebooks * entries_);
+  for (Eigen::Index n = 0; n < x.rows(); ++n) {
+    for (int j = 0; j < ig_count_; ++j)
+      for (int k = 0; k < g.num_codebooks; ++k)
+        for (int u = 0; u < entries_; ++u) {
+          double dot = 0;
+          for (int c = 0; c < g.in_group_size; ++c)
+            dot += static_cast<double>(static_cast<float>(x(n, j * g.in_group_size + c))) * codebook(k, u, 0, c);
+          lut[(static_cast<std::size_t>(j) * g.num_codebooks + k) * entries_ + u] = static_cast<float>(dot);
+        }
+    for (int o = 0; o < out_; ++o) {
+      float acc = 0.0f;
+      for (int j = 0; j < ig_count_; ++j)
+        for (int k = 0; k < g.num_codebooks; ++k)
+          acc += lut[(static_cast<std::size_t>(j) * g.num_codebooks + k) * entries_ +
+                     codes_[(static_cast<std::size_t>(o) * ig_count_ + j) * g.num_codebooks + k]];
+      acc *= static_cast<float>(scales_(o));
+      if (bias_) acc += static_cast<float>((*bias_)(o));
+      y(n, o) = acc;
+    }
+  }
+  return y;
+}
+
+void AqlmLinear::set_weight(const Matrix&, Dtype) {
+  throw Error("merge: AQLM layers cannot be merged into (PEFT raises NotImplementedError); use "
+              "merge_to_dequantized() to export a dense merged layer");
+}
+
+}  // namespace qoracle

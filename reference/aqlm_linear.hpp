@@ -1,0 +1,78 @@
+#pragma once
+// aqlm's QuantizedLinear (additive quantization with learned codebooks; spec aqlm.md §1-§2):
+//   W[o*og + r, i*ig + c] = scales[o] * sum_k codebooks[k, u(codes[o, i, k]), r, c],  y = x W^T + b,
+// with codes stored as signed ints and read back as u = stored mod 2^nbits.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reference/dense_linear.hpp"
+#include "reference/dtype.hpp"
+#include "reference/matrix.hpp"
+#include "reference/peft_quirks.hpp"
+
+namespace qoracle {
+
+struct AqlmConfig {
+  int in_group_size = 8;
+  int out_group_size = 1;
+  int num_codebooks = 1;
+  int nbits_per_codebook = 16;
+};
+
+// The library path whose rounding a forward reproduces.
+enum class AqlmKernel {
+  Exact,           // float64 math (the oracle)
+  DequantizeGemm,  // torch fallback: W_sum (fp32, k in order), W = rnd(W_sum * s), F.linear in the dtype
+  NumbaLut,        // CPU, 256 entries, og = 1, float32: look-up tables per input group, sequential sums
+};
+const char* aqlm_kernel_name(AqlmKernel k);
+AqlmKernel parse_aqlm_kernel(const std::string& name);
+// The kernel aqlm picks on the CPU for this config (spec §2.3).
+AqlmKernel aqlm_cpu_kernel(const AqlmConfig& config);
+
+// The signed-offset trick: u >= 2^(nbits-1) is stored as u - 2^nbits.
+std::int64_t aqlm_stored_code(int u, int nbits);
+int aqlm_code_index(std::int64_t stored, int nbits);
+
+class AqlmLinear {
+ public:
+  // codes: Og*Ig*C indices u in [0, 2^nbits) (order o, i, k); codebooks: C*K*og*ig values (order
+  // k, u, r, c); scales: Og. Values are as stored (already in `dtype`). Throws Error naming the field.
+  AqlmLinear(AqlmConfig config, int out_features, int in_features, std::vector<int> codes,
+             std::vector<double> codebooks, Vector scales, std::optional<Vector> bias, Dtype dtype, AqlmKernel kernel);
+
+  int in_features() const { return in_; }
+  int out_features() const { return out_; }
+  const AqlmConfig& config() const { return config_; }
+  Matrix weight() const;  // exact W in double from the stored values (spec §2.1: double is exact)
+  const std::optional<Vector>& bias() const { return bias_; }
+  // In the kernel's arithmetic (Exact: plain double). `dtype` is the activations' dtype.
+  Matrix forward(const Matrix& x, Dtype dtype = Dtype::Float64) const;
+  DenseLinear dequantized() const { return DenseLinear(weight(), bias_); }
+
+  // AQLM has no quantizer in the forward path: merges are refused (PEFT: NotImplementedError).
+  static constexpr bool supports_merge = false;
+  void set_weight(const Matrix&, Dtype = Dtype::Float64);  // throws
+  void set_bias(std::optional<Vector> b) { bias_ = std::move(b); }
+  // PEFT's AqlmLoraLinear rounds the adapter output to the result dtype before scaling it.
+  static constexpr PeftQuirks peft_quirks{.merge_drops_bias = false, .lora_unmerge_rounds_delta = false,
+                                          .lora_rounds_before_scaling = true};
+
+ private:
+  double codebook(int k, int u, int r, int c) const;
+  Matrix forward_numba(const Matrix& x) const;
+  Matrix forward_dequantize_gemm(const Matrix& x, Dtype dtype) const;
+
+  AqlmConfig config_;
+  int out_, in_, og_count_, ig_count_, entries_;
+  std::vector<int> codes_;
+  std::vector<double> codebooks_;
+  Vector scales_;
+  std::optional<Vector> bias_;
+  Dtype dtype_;
+  AqlmKernel kernel_;
+};
+
+}  // namespace qoracle
