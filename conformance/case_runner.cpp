@@ -94,6 +94,34 @@ HqqLinear hqq_base_from(const FixtureCase& c) {
                                 arith == "float32-cpu" ? HqqArithmetic::Float32Cpu : HqqArithmetic::Float64);
 }
 
+AqlmLinear aqlm_base_from(const FixtureCase& c) {
+  const Attributes& a = c.base.config;
+  AqlmConfig cfg;
+  cfg.in_group_size = static_cast<int>(a.get_int("in_group_size"));
+  cfg.out_group_size = static_cast<int>(a.get_int("out_group_size"));
+  cfg.num_codebooks = static_cast<int>(a.get_int("num_codebooks"));
+  cfg.nbits_per_codebook = static_cast<int>(a.get_int("nbits_per_codebook"));
+  const int out = static_cast<int>(a.get_int("out_features")), in = static_cast<int>(a.get_int("in_features"));
+  const Tensor& codes = c.base.tensor("codes");
+  if (codes.stored_type.empty()) throw Error("base/codes: expected integer codes (int8/int16, signed offset), got floats");
+  std::vector<int> indices;
+  indices.reserve(codes.values.size());
+  for (double v : codes.values) {
+    const auto stored = static_cast<std::int64_t>(v);
+    const std::int64_t half = std::int64_t{1} << (cfg.nbits_per_codebook - 1);
+    if (stored < -half || stored >= 2 * half)
+      throw Error("base/codes: stored value " + std::to_string(stored) + " cannot be a " +
+                  std::to_string(cfg.nbits_per_codebook) + "-bit code");
+    indices.push_back(aqlm_code_index(stored, cfg.nbits_per_codebook));
+  }
+  const Tensor& scales = c.base.tensor("scales");
+  std::optional<Vector> bias;
+  if (const Tensor* b = c.base.find("bias")) bias = b->as_vector("base/bias");
+  return AqlmLinear(cfg, out, in, std::move(indices), c.base.tensor("codebooks").values,
+                    Eigen::Map<const Vector>(scales.values.data(), static_cast<Eigen::Index>(scales.values.size())),
+                    std::move(bias), parse_dtype(a.get_string("dtype")), parse_aqlm_kernel(a.get_string("kernel")));
+}
+
 Tensor codes_tensor(const CodeMatrix& codes) {
   Tensor t = Tensor::from_matrix(codes.cast<double>(), Dtype::Float64);
   t.stored_type = "int32";
@@ -115,9 +143,14 @@ void base_outputs(const HqqLinear& base, const std::string& prefix, std::map<std
   out[prefix + "_zero"] = Tensor::from_vector(base.quantized().zero, Dtype::Float64);
 }
 
+void base_outputs(const AqlmLinear& base, const std::string& prefix, std::map<std::string, Tensor>& out) {
+  out[prefix + "_weight"] = Tensor::from_matrix(base.weight(), Dtype::Float64);
+}
+
 // The quantizer run on base/weight_float with the base's own config and arithmetic.
-void quantizer_outputs(const DenseLinear&, const FixtureCase&, std::map<std::string, Tensor>&) {
-  throw Error("expected/quantized_*: a dense base layer has no quantizer");
+template <class Base>
+void quantizer_outputs(const Base&, const FixtureCase&, std::map<std::string, Tensor>&) {
+  throw Error("expected/quantized_*: this base layer has no quantizer in qoracle");
 }
 
 void quantizer_outputs(const HqqLinear& base, const FixtureCase& c, std::map<std::string, Tensor>& out) {
@@ -228,6 +261,8 @@ const std::map<std::string, Evaluator>& evaluators() {
       {"lora/hqq", [](const FixtureCase& c, const auto& o) { return evaluate_lora(hqq_base_from(c), c, o); }},
       // An HQQ layer with no adapter: its quantizer and forward alone.
       {"hqq/quantize", [](const FixtureCase& c, const auto& o) { return evaluate_lora(hqq_base_from(c), c, o); }},
+      {"oft/aqlm", [](const FixtureCase& c, const auto& o) { return evaluate_oft(aqlm_base_from(c), c, o); }},
+      {"lora/aqlm", [](const FixtureCase& c, const auto& o) { return evaluate_lora(aqlm_base_from(c), c, o); }},
   };
   return table;
 }

@@ -8,6 +8,7 @@
 
 #include "conformance/case_runner.hpp"
 #include "fixture_edit.hpp"
+#include "reference/aqlm_linear.hpp"
 #include "reference/error.hpp"
 #include "reference/lora_linear.hpp"
 #include "reference/oft_linear.hpp"
@@ -115,6 +116,19 @@ std::vector<BadInput> bad_inputs() {
          c.base.config.values["out_features"] = std::int64_t{32};
          check_through_file(c, "hqq_meta.h5");
        }, {"hqq_meta.h5", "base/zero", "expected 128 values (one per group)", "got shape [64]"}},
+      // --- AQLM ---
+      {"aqlm_code_out_of_range", [] { AqlmLinear(AqlmConfig{2, 1, 1, 2}, 2, 4, {0, 1, 2, 4}, std::vector<double>(8, 0.0), Vector::Ones(2), std::nullopt, Dtype::Float32, AqlmKernel::Exact); },
+       {"codes", "index 4", "outside [0, 4)"}},
+      {"aqlm_codebook_shape", [] { AqlmLinear(AqlmConfig{2, 1, 1, 2}, 2, 4, {0, 1, 2, 3}, std::vector<double>(6, 0.0), Vector::Ones(2), std::nullopt, Dtype::Float32, AqlmKernel::Exact); },
+       {"codebooks", "expected shape [1, 4, 1, 2]", "got 6 values"}},
+      {"aqlm_scales_shape", [] { AqlmLinear(AqlmConfig{2, 1, 1, 2}, 2, 4, {0, 1, 2, 3}, std::vector<double>(8, 0.0), Vector::Ones(3), std::nullopt, Dtype::Float32, AqlmKernel::Exact); },
+       {"scales", "expected length 2", "got 3"}},
+      {"aqlm_in_not_divisible", [] { AqlmLinear(AqlmConfig{3, 1, 1, 2}, 2, 4, {}, {}, Vector::Ones(2), std::nullopt, Dtype::Float32, AqlmKernel::Exact); },
+       {"in_group_size", "divisor of in_features 4", "got 3"}},
+      {"aqlm_nan_codebook", [] { std::vector<double> cb(8, 0.0); cb[5] = kNaN; AqlmLinear(AqlmConfig{2, 1, 1, 2}, 2, 4, {0, 1, 2, 3}, cb, Vector::Ones(2), std::nullopt, Dtype::Float32, AqlmKernel::Exact); },
+       {"codebooks", "finite", "flat 5"}},
+      {"aqlm_numba_needs_256_entries", [] { AqlmLinear(AqlmConfig{2, 1, 1, 2}, 2, 4, {0, 1, 2, 3}, std::vector<double>(8, 0.0), Vector::Ones(2), std::nullopt, Dtype::Float32, AqlmKernel::NumbaLut); },
+       {"numba_gemm_lut", "256-entry"}},
       // --- fixture files ---
       {"file_missing", [] { list_cases(temp_file("does_not_exist.h5")); }, {"does_not_exist.h5", "no such file"}},
       {"file_not_hdf5", [] { list_cases(write_bytes("garbage.h5", std::string(4096, 'x'))); }, {"garbage.h5", "not an HDF5 file"}},
