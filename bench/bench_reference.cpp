@@ -1,7 +1,7 @@
 // Reference timings: what the oracle costs. Items are rotated rows or Cayley blocks.
 #include <benchmark/benchmark.h>
 
-#include "conformance/seeded_random.hpp"
+#include "reference/seeded_random.hpp"
 #include "reference/cayley.hpp"
 #include "reference/oft_adapter.hpp"
 #include "reference/skew.hpp"

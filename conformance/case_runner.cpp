@@ -119,7 +119,9 @@ AqlmLinear aqlm_base_from(const FixtureCase& c) {
   if (const Tensor* b = c.base.find("bias")) bias = b->as_vector("base/bias");
   return AqlmLinear(cfg, out, in, std::move(indices), c.base.tensor("codebooks").values,
                     Eigen::Map<const Vector>(scales.values.data(), static_cast<Eigen::Index>(scales.values.size())),
-                    std::move(bias), parse_dtype(a.get_string("dtype")), parse_aqlm_kernel(a.get_string("kernel")));
+                    std::move(bias), parse_dtype(a.get_string("dtype")),
+                    // The float64 oracle of a low-precision case runs the exact math, not the kernel.
+                    c.dtype == Dtype::Float64 ? AqlmKernel::Exact : parse_aqlm_kernel(a.get_string("kernel")));
 }
 
 Tensor codes_tensor(const CodeMatrix& codes) {
@@ -263,6 +265,8 @@ const std::map<std::string, Evaluator>& evaluators() {
       {"hqq/quantize", [](const FixtureCase& c, const auto& o) { return evaluate_lora(hqq_base_from(c), c, o); }},
       {"oft/aqlm", [](const FixtureCase& c, const auto& o) { return evaluate_oft(aqlm_base_from(c), c, o); }},
       {"lora/aqlm", [](const FixtureCase& c, const auto& o) { return evaluate_lora(aqlm_base_from(c), c, o); }},
+      // An AQLM layer with no adapter (e.g. made by qoracle's quantizer and run by the real library).
+      {"aqlm/quantized", [](const FixtureCase& c, const auto& o) { return evaluate_lora(aqlm_base_from(c), c, o); }},
   };
   return table;
 }

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "conformance/case_runner.hpp"
-#include "conformance/seeded_random.hpp"
+#include "reference/seeded_random.hpp"
 #include "conformance/tolerances.hpp"
 #include "reference/error.hpp"
 #include "reference/skew.hpp"

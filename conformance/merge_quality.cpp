@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "conformance/seeded_random.hpp"
+#include "reference/seeded_random.hpp"
 #include "reference/lora_linear.hpp"
 #include "reference/oft_linear.hpp"
 

@@ -34,6 +34,19 @@ int aqlm_code_index(std::int64_t stored, int nbits) {
   return static_cast<int>(((stored % k) + k) % k);
 }
 
+AqlmGeometry aqlm_geometry(const AqlmConfig& c, int out, int in) {
+  if (c.nbits_per_codebook < 1 || c.nbits_per_codebook > 16)
+    throw Error("nbits_per_codebook: expected 1..16, got " + std::to_string(c.nbits_per_codebook));
+  if (c.num_codebooks < 1) throw Error("num_codebooks: expected >= 1, got " + std::to_string(c.num_codebooks));
+  if (c.in_group_size < 1 || in % c.in_group_size != 0)
+    throw Error("in_group_size: expected a positive divisor of in_features " + std::to_string(in) + ", got " +
+                std::to_string(c.in_group_size));
+  if (c.out_group_size < 1 || out % c.out_group_size != 0)
+    throw Error("out_group_size: expected a positive divisor of out_features " + std::to_string(out) + ", got " +
+                std::to_string(c.out_group_size));
+  return {out / c.out_group_size, in / c.in_group_size, 1 << c.nbits_per_codebook};
+}
+
 AqlmLinear::AqlmLinear(AqlmConfig config, int out_features, int in_features, std::vector<int> codes,
                        std::vector<double> codebooks, Vector scales, std::optional<Vector> bias, Dtype dtype,
                        AqlmKernel kernel)
@@ -41,18 +54,10 @@ AqlmLinear::AqlmLinear(AqlmConfig config, int out_features, int in_features, std
       codebooks_(std::move(codebooks)), scales_(std::move(scales)), bias_(std::move(bias)), dtype_(dtype),
       kernel_(kernel) {
   const AqlmConfig& c = config_;
-  if (c.nbits_per_codebook < 1 || c.nbits_per_codebook > 16)
-    throw Error("nbits_per_codebook: expected 1..16, got " + std::to_string(c.nbits_per_codebook));
-  if (c.num_codebooks < 1) throw Error("num_codebooks: expected >= 1, got " + std::to_string(c.num_codebooks));
-  if (c.in_group_size < 1 || in_ % c.in_group_size != 0)
-    throw Error("in_group_size: expected a positive divisor of in_features " + std::to_string(in_) + ", got " +
-                std::to_string(c.in_group_size));
-  if (c.out_group_size < 1 || out_ % c.out_group_size != 0)
-    throw Error("out_group_size: expected a positive divisor of out_features " + std::to_string(out_) + ", got " +
-                std::to_string(c.out_group_size));
-  og_count_ = out_ / c.out_group_size;
-  ig_count_ = in_ / c.in_group_size;
-  entries_ = 1 << c.nbits_per_codebook;
+  const AqlmGeometry g = aqlm_geometry(c, out_, in_);
+  og_count_ = g.out_groups;
+  ig_count_ = g.in_groups;
+  entries_ = g.entries;
   const std::size_t want_codes = static_cast<std::size_t>(og_count_) * ig_count_ * c.num_codebooks;
   if (codes_.size() != want_codes)
     throw Error("codes: expected " + std::to_string(want_codes) + " values [" + std::to_string(og_count_) + ", " +

@@ -32,6 +32,12 @@ AqlmKernel parse_aqlm_kernel(const std::string& name);
 // The kernel aqlm picks on the CPU for this config (spec §2.3).
 AqlmKernel aqlm_cpu_kernel(const AqlmConfig& config);
 
+// Og, Ig and K for a config and shape; throws Error naming the field that does not fit.
+struct AqlmGeometry {
+  int out_groups = 0, in_groups = 0, entries = 0;
+};
+AqlmGeometry aqlm_geometry(const AqlmConfig& config, int out_features, int in_features);
+
 // The signed-offset trick: u >= 2^(nbits-1) is stored as u - 2^nbits.
 std::int64_t aqlm_stored_code(int u, int nbits);
 int aqlm_code_index(std::int64_t stored, int nbits);

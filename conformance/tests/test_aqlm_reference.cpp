@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "reference/aqlm_linear.hpp"
+#include "reference/aqlm_quantizer.hpp"
+#include "reference/seeded_random.hpp"
 #include "reference/error.hpp"
 #include "reference/lora_linear.hpp"
 #include "reference/oft_linear.hpp"
@@ -153,4 +155,36 @@ TEST(Aqlm, MergeToDequantizedExportsTheSameFunction) {
   LoraLinear dense = lora.dequantized();
   dense.merge({"a"});
   EXPECT_TRUE(close(lora.forward(row({1, 2, 3, 4})), dense.forward(row({1, 2, 3, 4})), 1e-15));  // exact in float64
+}
+
+TEST(AqlmQuantizer, ProducesValidDeterministicLayers) {
+  SeededRandom rng(61);
+  QORACLE_SEED_TRACE(61);
+  const Matrix w = rng.normal(16, 64, 0.02);
+  for (const AqlmConfig& cfg : {AqlmConfig{8, 1, 2, 8}, AqlmConfig{8, 1, 1, 8}, AqlmConfig{4, 2, 1, 6}}) {
+    AqlmQuantizerOptions opt;
+    opt.seed = 5;
+    const AqlmQuantized a = aqlm_quantize(w, cfg, opt), b = aqlm_quantize(w, cfg, opt);
+    EXPECT_EQ(a.codes, b.codes);
+    EXPECT_EQ(a.codebooks, b.codebooks);
+    for (int u : a.codes) ASSERT_TRUE(u >= 0 && u < (1 << cfg.nbits_per_codebook));
+    for (double v : a.codebooks) ASSERT_EQ(v, round_to(Dtype::Float16, v));  // stored as float16
+    // The reported error is the error of the layer built from the stored tensors.
+    const AqlmLinear layer(cfg, 16, 64, a.codes, a.codebooks, a.scales, std::nullopt, Dtype::Float16, AqlmKernel::Exact);
+    EXPECT_NEAR((layer.weight() - w).norm() / w.norm(), a.relative_error, 1e-12);
+    EXPECT_LT(a.relative_error, 1.0);
+  }
+}
+
+TEST(AqlmQuantizer, MoreCodebooksReconstructBetter) {
+  SeededRandom rng(62);
+  QORACLE_SEED_TRACE(62);
+  const Matrix w = rng.normal(16, 64, 0.02);
+  AqlmQuantizerOptions opt;
+  opt.storage = Dtype::Float64;
+  const double one = aqlm_quantize(w, AqlmConfig{8, 1, 1, 6}, opt).relative_error;
+  const double two = aqlm_quantize(w, AqlmConfig{8, 1, 2, 6}, opt).relative_error;
+  EXPECT_LT(two, one);
+  // With at least as many entries as vectors (16 * 8 = 128 <= 256) every vector is a centroid: exact.
+  EXPECT_LT(aqlm_quantize(w, AqlmConfig{8, 1, 1, 8}, opt).relative_error, 1e-12);
 }

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "conformance/case_runner.hpp"
-#include "conformance/seeded_random.hpp"
+#include "reference/seeded_random.hpp"
 #include "test_support.hpp"
 
 using namespace qoracle;

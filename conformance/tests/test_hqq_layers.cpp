@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "conformance/merge_quality.hpp"
-#include "conformance/seeded_random.hpp"
+#include "reference/seeded_random.hpp"
 #include "reference/lora_linear.hpp"
 #include "reference/oft_linear.hpp"
 #include "test_support.hpp"

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "conformance/seeded_random.hpp"
+#include "reference/seeded_random.hpp"
 #include "reference/error.hpp"
 #include "reference/hqq_quantizer.hpp"
 #include "test_support.hpp"

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "conformance/seeded_random.hpp"
+#include "reference/seeded_random.hpp"
 #include "reference/lora_linear.hpp"
 #include "test_support.hpp"
 

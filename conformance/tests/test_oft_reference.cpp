@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "conformance/seeded_random.hpp"
+#include "reference/seeded_random.hpp"
 #include "reference/cayley.hpp"
 #include "reference/coft.hpp"
 #include "reference/oft_linear.hpp"

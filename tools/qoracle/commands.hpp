@@ -10,5 +10,6 @@ int inspect_command(const std::vector<std::string>& args);
 int generate_command(const std::vector<std::string>& args);
 int deviations_command(const std::vector<std::string>& args);
 int merge_quality_command(const std::vector<std::string>& args);
+int aqlm_quantize_command(const std::vector<std::string>& args);
 
 }  // namespace qoracle::cli

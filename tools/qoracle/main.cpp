@@ -25,6 +25,9 @@ commands:
       What merging a LoRA or OFT adapter into an HQQ layer costs, per nbits, group size and
       axis: error against the unquantized ideal and drift after K merge/unmerge cycles
       (default report reports/hqq-merge-quality.md).
+  aqlm-quantize --out FILE [--seed S]
+      Quantize seeded weights with qoracle's additive (k-means) quantizer into AQLM layers
+      (2x8, 1x8, 1x16, out groups of 2) and write them as "aqlm/quantized" fixture cases.
   generate --out DIR [--seed-offset N]
       Write the reference-produced fixtures of the case table (one file per layer kind).
 )";
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
     if (command == "generate") return qoracle::cli::generate_command(args);
     if (command == "deviations") return qoracle::cli::deviations_command(args);
     if (command == "merge-quality") return qoracle::cli::merge_quality_command(args);
+    if (command == "aqlm-quantize") return qoracle::cli::aqlm_quantize_command(args);
   } catch (const std::exception& e) {
     std::cerr << "qoracle " << command << ": " << e.what() << "\n";
     return 2;

@@ -1,4 +1,4 @@
-#include "conformance/seeded_random.hpp"
+#include "reference/seeded_random.hpp"
 
 #include <cmath>
 #include <numbers>
