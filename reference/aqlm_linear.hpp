@@ -60,6 +60,7 @@ class AqlmLinear {
 
   // AQLM has no quantizer in the forward path: merges are refused (PEFT: NotImplementedError).
   static constexpr bool supports_merge = false;
+  static constexpr const char* no_dora = "AqlmLoraLinear does not support DoRA (PEFT raises ValueError)";
   void set_weight(const Matrix&, Dtype = Dtype::Float64);  // throws
   void set_bias(std::optional<Vector> b) { bias_ = std::move(b); }
   // PEFT's AqlmLoraLinear rounds the adapter output to the result dtype before scaling it.

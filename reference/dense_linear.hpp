@@ -28,6 +28,7 @@ class DenseLinear {
   DenseLinear dequantized() const { return *this; }
 
   static constexpr bool supports_merge = true;
+  static constexpr const char* no_dora = nullptr;  // DoRA is supported
   static constexpr PeftQuirks peft_quirks{.merge_drops_bias = false, .lora_unmerge_rounds_delta = true};
 
  private:

@@ -6,6 +6,7 @@ template <class Base>
 void LoraLayer<Base>::add_adapter(const std::string& name, const LoraConfig& config, Matrix a, Matrix b,
                                   std::optional<Vector> b_bias, std::optional<Vector> magnitude) {
   try {
+    if (config.use_dora && Base::no_dora != nullptr) throw Error(std::string("use_dora: ") + Base::no_dora);
     LoraAdapter adapter(base_.in_features(), base_.out_features(), config, std::move(a), std::move(b),
                         std::move(b_bias), std::move(magnitude));
     if (config.use_dora && !adapter.magnitude())

@@ -148,6 +148,17 @@ TEST(Aqlm, MergesAreRefusedBeforeAnythingChanges) {
   EXPECT_TRUE(oft.merged_adapters().empty());
 }
 
+TEST(Aqlm, DoraIsRefusedAsPeftRefusesIt) {
+  AqlmLoraLinear lora(tv1());
+  try {
+    lora.add_adapter("a", LoraConfig{2, 4, false, false, true}, Matrix::Ones(2, 4), Matrix::Ones(2, 2));
+    FAIL() << "DoRA accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("use_dora"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("does not support DoRA"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Aqlm, MergeToDequantizedExportsTheSameFunction) {
   const Matrix a = rows({{1, 0, 0, 0}, {0, 1, 0, 1}}), b = rows({{.5, 0}, {0, -1}});
   AqlmLoraLinear lora(tv1());
