@@ -90,20 +90,29 @@ double AqlmLinear::codebook(int k, int u, int r, int c) const {
   return codebooks_[((static_cast<std::size_t>(k) * entries_ + u) * g.out_group_size + r) * g.in_group_size + c];
 }
 
-Matrix AqlmLinear::weight() const {
+// W from the stored tensors. Exact: double sums, which are exact (spec §2.1). As the library's
+// fallback computes it: the C entries summed in order in float32 (embedding_bag), rounded to the
+// codebook dtype, times the scale, rounded again.
+Matrix AqlmLinear::decode(bool as_library) const {
   const AqlmConfig& g = config_;
+  const bool float32_sums = as_library && dtype_ != Dtype::Float64;
   Matrix w(out_, in_);
   for (int o = 0; o < og_count_; ++o)
     for (int i = 0; i < ig_count_; ++i)
       for (int r = 0; r < g.out_group_size; ++r)
         for (int c = 0; c < g.in_group_size; ++c) {
           double sum = 0;
-          for (int k = 0; k < g.num_codebooks; ++k)
-            sum += codebook(k, codes_[(static_cast<std::size_t>(o) * ig_count_ + i) * g.num_codebooks + k], r, c);
-          w(o * g.out_group_size + r, i * g.in_group_size + c) = scales_(o) * sum;
+          for (int k = 0; k < g.num_codebooks; ++k) {
+            const double e = codebook(k, codes_[(static_cast<std::size_t>(o) * ig_count_ + i) * g.num_codebooks + k], r, c);
+            sum = float32_sums ? static_cast<double>(static_cast<float>(sum) + static_cast<float>(e)) : sum + e;
+          }
+          w(o * g.out_group_size + r, i * g.in_group_size + c) =
+              as_library ? round_to(dtype_, round_to(dtype_, sum) * scales_(o)) : scales_(o) * sum;
         }
   return w;
 }
+
+Matrix AqlmLinear::weight() const { return decode(false); }
 
 Matrix AqlmLinear::forward(const Matrix& x, Dtype dtype) const {
   require_input(x, in_);
@@ -118,21 +127,7 @@ Matrix AqlmLinear::forward(const Matrix& x, Dtype dtype) const {
 }
 
 Matrix AqlmLinear::forward_dequantize_gemm(const Matrix& x, Dtype dtype) const {
-  // embedding_bag sums the C codebook entries in order in float32, rounds to the codebook dtype;
-  // then W = rnd(W_sum * scale) and F.linear rounds once.
-  const AqlmConfig& g = config_;
-  Matrix w(out_, in_);
-  for (int o = 0; o < og_count_; ++o)
-    for (int i = 0; i < ig_count_; ++i)
-      for (int r = 0; r < g.out_group_size; ++r)
-        for (int c = 0; c < g.in_group_size; ++c) {
-          double sum = 0;
-          for (int k = 0; k < g.num_codebooks; ++k) {
-            const double e = codebook(k, codes_[(static_cast<std::size_t>(o) * ig_count_ + i) * g.num_codebooks + k], r, c);
-            sum = dtype_ == Dtype::Float64 ? sum + e : static_cast<double>(static_cast<float>(sum) + static_cast<float>(e));
-          }
-          w(o * g.out_group_size + r, i * g.in_group_size + c) = round_to(dtype_, round_to(dtype_, sum) * scales_(o));
-        }
+  const Matrix w = decode(true);  // then F.linear rounds once
   Matrix y = x * w.transpose();
   if (bias_) y.rowwise() += bias_->transpose();
   return round_to(dtype, y);

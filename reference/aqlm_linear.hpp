@@ -69,6 +69,7 @@ class AqlmLinear {
 
  private:
   double codebook(int k, int u, int r, int c) const;
+  Matrix decode(bool as_library) const;
   Matrix forward_numba(const Matrix& x) const;
   Matrix forward_dequantize_gemm(const Matrix& x, Dtype dtype) const;
 
