@@ -46,13 +46,16 @@ std::optional<Vector> optional_vector(const AdapterRecord& a, const std::string&
   return it->second.as_vector("adapters/" + a.name + "/" + name);
 }
 
+std::optional<Vector> base_bias(const FixtureCase& c) {
+  if (const Tensor* b = c.base.find("bias")) return b->as_vector("base/bias");
+  return std::nullopt;
+}
+
 DenseLinear base_from(const FixtureCase& c) {
   const Tensor& weight = c.base.tensor("weight");
   if (weight.shape.size() != 2)
     throw Error("base/weight: expected rank 2 (out, in), got shape " + weight.shape_string());
-  std::optional<Vector> bias;
-  if (const Tensor* b = c.base.find("bias")) bias = b->as_vector("base/bias");
-  return DenseLinear(weight.as_matrix("base/weight"), std::move(bias));
+  return DenseLinear(weight.as_matrix("base/weight"), base_bias(c));
 }
 
 HqqLinear hqq_base_from(const FixtureCase& c) {
@@ -65,9 +68,12 @@ HqqLinear hqq_base_from(const FixtureCase& c) {
   cfg.optimize = a.get_bool("optimize", true);
   const int out = static_cast<int>(a.get_int("out_features")), in = static_cast<int>(a.get_int("in_features"));
   const Dtype compute = parse_dtype(a.get_string("compute_dtype"));
-  const std::string arith = a.get_string("quantizer_arithmetic", "float64");
-  if (arith != "float64" && arith != "float32-cpu")
-    throw Error("base: attribute 'quantizer_arithmetic' expected 'float64' or 'float32-cpu', got '" + arith + "'");
+  HqqArithmetic arith;
+  try {
+    arith = parse_hqq_arithmetic(a.get_string("quantizer_arithmetic", "float64"));
+  } catch (const Error& e) {
+    throw e.within("base");
+  }
   const HqqGrouping g = hqq_grouping(cfg, out, in);
 
   const Tensor& wq = c.base.tensor("W_q");
@@ -88,10 +94,7 @@ HqqLinear hqq_base_from(const FixtureCase& c) {
                   t.shape_string());
     return Vector(Eigen::Map<const Vector>(t.values.data(), g.groups));
   };
-  std::optional<Vector> bias;
-  if (const Tensor* b = c.base.find("bias")) bias = b->as_vector("base/bias");
-  return HqqLinear::from_packed(cfg, out, in, packed, per_group("scale"), per_group("zero"), std::move(bias), compute,
-                                arith == "float32-cpu" ? HqqArithmetic::Float32Cpu : HqqArithmetic::Float64);
+  return HqqLinear::from_packed(cfg, out, in, packed, per_group("scale"), per_group("zero"), base_bias(c), compute, arith);
 }
 
 AqlmLinear aqlm_base_from(const FixtureCase& c) {
@@ -115,11 +118,9 @@ AqlmLinear aqlm_base_from(const FixtureCase& c) {
     indices.push_back(aqlm_code_index(stored, cfg.nbits_per_codebook));
   }
   const Tensor& scales = c.base.tensor("scales");
-  std::optional<Vector> bias;
-  if (const Tensor* b = c.base.find("bias")) bias = b->as_vector("base/bias");
   return AqlmLinear(cfg, out, in, std::move(indices), c.base.tensor("codebooks").values,
                     Eigen::Map<const Vector>(scales.values.data(), static_cast<Eigen::Index>(scales.values.size())),
-                    std::move(bias), parse_dtype(a.get_string("dtype")),
+                    base_bias(c), parse_dtype(a.get_string("dtype")),
                     // The float64 oracle of a low-precision case runs the exact math, not the kernel.
                     c.dtype == Dtype::Float64 ? AqlmKernel::Exact : parse_aqlm_kernel(a.get_string("kernel")));
 }
@@ -157,9 +158,7 @@ void quantizer_outputs(const Base&, const FixtureCase&, std::map<std::string, Te
 
 void quantizer_outputs(const HqqLinear& base, const FixtureCase& c, std::map<std::string, Tensor>& out) {
   const Matrix w = c.base.tensor("weight_float").as_matrix("base/weight_float");
-  const std::string arith = c.base.config.get_string("quantizer_arithmetic", "float64");
-  const HqqQuantized q = hqq_quantize(w, base.quantized().config,
-                                      arith == "float32-cpu" ? HqqArithmetic::Float32Cpu : HqqArithmetic::Float64);
+  const HqqQuantized q = hqq_quantize(w, base.quantized().config, base.requantize_arithmetic());
   out["quantized_codes"] = codes_tensor(q.codes);
   out["quantized_scale"] = Tensor::from_vector(q.scale, Dtype::Float64);  // as the quantizer returns them,
   out["quantized_zero"] = Tensor::from_vector(q.zero, Dtype::Float64);    // before HQQLinear's cast

@@ -39,6 +39,7 @@ class HqqLinear {
   const HqqQuantized& quantized() const { return quantized_; }
   HqqPacked packed() const { return hqq_pack(quantized_.codes, quantized_.config.nbits); }
   Dtype compute_dtype() const { return compute_dtype_; }
+  HqqArithmetic requantize_arithmetic() const { return requantize_with_; }
 
   // PEFT's HQQ merge builds a new HQQLinear, which has no bias.
   static constexpr bool supports_merge = true;

@@ -10,6 +10,12 @@ namespace qoracle {
 
 const char* hqq_arithmetic_name(HqqArithmetic a) { return a == HqqArithmetic::Float64 ? "float64" : "float32-cpu"; }
 
+HqqArithmetic parse_hqq_arithmetic(const std::string& name) {
+  if (name == "float64") return HqqArithmetic::Float64;
+  if (name == "float32-cpu") return HqqArithmetic::Float32Cpu;
+  throw Error("quantizer_arithmetic: expected 'float64' or 'float32-cpu', got '" + name + "'");
+}
+
 namespace {
 
 // T is the working type: every arithmetic expression on T values rounds to T (SSE, no excess

@@ -10,6 +10,7 @@ namespace qoracle {
 
 enum class HqqArithmetic { Float64, Float32Cpu };
 const char* hqq_arithmetic_name(HqqArithmetic a);
+HqqArithmetic parse_hqq_arithmetic(const std::string& name);  // "float64" | "float32-cpu"
 
 struct HqqQuantized {
   HqqConfig config;

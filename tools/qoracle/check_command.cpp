@@ -1,6 +1,4 @@
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "conformance/case_runner.hpp"
@@ -11,7 +9,6 @@
 
 namespace qoracle::cli {
 
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -64,10 +61,7 @@ int check_command(const std::vector<std::string>& args) {
   else print_table(std::cout, rows);
   const Tally t = tally(rows);
   if (!report.empty()) {
-    const fs::path out(report);
-    if (out.has_parent_path()) fs::create_directories(out.parent_path());
-    std::ofstream md(out);
-    if (!md) throw Error("cannot write the report to '" + report + "'");
+    std::ofstream md = open_report(report);
     write_markdown_report(md, rows);
   }
   (json ? std::cerr : std::cout) << "qoracle check: " << t.passed << " passed, " << t.failed << " failed, "

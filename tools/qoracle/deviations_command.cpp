@@ -3,7 +3,6 @@
 // longer matches within its tolerance is a measured deviation.
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -50,10 +49,7 @@ int deviations_command(const std::vector<std::string>& args) {
   std::cout << "qoracle deviations: " << deviations.size() << " of " << checked
             << " PEFT expectations differ from the math beyond their tolerance\n";
   if (!report.empty()) {
-    const std::filesystem::path out(report);
-    if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
-    std::ofstream md(out);
-    if (!md) throw Error("cannot write the report to '" + report + "'");
+    std::ofstream md = open_report(report);
     md << "# PEFT deviations, measured\n\n"
        << "Written by `qoracle deviations fixtures/peft`. Every case exported from the real PEFT was recomputed "
           "by the reference in the **math** convention; these expected outputs of PEFT no longer match within "

@@ -1,7 +1,10 @@
 #include "tools/qoracle/report.hpp"
 
+#include "reference/error.hpp"
+
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iomanip>
 #include <map>
 #include <set>
@@ -46,6 +49,14 @@ std::string json_number(double v) {
 }
 
 }  // namespace
+
+std::ofstream open_report(const std::string& path) {
+  const std::filesystem::path p(path);
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+  std::ofstream out(p);
+  if (!out) throw Error("cannot write the report to '" + path + "'");
+  return out;
+}
 
 Tally tally(const std::vector<CheckRow>& rows) {
   Tally t;
