@@ -162,9 +162,6 @@ Matrix AqlmLinear::forward_numba(const Matrix& x) const {
   return y;
 }
 
-void AqlmLinear::set_weight(const Matrix&, Dtype) {
-  throw Error("merge: AQLM layers cannot be merged into (PEFT raises NotImplementedError); use "
-              "merge_to_dequantized() to export a dense merged layer");
-}
+void AqlmLinear::set_weight(const Matrix&, Dtype) { throw Error(std::string("merge: ") + no_merge); }
 
 }  // namespace qoracle

@@ -59,9 +59,11 @@ class AqlmLinear {
   DenseLinear dequantized() const { return DenseLinear(weight(), bias_); }
 
   // AQLM has no quantizer in the forward path: merges are refused (PEFT: NotImplementedError).
-  static constexpr bool supports_merge = false;
+  static constexpr const char* no_merge =
+      "AQLM layers cannot be merged into (PEFT raises NotImplementedError); use dequantized() to export a "
+      "dense layer and merge that";
   static constexpr const char* no_dora = "AqlmLoraLinear does not support DoRA (PEFT raises ValueError)";
-  void set_weight(const Matrix&, Dtype = Dtype::Float64);  // throws
+  void set_weight(const Matrix&, Dtype = Dtype::Float64);  // throws no_merge
   void set_bias(std::optional<Vector> b) { bias_ = std::move(b); }
   // PEFT's AqlmLoraLinear rounds the adapter output to the result dtype before scaling it.
   static constexpr PeftQuirks peft_quirks{.merge_drops_bias = false, .lora_unmerge_rounds_delta = false,

@@ -27,7 +27,7 @@ class DenseLinear {
   void set_bias(std::optional<Vector> b) { bias_ = std::move(b); }
   DenseLinear dequantized() const { return *this; }
 
-  static constexpr bool supports_merge = true;
+  static constexpr const char* no_merge = nullptr;  // merges are supported
   static constexpr const char* no_dora = nullptr;  // DoRA is supported
   static constexpr PeftQuirks peft_quirks{.merge_drops_bias = false, .lora_unmerge_rounds_delta = true};
 

@@ -42,7 +42,7 @@ class HqqLinear {
   HqqArithmetic requantize_arithmetic() const { return requantize_with_; }
 
   // PEFT's HQQ merge builds a new HQQLinear, which has no bias.
-  static constexpr bool supports_merge = true;
+  static constexpr const char* no_merge = nullptr;  // merges are supported
   static constexpr const char* no_dora = nullptr;  // DoRA is supported
   static constexpr PeftQuirks peft_quirks{.merge_drops_bias = true, .lora_unmerge_rounds_delta = false};
 

@@ -73,7 +73,7 @@ LoraLayer<DenseLinear> LoraLayer<Base>::dequantized() const {
 template <class Base>
 void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
   // Refused before anything changes (PEFT raises only after its merge bookkeeping has begun).
-  if constexpr (!Base::supports_merge) base_.set_weight(Matrix(), dtype_);
+  if constexpr (Base::no_merge != nullptr) throw Error(std::string("merge: ") + Base::no_merge);
   const auto todo = adapters_.to_merge(names);
   if (todo.empty()) return;
   // Math: all deltas applied exactly, written back once. Peft: each adapter is written back (and

@@ -60,7 +60,7 @@ OftLayer<DenseLinear> OftLayer<Base>::dequantized() const {
 template <class Base>
 void OftLayer<Base>::merge(const std::vector<std::string>& names) {
   // Refused before anything changes (PEFT raises only after its merge bookkeeping has begun).
-  if constexpr (!Base::supports_merge) base_.set_weight(Matrix(), dtype_);
+  if constexpr (Base::no_merge != nullptr) throw Error(std::string("merge: ") + Base::no_merge);
   const auto todo = adapters_.to_merge(names);
   if (todo.empty()) return;
   const int n = base_.in_features();
