@@ -125,6 +125,32 @@ AqlmLinear aqlm_base_from(const FixtureCase& c) {
                     c.dtype == Dtype::Float64 ? AqlmKernel::Exact : parse_aqlm_kernel(a.get_string("kernel")));
 }
 
+EetqLinear eetq_base_from(const FixtureCase& c) {
+  const Attributes& a = c.base.config;
+  const int out = static_cast<int>(a.get_int("out_features")), in = static_cast<int>(a.get_int("in_features"));
+  const Tensor& weight = c.base.tensor("weight");
+  if (weight.stored_type != "int8")
+    throw Error("base/weight: expected the checkpoint's int8 bytes, got " +
+                (weight.stored_type.empty() ? std::string("floating-point data") : weight.stored_type));
+  if (weight.shape != std::vector<std::int64_t>{in, out})
+    throw Error("base/weight: expected shape [" + std::to_string(in) + ", " + std::to_string(out) +
+                "] ([in, out], as EETQ stores it), got " + weight.shape_string());
+  const Tensor& scales = c.base.tensor("weight_scales");
+  if (scales.logical_dtype != Dtype::Float16)
+    throw Error(std::string("base/weight_scales: expected float16 (EETQ's scale dtype), got ") + dtype_name(scales.logical_dtype));
+  std::vector<std::int8_t> bytes;
+  bytes.reserve(weight.values.size());
+  for (double v : weight.values) bytes.push_back(static_cast<std::int8_t>(v));
+  try {
+    return EetqLinear::from_checkpoint(bytes, in, out, parse_eetq_layout(a.get_string("layout")),
+                                       scales.as_vector("base/weight_scales"), base_bias(c),
+                                       // The float64 oracle of a low-precision case runs the exact math.
+                                       c.dtype == Dtype::Float64 ? EetqKernel::Exact : parse_eetq_kernel(a.get_string("kernel")));
+  } catch (const Error& e) {
+    throw e.within("base");
+  }
+}
+
 Tensor codes_tensor(const CodeMatrix& codes) {
   Tensor t = Tensor::from_matrix(codes.cast<double>(), Dtype::Float64);
   t.stored_type = "int32";
@@ -150,6 +176,10 @@ void base_outputs(const AqlmLinear& base, const std::string& prefix, std::map<st
   out[prefix + "_weight"] = Tensor::from_matrix(base.weight(), Dtype::Float64);
 }
 
+void base_outputs(const EetqLinear& base, const std::string& prefix, std::map<std::string, Tensor>& out) {
+  out[prefix + "_weight"] = Tensor::from_matrix(base.weight(), Dtype::Float64);
+}
+
 // The quantizer run on base/weight_float with the base's own config and arithmetic.
 template <class Base>
 void quantizer_outputs(const Base&, const FixtureCase&, std::map<std::string, Tensor>&) {
@@ -163,6 +193,20 @@ void quantizer_outputs(const HqqLinear& base, const FixtureCase& c, std::map<std
   out["quantized_scale"] = Tensor::from_vector(q.scale, Dtype::Float64);  // as the quantizer returns them,
   out["quantized_zero"] = Tensor::from_vector(q.zero, Dtype::Float64);    // before HQQLinear's cast
 }
+
+void quantizer_outputs(const EetqLinear&, const FixtureCase& c, std::map<std::string, Tensor>& out) {
+  const Tensor& w = c.base.tensor("weight_float");
+  const EetqQuantized q = eetq_quantize(w.as_matrix("base/weight_float"), w.logical_dtype);
+  out["quantized_codes"] = codes_tensor(q.q);
+  out["quantized_scale"] = Tensor::from_vector(q.scales, w.logical_dtype);
+}
+
+// Codes as the base layer holds them after decoding its stored format (EETQ: the checkpoint's bytes).
+template <class Base>
+Tensor decoded_codes(const Base&) {
+  throw Error("expected/decoded_codes: only EETQ layers decode a stored byte layout");
+}
+Tensor decoded_codes(const EetqLinear& base) { return codes_tensor(base.quantized().q); }
 
 // Outputs shaped like x with the last dimension replaced by out_features.
 Tensor activation_tensor(const Matrix& y, const FixtureCase& c) {
@@ -195,6 +239,8 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
         out[name] = Tensor::from_matrix(layer.weight_after_forward(name.substr(21)), Dtype::Float64);
     } else if (name == "dequantized_weight") {
       out[name] = Tensor::from_matrix(layer.base().weight(), Dtype::Float64);
+    } else if (name == "decoded_codes") {
+      out[name] = decoded_codes(layer.base());
     } else if (name.rfind("quantized_", 0) == 0) {
       quantizer_outputs(layer.base(), c, out);
     } else if (name.rfind("merged_", 0) == 0 || name.rfind("unmerged_", 0) == 0 || name == "forward_merged") {
@@ -202,7 +248,7 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
     } else {
       throw Error("expected/" + name +
                   ": unknown output; known: forward, forward_disabled, delta_weight/<adapter>, "
-                  "weight_after_forward/<adapter> (OFT), dequantized_weight, quantized_{codes,scale,zero}, "
+                  "weight_after_forward/<adapter> (OFT), dequantized_weight, decoded_codes (EETQ), quantized_{codes,scale,zero}, "
                   "merged_{weight,bias,codes,scale,zero}, forward_merged, unmerged_{weight,bias,codes,scale,zero}");
     }
   }
@@ -266,6 +312,10 @@ const std::map<std::string, Evaluator>& evaluators() {
       {"lora/aqlm", [](const FixtureCase& c, const auto& o) { return evaluate_lora(aqlm_base_from(c), c, o); }},
       // An AQLM layer with no adapter (e.g. made by qoracle's quantizer and run by the real library).
       {"aqlm/quantized", [](const FixtureCase& c, const auto& o) { return evaluate_lora(aqlm_base_from(c), c, o); }},
+      {"oft/eetq", [](const FixtureCase& c, const auto& o) { return evaluate_oft(eetq_base_from(c), c, o); }},
+      {"lora/eetq", [](const FixtureCase& c, const auto& o) { return evaluate_lora(eetq_base_from(c), c, o); }},
+      // An EETQ layer with no adapter: its quantizer, checkpoint layout and forward alone.
+      {"eetq/quantize", [](const FixtureCase& c, const auto& o) { return evaluate_lora(eetq_base_from(c), c, o); }},
   };
   return table;
 }

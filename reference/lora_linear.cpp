@@ -146,5 +146,6 @@ void LoraLayer<Base>::unmerge() {
 template class LoraLayer<DenseLinear>;
 template class LoraLayer<HqqLinear>;
 template class LoraLayer<AqlmLinear>;
+template class LoraLayer<EetqLinear>;
 
 }  // namespace qoracle

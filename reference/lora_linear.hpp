@@ -9,6 +9,7 @@
 #include "reference/convention.hpp"
 #include "reference/dense_linear.hpp"
 #include "reference/dtype.hpp"
+#include "reference/eetq_linear.hpp"
 #include "reference/hqq_linear.hpp"
 #include "reference/lora_adapter.hpp"
 
@@ -70,5 +71,6 @@ class LoraLayer {
 using LoraLinear = LoraLayer<DenseLinear>;
 using HqqLoraLinear = LoraLayer<HqqLinear>;
 using AqlmLoraLinear = LoraLayer<AqlmLinear>;
+using EetqLoraLinear = LoraLayer<EetqLinear>;
 
 }  // namespace qoracle

@@ -114,5 +114,6 @@ void OftLayer<Base>::unmerge() {
 template class OftLayer<DenseLinear>;
 template class OftLayer<HqqLinear>;
 template class OftLayer<AqlmLinear>;
+template class OftLayer<EetqLinear>;
 
 }  // namespace qoracle

@@ -9,6 +9,7 @@
 #include "reference/convention.hpp"
 #include "reference/dense_linear.hpp"
 #include "reference/dtype.hpp"
+#include "reference/eetq_linear.hpp"
 #include "reference/hqq_linear.hpp"
 #include "reference/oft_adapter.hpp"
 
@@ -68,5 +69,6 @@ class OftLayer {
 using OftLinear = OftLayer<DenseLinear>;
 using HqqOftLinear = OftLayer<HqqLinear>;
 using AqlmOftLinear = OftLayer<AqlmLinear>;
+using EetqOftLinear = OftLayer<EetqLinear>;
 
 }  // namespace qoracle

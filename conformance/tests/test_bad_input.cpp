@@ -9,6 +9,7 @@
 #include "conformance/case_runner.hpp"
 #include "fixture_edit.hpp"
 #include "reference/aqlm_linear.hpp"
+#include "reference/eetq_linear.hpp"
 #include "reference/error.hpp"
 #include "reference/lora_linear.hpp"
 #include "reference/oft_linear.hpp"
@@ -37,6 +38,10 @@ OftConfig oft_b(int b) {
 }
 
 OftLinear oft_layer() { return OftLinear(DenseLinear(Matrix::Ones(3, 8), std::nullopt), Convention::Math); }
+
+EetqLinear eetq_layer(EetqKernel kernel) {
+  return EetqLinear({CodeMatrix::Ones(64, 64), Vector::Constant(64, 0.0078125)}, std::nullopt, kernel);
+}
 
 FixtureCase reference_case() { return make_reference_case(small_oft_spec()); }
 
@@ -129,6 +134,32 @@ std::vector<BadInput> bad_inputs() {
        {"codebooks", "finite", "flat 5"}},
       {"aqlm_numba_needs_256_entries", [] { AqlmLinear(AqlmConfig{2, 1, 1, 2}, 2, 4, {0, 1, 2, 3}, std::vector<double>(8, 0.0), Vector::Ones(2), std::nullopt, Dtype::Float32, AqlmKernel::NumbaLut); },
        {"numba_gemm_lut", "256-entry"}},
+      // --- EETQ ---
+      {"eetq_bf16_activations", [] { eetq_layer(EetqKernel::Fp32Accumulate).forward(Matrix::Zero(1, 64), Dtype::BFloat16); },
+       {"activations", "float16 only", "bfloat16"}},
+      {"eetq_fp32_activations", [] { eetq_layer(EetqKernel::Fp32Accumulate).forward(Matrix::Zero(1, 64), Dtype::Float32); },
+       {"activations", "float16 only", "float32"}},
+      {"eetq_in_not_multiple_of_64", [] { EetqLinear({CodeMatrix::Zero(64, 96), Vector::Ones(64)}, std::nullopt, EetqKernel::Exact); },
+       {"in_features", "multiple of 64", "96"}},
+      {"eetq_out_not_multiple_of_64", [] { EetqLinear({CodeMatrix::Zero(32, 64), Vector::Ones(32)}, std::nullopt, EetqKernel::Exact); },
+       {"out_features", "multiple of 64", "32"}},
+      {"eetq_layout_heap_corrupting_shape", [] { eetq_encode(CodeMatrix::Zero(64, 160), EetqLayout::Interleaved); },
+       {"in_features", "multiple of 64", "160"}},
+      {"eetq_scales_wrong_length", [] { EetqLinear({CodeMatrix::Zero(64, 64), Vector::Ones(63)}, std::nullopt, EetqKernel::Exact); },
+       {"weight_scales", "expected length 64", "got 63"}},
+      {"eetq_scales_nan", [] { Vector s = Vector::Ones(64); s(9) = kNaN; EetqLinear({CodeMatrix::Zero(64, 64), s}, std::nullopt, EetqKernel::Exact); },
+       {"weight_scales", "finite"}},
+      {"eetq_code_out_of_int8", [] { CodeMatrix q = CodeMatrix::Zero(64, 64); q(3, 5) = 128; EetqLinear({q, Vector::Ones(64)}, std::nullopt, EetqKernel::Exact); },
+       {"weight", "[-128, 127]", "128", "[3, 5]"}},
+      {"eetq_quantize_nan_weight", [] { Matrix w = Matrix::Ones(2, 4); w(1, 2) = kNaN; eetq_quantize(w); },
+       {"weight", "finite", "[1, 2]"}},
+      {"eetq_quantize_bf16_weight", [] { eetq_quantize(Matrix::Ones(2, 4), Dtype::BFloat16); },
+       {"weight dtype", "float16 or float32", "bfloat16"}},
+      {"eetq_checkpoint_truncated", [] { eetq_decode(std::vector<std::int8_t>(64 * 64 - 4), 64, 64, EetqLayout::Interleaved); },
+       {"weight", "expected 4096 bytes", "got 4092"}},
+      {"eetq_unknown_layout", [] { parse_eetq_layout("sm90"); }, {"layout", "sm75-sm89", "sm70", "plain", "sm90"}},
+      {"eetq_dora", [] { EetqLoraLinear l(eetq_layer(EetqKernel::Exact)); LoraConfig c{2, 4, false, false, true}; l.add_adapter("a", c, Matrix::Ones(2, 64), Matrix::Ones(64, 2)); },
+       {"use_dora", "EetqLoraLinear does not support DoRA"}},
       // --- fixture files ---
       {"file_missing", [] { list_cases(temp_file("does_not_exist.h5")); }, {"does_not_exist.h5", "no such file"}},
       {"file_not_hdf5", [] { list_cases(write_bytes("garbage.h5", std::string(4096, 'x'))); }, {"garbage.h5", "not an HDF5 file"}},

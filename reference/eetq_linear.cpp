@@ -1,0 +1,66 @@
+#include "reference/eetq_linear.hpp"
+
+#include "reference/error.hpp"
+#include "reference/validate.hpp"
+
+namespace qoracle {
+
+const char* eetq_kernel_name(EetqKernel k) {
+  switch (k) {
+    case EetqKernel::Exact: return "exact";
+    case EetqKernel::Fp32Accumulate: return "fp16_dequantize_fp32_accumulate";
+  }
+  return "?";
+}
+
+EetqKernel parse_eetq_kernel(const std::string& name) {
+  if (name == "exact") return EetqKernel::Exact;
+  if (name == "fp16_dequantize_fp32_accumulate") return EetqKernel::Fp32Accumulate;
+  throw Error("kernel: expected exact or fp16_dequantize_fp32_accumulate, got '" + name + "'");
+}
+
+EetqLinear::EetqLinear(EetqQuantized weight, std::optional<Vector> bias, EetqKernel kernel)
+    : weight_(std::move(weight)), bias_(std::move(bias)), kernel_(kernel) {
+  const CodeMatrix& q = weight_.q;
+  require_eetq_shape(static_cast<int>(q.cols()), static_cast<int>(q.rows()));
+  for (Eigen::Index o = 0; o < q.rows(); ++o)
+    for (Eigen::Index i = 0; i < q.cols(); ++i)
+      if (q(o, i) < -128 || q(o, i) > 127)
+        throw Error("weight: expected int8 codes in [-128, 127], got " + std::to_string(q(o, i)) + " at [" +
+                    std::to_string(o) + ", " + std::to_string(i) + "]");
+  require_size(weight_.scales, q.rows(), "weight_scales");
+  require_finite(weight_.scales, "weight_scales");
+  if (bias_) {
+    require_size(*bias_, q.rows(), "bias");
+    require_finite(*bias_, "bias");
+  }
+}
+
+EetqLinear EetqLinear::from_checkpoint(const std::vector<std::int8_t>& bytes, int in, int out, EetqLayout layout,
+                                       Vector scales, std::optional<Vector> bias, EetqKernel kernel) {
+  return EetqLinear({eetq_decode(bytes, in, out, layout), std::move(scales)}, std::move(bias), kernel);
+}
+
+Matrix EetqLinear::forward(const Matrix& x, Dtype dtype) const {
+  require_input(x, in_features());
+  if (kernel_ == EetqKernel::Exact) {
+    Matrix y = x * weight().transpose();
+    if (bias_) y.rowwise() += bias_->transpose();
+    return y;
+  }
+  if (dtype != Dtype::Float16)
+    throw Error(std::string("activations: EETQ's kernels read activations as float16 only, got ") + dtype_name(dtype) +
+                " (the library would reinterpret the bits and return garbage without an error)");
+  // Products of fp16 values are exact in double; their float32 sum is modelled as the exact sum
+  // rounded once to float32 (the GPU's summation order is not observable here).
+  Matrix y = round_to(Dtype::Float16, round_to(Dtype::Float32, Matrix(x * eetq_dequantize(weight_, true).transpose())));
+  if (bias_) {  // PyTorch's separate fp16 add: float32 sum, rounded to fp16
+    y.rowwise() += bias_->transpose();
+    y = round_to(Dtype::Float16, round_to(Dtype::Float32, y));
+  }
+  return y;
+}
+
+void EetqLinear::set_weight(const Matrix&, Dtype) { throw Error(std::string("merge: ") + no_merge); }
+
+}  // namespace qoracle
