@@ -28,6 +28,9 @@ commands:
   aqlm-quantize --out FILE [--seed S]
       Quantize seeded weights with qoracle's additive (k-means) quantizer into AQLM layers
       (2x8, 1x8, 1x16, out groups of 2) and write them as "aqlm/quantized" fixture cases.
+  eetq-decode FILE [--prefix P] [--layout sm75-sm89|sm70|plain] [--out FILE]
+      Decode one EETQ layer's checkpoint tensors (datasets P+weight int8 [in, out], P+weight_scales
+      fp16, optional P+bias) from their GPU byte layout into codes [out, in] and scales.
   generate --out DIR [--seed-offset N]
       Write the reference-produced fixtures of the case table (one file per layer kind).
 )";
@@ -49,6 +52,7 @@ int main(int argc, char** argv) {
     if (command == "deviations") return qoracle::cli::deviations_command(args);
     if (command == "merge-quality") return qoracle::cli::merge_quality_command(args);
     if (command == "aqlm-quantize") return qoracle::cli::aqlm_quantize_command(args);
+    if (command == "eetq-decode") return qoracle::cli::eetq_decode_command(args);
   } catch (const std::exception& e) {
     std::cerr << "qoracle " << command << ": " << e.what() << "\n";
     return 2;
