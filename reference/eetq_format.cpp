@@ -20,16 +20,17 @@ std::int64_t swap_middle_bytes(std::int64_t f) { return (f & 3) == 1 || (f & 3) 
 std::int8_t offset_byte(int q) { return static_cast<std::int8_t>(static_cast<std::uint8_t>(q + 128)); }
 int from_offset_byte(std::int8_t b) { return static_cast<int>(static_cast<std::uint8_t>(b)) - 128; }
 
-void require_codes(const CodeMatrix& q) {
-  if (q.rows() < 1 || q.cols() < 1) throw Error("codes: expected a non-empty [out, in] matrix, got " + shape_string(q.rows(), q.cols()));
+}  // namespace
+
+void require_eetq_codes(const CodeMatrix& q, const std::string& field) {
+  if (q.rows() < 1 || q.cols() < 1)
+    throw Error(field + ": expected a non-empty [out, in] matrix, got " + shape_string(q.rows(), q.cols()));
   for (Eigen::Index o = 0; o < q.rows(); ++o)
     for (Eigen::Index i = 0; i < q.cols(); ++i)
       if (q(o, i) < -128 || q(o, i) > 127)
-        throw Error("codes: expected int8 values in [-128, 127], got " + std::to_string(q(o, i)) + " at [" +
+        throw Error(field + ": expected int8 codes in [-128, 127], got " + std::to_string(q(o, i)) + " at [" +
                     std::to_string(o) + ", " + std::to_string(i) + "]");
 }
-
-}  // namespace
 
 const char* eetq_layout_name(EetqLayout l) {
   switch (l) {
@@ -100,7 +101,7 @@ std::int64_t eetq_interleaved_offset(int o, int i, int k) {
 }
 
 std::vector<std::int8_t> eetq_encode(const CodeMatrix& q, EetqLayout layout) {
-  require_codes(q);
+  require_eetq_codes(q, "codes");
   const int n = static_cast<int>(q.rows()), k = static_cast<int>(q.cols());
   const std::size_t size = static_cast<std::size_t>(n) * k;
   std::vector<std::int8_t> bytes(size);

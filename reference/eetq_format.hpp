@@ -49,6 +49,9 @@ std::int64_t eetq_interleaved_offset(int o, int i, int in_features);
 std::vector<std::int8_t> eetq_encode(const CodeMatrix& q, EetqLayout layout);
 CodeMatrix eetq_decode(const std::vector<std::int8_t>& bytes, int in_features, int out_features, EetqLayout layout);
 
+// Throws Error naming `field` unless q is non-empty with every value in [-128, 127].
+void require_eetq_codes(const CodeMatrix& q, const std::string& field);
+
 // Throws Error unless in_features and out_features are positive multiples of 64.
 void require_eetq_shape(int in_features, int out_features);
 

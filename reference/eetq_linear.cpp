@@ -23,11 +23,7 @@ EetqLinear::EetqLinear(EetqQuantized weight, std::optional<Vector> bias, EetqKer
     : weight_(std::move(weight)), bias_(std::move(bias)), kernel_(kernel) {
   const CodeMatrix& q = weight_.q;
   require_eetq_shape(static_cast<int>(q.cols()), static_cast<int>(q.rows()));
-  for (Eigen::Index o = 0; o < q.rows(); ++o)
-    for (Eigen::Index i = 0; i < q.cols(); ++i)
-      if (q(o, i) < -128 || q(o, i) > 127)
-        throw Error("weight: expected int8 codes in [-128, 127], got " + std::to_string(q(o, i)) + " at [" +
-                    std::to_string(o) + ", " + std::to_string(i) + "]");
+  require_eetq_codes(q, "weight");
   require_size(weight_.scales, q.rows(), "weight_scales");
   require_finite(weight_.scales, "weight_scales");
   if (bias_) {
