@@ -129,26 +129,14 @@ EetqLinear eetq_base_from(const FixtureCase& c) {
   const Attributes& a = c.base.config;
   const int out = static_cast<int>(a.get_int("out_features")), in = static_cast<int>(a.get_int("in_features"));
   const Tensor& weight = c.base.tensor("weight");
-  if (weight.stored_type != "int8")
-    throw Error("base/weight: expected the checkpoint's int8 bytes, got " +
-                (weight.stored_type.empty() ? std::string("floating-point data") : weight.stored_type));
   if (weight.shape != std::vector<std::int64_t>{in, out})
     throw Error("base/weight: expected shape [" + std::to_string(in) + ", " + std::to_string(out) +
                 "] ([in, out], as EETQ stores it), got " + weight.shape_string());
-  const Tensor& scales = c.base.tensor("weight_scales");
-  if (scales.logical_dtype != Dtype::Float16)
-    throw Error(std::string("base/weight_scales: expected float16 (EETQ's scale dtype), got ") + dtype_name(scales.logical_dtype));
-  std::vector<std::int8_t> bytes;
-  bytes.reserve(weight.values.size());
-  for (double v : weight.values) bytes.push_back(static_cast<std::int8_t>(v));
-  try {
-    return EetqLinear::from_checkpoint(bytes, in, out, parse_eetq_layout(a.get_string("layout")),
-                                       scales.as_vector("base/weight_scales"), base_bias(c),
-                                       // The float64 oracle of a low-precision case runs the exact math.
-                                       c.dtype == Dtype::Float64 ? EetqKernel::Exact : parse_eetq_kernel(a.get_string("kernel")));
-  } catch (const Error& e) {
-    throw e.within("base");
-  }
+  return eetq_from_checkpoint_tensors(weight, c.base.tensor("weight_scales"), base_bias(c),
+                                      parse_eetq_layout(a.get_string("layout")),
+                                      // The float64 oracle of a low-precision case runs the exact math.
+                                      c.dtype == Dtype::Float64 ? EetqKernel::Exact : parse_eetq_kernel(a.get_string("kernel")),
+                                      "base");
 }
 
 Tensor codes_tensor(const CodeMatrix& codes) {
@@ -321,6 +309,23 @@ const std::map<std::string, Evaluator>& evaluators() {
 }
 
 }  // namespace
+
+EetqLinear eetq_from_checkpoint_tensors(const Tensor& weight, const Tensor& scales, std::optional<Vector> bias,
+                                        EetqLayout layout, EetqKernel kernel, const std::string& where) {
+  if (weight.stored_type != "int8" || weight.shape.size() != 2)
+    throw Error(where + "/weight: expected the checkpoint's int8 [in, out] bytes, got " +
+                (weight.stored_type.empty() ? std::string("floating-point data") : weight.stored_type) + " of shape " +
+                weight.shape_string());
+  if (scales.logical_dtype != Dtype::Float16)
+    throw Error(where + "/weight_scales: expected float16 (EETQ's scale dtype), got " + dtype_name(scales.logical_dtype));
+  const std::vector<std::int8_t> bytes(weight.values.begin(), weight.values.end());
+  try {
+    return EetqLinear::from_checkpoint(bytes, static_cast<int>(weight.shape[0]), static_cast<int>(weight.shape[1]), layout,
+                                       scales.as_vector(where + "/weight_scales"), std::move(bias), kernel);
+  } catch (const Error& e) {
+    throw e.within(where);
+  }
+}
 
 std::vector<std::string> known_layer_kinds() {
   std::vector<std::string> kinds;

@@ -7,11 +7,17 @@
 
 #include "conformance/compare.hpp"
 #include "fixtures/format/fixture_case.hpp"
+#include "reference/eetq_linear.hpp"
 
 namespace qoracle {
 
 // Layer kinds this build understands ("oft/linear", "lora/linear").
 std::vector<std::string> known_layer_kinds();
+
+// An EETQ layer from a checkpoint's tensors: `weight` int8 [in, out] in `layout`, `weight_scales`
+// float16 [out], an optional bias. `where` prefixes the field names in errors (file, case).
+EetqLinear eetq_from_checkpoint_tensors(const Tensor& weight, const Tensor& weight_scales, std::optional<Vector> bias,
+                                        EetqLayout layout, EetqKernel kernel, const std::string& where);
 
 // The reference's value for each named output of the case (names as in expected/).
 // Throws Error (naming file, case and field) for bad input or an unknown output.

@@ -2,9 +2,9 @@
 // architecture's byte layout, `weight_scales` fp16 [out], optional `bias`) from an HDF5 file and
 // write them decoded: `codes` int8 [out, in], `scales`, `bias`. Checkpoints do not record their
 // layout, so the user names it (default: sm75-sm89, what Ampere/Ada GPUs write).
-#include <algorithm>
 #include <iostream>
 
+#include "conformance/case_runner.hpp"
 #include "fixtures/format/hdf5_file.hpp"
 #include "reference/eetq_linear.hpp"
 #include "reference/error.hpp"
@@ -29,20 +29,9 @@ int eetq_decode_command(const std::vector<std::string>& args) {
   const Tensor scales = h5::read_tensor(file.get(), prefix + "weight_scales", in_path);
   std::optional<Vector> bias;
   if (h5::has_link(file.get(), prefix + "bias")) bias = h5::read_tensor(file.get(), prefix + "bias", in_path).as_vector(prefix + "bias");
-  if (weight.stored_type != "int8" || weight.shape.size() != 2)
-    throw Error(in_path + "/" + prefix + "weight: expected an int8 [in, out] dataset, got " +
-                (weight.stored_type.empty() ? std::string("floats") : weight.stored_type) + " of shape " + weight.shape_string());
-  if (scales.logical_dtype != Dtype::Float16)
-    throw Error(in_path + "/" + prefix + "weight_scales: expected float16 scales, got " + dtype_name(scales.logical_dtype));
-  const int in = static_cast<int>(weight.shape[0]), out = static_cast<int>(weight.shape[1]);
-  std::vector<std::int8_t> bytes(weight.values.begin(), weight.values.end());
-  const EetqLinear layer = [&] {
-    try {
-      return EetqLinear::from_checkpoint(bytes, in, out, layout, scales.as_vector("weight_scales"), bias, EetqKernel::Exact);
-    } catch (const Error& e) {
-      throw e.within(in_path + "/" + prefix);
-    }
-  }();
+  const EetqLinear layer =
+      eetq_from_checkpoint_tensors(weight, scales, bias, layout, EetqKernel::Exact, in_path + "/" + prefix);
+  const int in = layer.in_features(), out = layer.out_features();
   const EetqQuantized& q = layer.quantized();
   const auto count = [&](int v) { return (q.q.array() == v).count(); };
   std::cout << prefix << "weight: in_features " << in << ", out_features " << out << ", layout " << eetq_layout_name(layout)
