@@ -142,19 +142,22 @@ TEST(EetqLayout, QuantizeThenLayoutThenDecodeIsExact) {
 }
 
 TEST(EetqLinear, LibraryForwardRoundsWeightsOutputAndBiasSeparately) {
-  // q = 3 everywhere, scale 0.1 (fp16: 0.0999755859375): w_dq = fp16(0.2999267578125) = 0.2998046875,
-  // one fp16 rounding away from q*s. x = 1 over 64 inputs: y = fp16(64 * w_dq); bias b: fp16(y + b).
-  const double s = round_to(Dtype::Float16, 0.1);
-  const double w_dq = round_to(Dtype::Float16, 3 * s);
-  EXPECT_NE(w_dq, 3 * s);
-  const double b = round_to(Dtype::Float16, 0.3331);
+  // q = 3 everywhere, scale fp16(0.1) = 0.0999755859375, bias fp16(0.3331) = 0.3330078125, x = 1 on
+  // the first 7 inputs: the library gives fp16(fp16(7 * fp16(3 s)) + b) = 2.4296875. Without the
+  // weight rounding it would be 2.43359375; with the bias added before the output rounding,
+  // 2.431640625 (values computed with numpy's float16).
+  const double s = round_to(Dtype::Float16, 0.1), b = round_to(Dtype::Float16, 0.3331);
+  EXPECT_EQ(s, 0.0999755859375);
+  EXPECT_EQ(b, 0.3330078125);
+  Matrix x = Matrix::Zero(2, 64);
+  x.leftCols(7).setOnes();
   EetqLinear layer({CodeMatrix::Constant(64, 64, 3), Vector::Constant(64, s)}, Vector::Constant(64, b),
                    EetqKernel::Fp32Accumulate);
-  const Matrix y = layer.forward(Matrix::Ones(2, 64), Dtype::Float16);
-  const double want = round_to(Dtype::Float16, round_to(Dtype::Float16, 64 * w_dq) + b);
-  EXPECT_EQ(y(1, 63), want);
+  const Matrix y = layer.forward(x, Dtype::Float16);
+  EXPECT_EQ(y(0, 0), 2.4296875);
+  EXPECT_EQ(y(1, 63), 2.4296875);
   EetqLinear exact({CodeMatrix::Constant(64, 64, 3), Vector::Constant(64, s)}, Vector::Constant(64, b), EetqKernel::Exact);
-  EXPECT_EQ(exact.forward(Matrix::Ones(1, 64))(0, 0), 64 * 3 * s + b);
+  EXPECT_EQ(exact.forward(x)(0, 0), 7 * 3 * s + b);
 }
 
 TEST(EetqLinear, MergesAreRefusedBeforeAnythingChanges) {
