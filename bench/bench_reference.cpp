@@ -1,46 +1,87 @@
-// Reference timings: what the oracle costs. Items are rotated rows or Cayley blocks.
+// The reference (Eigen, double) on every case of bench/layer_cases: what the oracle costs, and the
+// "ours" row until optimized/ has CPU-visible kernels. Items are tokens (forward), layers (merge)
+// or blocks (Cayley); bytes are the quantized weight bytes a forward reads.
 #include <benchmark/benchmark.h>
 
-#include "reference/seeded_random.hpp"
+#include "bench/layer_cases.hpp"
 #include "reference/cayley.hpp"
-#include "reference/oft_adapter.hpp"
+#include "reference/eetq_merge.hpp"
+#include "reference/seeded_random.hpp"
 #include "reference/skew.hpp"
 
 namespace {
 
 using namespace qoracle;
+using namespace qoracle::bench;
 
-void cayley_exact_block(benchmark::State& state) {
-  const int b = static_cast<int>(state.range(0));
-  SeededRandom rng(7);
-  const Matrix s = skew_from_params(rng.normal(skew_param_count(b), 1, 0.1).col(0), b);
-  for (auto _ : state) benchmark::DoNotOptimize(cayley_exact(s));
-  state.SetItemsProcessed(state.iterations());
+void register_forward(const LayerCase& c) {
+  with_base(c.base, [&]<class Base>() {
+    benchmark::RegisterBenchmark(("reference/forward/" + c.name()).c_str(), [c](benchmark::State& state) {
+      const Matrix x = activations(c.tokens, c.features);
+      const double bytes = weight_bytes(base_layer<Base>(c.features));
+      auto run = [&](const auto& layer) {
+        for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x));
+      };
+      if (c.adapter == AdapterKind::Oft)
+        run(oft_layer<Base>(c.features));
+      else
+        run(lora_layer<Base>(c.features));
+      state.SetItemsProcessed(state.iterations() * c.tokens);
+      state.SetBytesProcessed(static_cast<std::int64_t>(static_cast<double>(state.iterations()) * bytes));
+    })->Unit(benchmark::kMicrosecond);
+  });
 }
-BENCHMARK(cayley_exact_block)->RangeMultiplier(2)->Range(8, 128);
 
-void cayley_neumann_block(benchmark::State& state) {
-  const int b = static_cast<int>(state.range(0));
-  SeededRandom rng(7);
-  const Matrix s = skew_from_params(rng.normal(skew_param_count(b), 1, 0.02).col(0), b);
-  for (auto _ : state) benchmark::DoNotOptimize(cayley_neumann(s, 5, Convention::Math));
-  state.SetItemsProcessed(state.iterations());
+// One iteration: merge then unmerge (linear, HQQ), or EETQ's dequantize-merge-requantize export.
+template <class Layer>
+void merge_iteration(Layer& layer) {
+  if constexpr (std::is_same_v<std::decay_t<decltype(layer.base())>, EetqLinear>) {
+    benchmark::DoNotOptimize(eetq_merge_to_dequantized(layer, {"default"}));
+  } else {
+    layer.merge({"default"});
+    layer.unmerge();
+    benchmark::DoNotOptimize(layer.base());
+  }
 }
-BENCHMARK(cayley_neumann_block)->RangeMultiplier(2)->Range(8, 128);
 
-void oft_rotate(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(0)), tokens = static_cast<int>(state.range(1));
-  SeededRandom rng(11);
-  OftConfig cfg;
-  cfg.oft_block_size = 32;
-  const OftBlocks blocks = resolve_oft_blocks(n, cfg);
-  const OftAdapter adapter(n, cfg, rng.normal(blocks.param_rows, blocks.n_elements, 0.01), Convention::Math);
-  const Matrix x = rng.normal(tokens, n, 1.0);
-  for (auto _ : state) benchmark::DoNotOptimize(adapter.rotate(x));
-  state.SetItemsProcessed(state.iterations() * tokens);
+void register_merge(const MergeCase& c) {
+  with_base(c.base, [&]<class Base>() {
+    benchmark::RegisterBenchmark(("reference/merge/" + c.name()).c_str(), [c](benchmark::State& state) {
+      auto run = [&](auto layer) {
+        for (auto _ : state) merge_iteration(layer);
+      };
+      if (c.adapter == AdapterKind::Oft)
+        run(oft_layer<Base>(c.features, Convention::Math));
+      else
+        run(lora_layer<Base>(c.features));
+      state.SetItemsProcessed(state.iterations());
+    })->Unit(benchmark::kMillisecond);
+  });
 }
-BENCHMARK(oft_rotate)->Args({256, 1})->Args({256, 128})->Args({1024, 8});
+
+void register_cayley(int b) {
+  SeededRandom rng(kSeed + static_cast<std::uint64_t>(b));
+  // Small parameters keep the Neumann series convergent at every block size (rho(S) < 1).
+  const Matrix s = skew_from_params(rng.normal(skew_param_count(b), 1, 0.2 / b).col(0), b);
+  benchmark::RegisterBenchmark(("reference/cayley_exact/b" + std::to_string(b)).c_str(), [s](benchmark::State& state) {
+    for (auto _ : state) benchmark::DoNotOptimize(cayley_exact(s));
+    state.SetItemsProcessed(state.iterations());
+  });
+  benchmark::RegisterBenchmark(("reference/cayley_neumann/b" + std::to_string(b)).c_str(), [s](benchmark::State& state) {
+    for (auto _ : state) benchmark::DoNotOptimize(cayley_neumann(s, 5, Convention::Peft));
+    state.SetItemsProcessed(state.iterations());
+  });
+}
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  for (const LayerCase& c : forward_cases()) register_forward(c);
+  for (const MergeCase& c : merge_cases()) register_merge(c);
+  for (int b : cayley_block_sizes()) register_cayley(b);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -10,6 +10,9 @@ namespace qoracle {
 
 Tolerance tolerance_for(Dtype dtype, const std::string& output, Convention convention);
 
+// A computation done entirely in float32 (the LibTorch baseline: its own dequantization, rotation
+// and matmuls) judged against the float64 oracle, for in_features <= 4096.
+Tolerance float32_against_oracle();
 // The k of the fp64-referee rule (compare.hpp, judge_against_oracle) for a low-precision dtype.
 double oracle_factor(Dtype dtype);
 

@@ -54,6 +54,10 @@ class AqlmLinear {
   const AqlmConfig& config() const { return config_; }
   Matrix weight() const;  // exact W in double from the stored values (spec §2.1: double is exact)
   const std::optional<Vector>& bias() const { return bias_; }
+  // The stored tensors (layouts as the constructor takes them).
+  const std::vector<int>& codes() const { return codes_; }
+  const std::vector<double>& codebooks() const { return codebooks_; }
+  const Vector& scales() const { return scales_; }
   // In the kernel's arithmetic (Exact: plain double). `dtype` is the activations' dtype.
   Matrix forward(const Matrix& x, Dtype dtype = Dtype::Float64) const;
   DenseLinear dequantized() const { return DenseLinear(weight(), bias_); }

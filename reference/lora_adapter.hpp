@@ -27,6 +27,9 @@ class LoraAdapter {
   std::optional<Vector> delta_bias() const;        // s * b_B with lora_bias
   Matrix output(const Matrix& x) const;            // s * (x A^T B^T + b_B)
   Matrix unscaled_output(const Matrix& x) const;   // x A^T B^T + b_B
+  const Matrix& a() const { return a_; }  // (r, in)
+  const Matrix& b() const { return b_; }  // (out, r)
+  const std::optional<Vector>& b_bias() const { return b_bias_; }
   const std::optional<Vector>& magnitude() const { return magnitude_; }
   void set_magnitude(Vector m) { magnitude_ = std::move(m); }
 

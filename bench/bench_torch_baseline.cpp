@@ -1,0 +1,90 @@
+// The LibTorch baseline (bench/torch_baseline: ATen ops in PEFT's order, float32) on the same
+// cases as bench_reference, under the same names with "torch/" in front, so one run gives the
+// ratio. One intra-op thread (QORACLE_TORCH_THREADS to change it): the reference runs on one.
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+
+#include "bench/layer_cases.hpp"
+#include "bench/torch_baseline/peft_like.hpp"
+#include "reference/seeded_random.hpp"
+#include "reference/skew.hpp"
+
+namespace {
+
+using namespace qoracle;
+using namespace qoracle::bench;
+using namespace qoracle::torch_baseline;
+
+void register_forward(const LayerCase& c) {
+  with_base(c.base, [&]<class Base>() {
+    benchmark::RegisterBenchmark(("torch/forward/" + c.name()).c_str(), [c](benchmark::State& state) {
+      const at::Tensor x = to_tensor(activations(c.tokens, c.features));
+      const double bytes = weight_bytes(base_layer<Base>(c.features));
+      auto run = [&](const auto& layer) {
+        for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x));
+      };
+      if (c.adapter == AdapterKind::Oft)
+        run(TorchOftLinear(oft_layer<Base>(c.features), "default"));
+      else
+        run(TorchLoraLinear(lora_layer<Base>(c.features), "default"));
+      state.SetItemsProcessed(state.iterations() * c.tokens);
+      state.SetBytesProcessed(static_cast<std::int64_t>(static_cast<double>(state.iterations()) * bytes));
+    })->Unit(benchmark::kMicrosecond);
+  });
+}
+
+// PEFT merges in torch only into nn.Linear here: its HQQ merge needs hqq's quantizer in torch,
+// which the baseline does not have yet, and PEFT refuses EETQ and AQLM merges.
+void register_merge(const MergeCase& c) {
+  if (c.base != BaseFormat::Linear) return;
+  benchmark::RegisterBenchmark(("torch/merge/" + c.name()).c_str(), [c](benchmark::State& state) {
+    auto run = [&](auto layer) {
+      for (auto _ : state) {
+        layer.merge();
+        layer.unmerge();
+        benchmark::DoNotOptimize(layer.base().weight());
+      }
+    };
+    if (c.adapter == AdapterKind::Oft)
+      run(TorchOftLinear(oft_layer<DenseLinear>(c.features, Convention::Math), "default"));
+    else
+      run(TorchLoraLinear(lora_layer<DenseLinear>(c.features), "default"));
+    state.SetItemsProcessed(state.iterations());
+  })->Unit(benchmark::kMillisecond);
+}
+
+// One block through PEFT's rotation code: an OFT layer with in_features = b has one block.
+void register_cayley(int b) {
+  for (bool neumann : {false, true}) {
+    const std::string name = std::string("torch/") + (neumann ? "cayley_neumann" : "cayley_exact") + "/b" + std::to_string(b);
+    benchmark::RegisterBenchmark(name.c_str(), [b, neumann](benchmark::State& state) {
+      SeededRandom rng(kSeed + static_cast<std::uint64_t>(b));
+      OftConfig config;
+      config.oft_block_size = b;
+      config.use_cayley_neumann = neumann;
+      OftLayer<DenseLinear> layer(DenseLinear(Matrix::Identity(b, b), std::nullopt), Convention::Peft);
+      layer.add_adapter("default", config, rng.normal(1, skew_param_count(b), 0.2 / b));
+      const TorchOftLinear torch_layer(layer, "default");
+      for (auto _ : state) benchmark::DoNotOptimize(torch_layer.rotation_blocks());
+      state.SetItemsProcessed(state.iterations());
+    });
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* threads = std::getenv("QORACLE_TORCH_THREADS");
+  at::set_num_threads(threads ? std::atoi(threads) : 1);
+  for (const LayerCase& c : forward_cases()) register_forward(c);
+  for (const MergeCase& c : merge_cases()) register_merge(c);
+  for (int b : cayley_block_sizes()) register_cayley(b);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,185 @@
+#include "bench/layer_cases.hpp"
+
+#include <map>
+#include <mutex>
+
+#include "reference/dtype.hpp"
+#include "reference/eetq_format.hpp"
+#include "reference/hqq_format.hpp"
+#include "reference/seeded_random.hpp"
+
+namespace qoracle::bench {
+
+const char* base_format_name(BaseFormat f) {
+  switch (f) {
+    case BaseFormat::Linear: return "linear";
+    case BaseFormat::Hqq: return "hqq";
+    case BaseFormat::Aqlm: return "aqlm";
+    case BaseFormat::Eetq: break;
+  }
+  return "eetq";
+}
+
+const char* adapter_kind_name(AdapterKind a) { return a == AdapterKind::Oft ? "oft" : "lora"; }
+
+std::string LayerCase::name() const {
+  return std::string(adapter_kind_name(adapter)) + "/" + base_format_name(base) + "/n" + std::to_string(features) +
+         "/t" + std::to_string(tokens);
+}
+
+std::vector<LayerCase> forward_cases() {
+  std::vector<LayerCase> cases;
+  for (AdapterKind a : {AdapterKind::Oft, AdapterKind::Lora})
+    for (BaseFormat f : {BaseFormat::Linear, BaseFormat::Hqq, BaseFormat::Aqlm, BaseFormat::Eetq})
+      for (int n : {256, 1024, 4096})
+        for (int t : {1, 8, 128}) cases.push_back({a, f, n, t});
+  return cases;
+}
+
+std::string MergeCase::name() const {
+  return std::string(adapter_kind_name(adapter)) + "/" + base_format_name(base) + "/n" + std::to_string(features);
+}
+
+std::vector<MergeCase> merge_cases() {
+  std::vector<MergeCase> cases;
+  for (AdapterKind a : {AdapterKind::Oft, AdapterKind::Lora}) {
+    for (int n : {256, 1024, 4096}) cases.push_back({a, BaseFormat::Linear, n});
+    // The reference's quantizers run in double: 4096 would take minutes per iteration.
+    for (BaseFormat f : {BaseFormat::Hqq, BaseFormat::Eetq})
+      for (int n : {256, 1024}) cases.push_back({a, f, n});
+  }
+  return cases;
+}
+
+std::vector<int> cayley_block_sizes() { return {8, 16, 32, 64, 128}; }
+
+namespace {
+
+// Distinct, fixed seeds per tensor role so changing one part of a layer leaves the others alone.
+std::uint64_t seed_for(int features, std::uint64_t role) { return kSeed ^ (static_cast<std::uint64_t>(features) << 8) ^ role; }
+
+Vector bias_vector(int n, Dtype dtype) {
+  SeededRandom rng(seed_for(n, 1));
+  return round_to(dtype, Vector(rng.normal(n, 1, 0.1).col(0)));
+}
+
+template <class Base>
+Base build_base(int n);
+
+template <>
+DenseLinear build_base<DenseLinear>(int n) {
+  SeededRandom rng(seed_for(n, 2));
+  return DenseLinear(round_to(Dtype::Float32, rng.normal(n, n, 0.02)), bias_vector(n, Dtype::Float32));
+}
+
+template <>
+HqqLinear build_base<HqqLinear>(int n) {
+  HqqQuantized q;
+  q.config = hqq_base_quantize_config(4, 64, 1);
+  q.out_features = q.in_features = n;
+  const HqqGrouping g = hqq_grouping(q.config, n, n);
+  SeededRandom rng(seed_for(n, 3));
+  q.codes = (rng.uniform(g.rows, g.cols, 0.0, 16.0).array().floor()).cast<int>().matrix();
+  q.scale = round_to(Dtype::Float32, Vector(rng.uniform(g.groups, 1, 0.002, 0.006).col(0)));
+  q.zero = Vector(rng.uniform(g.groups, 1, 6.0, 9.0).col(0)).array().round().matrix();  // round_zero (4-bit)
+  return HqqLinear(std::move(q), bias_vector(n, Dtype::Float32), Dtype::Float64);
+}
+
+template <>
+AqlmLinear build_base<AqlmLinear>(int n) {
+  const AqlmConfig config{.in_group_size = 8, .out_group_size = 1, .num_codebooks = 1, .nbits_per_codebook = 16};
+  const AqlmGeometry geo = aqlm_geometry(config, n, n);
+  SeededRandom rng(seed_for(n, 4));
+  std::vector<int> codes(static_cast<std::size_t>(geo.out_groups) * geo.in_groups);
+  for (int& c : codes) c = static_cast<int>(rng.next_u64() % static_cast<std::uint64_t>(geo.entries));
+  const Matrix cb = round_to(Dtype::Float16, rng.normal(geo.entries, config.in_group_size, 1.0));
+  std::vector<double> codebooks(static_cast<std::size_t>(cb.size()));
+  for (Eigen::Index k = 0; k < cb.rows(); ++k)
+    for (Eigen::Index c = 0; c < cb.cols(); ++c) codebooks[static_cast<std::size_t>(k * cb.cols() + c)] = cb(k, c);
+  const Vector scales = round_to(Dtype::Float16, Vector(rng.uniform(n, 1, 0.01, 0.03).col(0)));
+  return AqlmLinear(config, n, n, std::move(codes), std::move(codebooks), scales, bias_vector(n, Dtype::Float16),
+                    Dtype::Float16, AqlmKernel::Exact);
+}
+
+template <>
+EetqLinear build_base<EetqLinear>(int n) {
+  SeededRandom rng(seed_for(n, 5));
+  return EetqLinear(eetq_quantize(rng.normal(n, n, 0.02), Dtype::Float16), bias_vector(n, Dtype::Float16),
+                    EetqKernel::Exact);
+}
+
+}  // namespace
+
+template <class Base>
+const Base& base_layer(int features) {
+  static std::mutex mutex;
+  static std::map<int, Base> cache;
+  std::lock_guard lock(mutex);
+  auto it = cache.find(features);
+  if (it == cache.end()) it = cache.emplace(features, build_base<Base>(features)).first;
+  return it->second;
+}
+
+OftConfig bench_oft_config() {
+  OftConfig config;
+  config.oft_block_size = kOftBlockSize;
+  return config;
+}
+
+template <class Base>
+OftLayer<Base> oft_layer(int features, Convention convention, OftConfig config) {
+  OftLayer<Base> layer(base_layer<Base>(features), convention);
+  const OftBlocks blocks = resolve_oft_blocks(features, config);
+  SeededRandom rng(seed_for(features, 6));
+  layer.add_adapter("default", config,
+                    round_to(Dtype::Float32, rng.normal(blocks.param_rows, blocks.n_elements, 0.01)));
+  layer.set_active_adapters({"default"});
+  return layer;
+}
+
+template <class Base>
+LoraLayer<Base> lora_layer(int features) {
+  LoraLayer<Base> layer(base_layer<Base>(features), Convention::Peft);
+  SeededRandom rng(seed_for(features, 7));
+  const LoraConfig config{.r = kLoraRank, .lora_alpha = 2.0 * kLoraRank};
+  Matrix a = round_to(Dtype::Float32, rng.normal(kLoraRank, features, 1.0 / std::sqrt(features)));
+  Matrix b = round_to(Dtype::Float32, rng.normal(features, kLoraRank, 0.02));
+  layer.add_adapter("default", config, std::move(a), std::move(b));
+  layer.set_active_adapters({"default"});
+  return layer;
+}
+
+Matrix activations(int tokens, int features) {
+  SeededRandom rng(seed_for(features, 8) ^ static_cast<std::uint64_t>(tokens));
+  return round_to(Dtype::Float32, rng.normal(tokens, features, 1.0));
+}
+
+template <>
+double weight_bytes(const DenseLinear& b) { return 4.0 * b.in_features() * b.out_features(); }  // float32
+template <>
+double weight_bytes(const HqqLinear& b) {  // packed codes + fp16 scale and zero per group
+  const HqqQuantized& q = b.quantized();
+  return q.config.nbits / 8.0 * q.in_features * q.out_features + 4.0 * static_cast<double>(q.scale.size());
+}
+template <>
+double weight_bytes(const AqlmLinear& b) {  // int16 codes per input group, fp16 codebooks and scales
+  const AqlmConfig& c = b.config();
+  const double groups = double(b.out_features()) / c.out_group_size * b.in_features() / c.in_group_size;
+  return groups * c.num_codebooks * (c.nbits_per_codebook / 8.0) +
+         2.0 * c.num_codebooks * std::ldexp(1.0, c.nbits_per_codebook) * c.in_group_size * c.out_group_size +
+         2.0 * b.out_features();
+}
+template <>
+double weight_bytes(const EetqLinear& b) { return 1.0 * b.in_features() * b.out_features() + 2.0 * b.out_features(); }
+
+#define QORACLE_BENCH_INSTANTIATE(Base)                                         \
+  template const Base& base_layer<Base>(int);                                  \
+  template OftLayer<Base> oft_layer<Base>(int, Convention, OftConfig);                    \
+  template LoraLayer<Base> lora_layer<Base>(int);
+QORACLE_BENCH_INSTANTIATE(DenseLinear)
+QORACLE_BENCH_INSTANTIATE(HqqLinear)
+QORACLE_BENCH_INSTANTIATE(AqlmLinear)
+QORACLE_BENCH_INSTANTIATE(EetqLinear)
+#undef QORACLE_BENCH_INSTANTIATE
+
+}  // namespace qoracle::bench

@@ -1,0 +1,159 @@
+// The third opinion: the LibTorch baseline (ATen ops in PEFT's order, float32) against the float64
+// reference in PEFT's convention, within the float32-against-oracle tolerance
+// (conformance/TOLERANCES.md). Built only where LibTorch is found.
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include "bench/layer_cases.hpp"
+#include "bench/torch_baseline/peft_like.hpp"
+#include "conformance/tolerances.hpp"
+#include "reference/seeded_random.hpp"
+#include "test_support.hpp"
+
+namespace qoracle {
+namespace {
+
+using namespace qoracle::bench;
+using namespace qoracle::torch_baseline;
+
+::testing::AssertionResult agrees(const Matrix& oracle, const at::Tensor& float32_result) {
+  const Tolerance t = float32_against_oracle();
+  return testing::close(oracle, to_matrix(float32_result), t.rtol, t.atol);
+}
+
+// ---- Every benchmarked layer (bench/layer_cases), at the sizes a test can afford ----
+
+class TorchBaselineForward : public ::testing::TestWithParam<LayerCase> {};
+
+TEST_P(TorchBaselineForward, AgreesWithReference) {
+  const LayerCase c = GetParam();
+  at::set_num_threads(1);
+  QORACLE_SEED_TRACE(kSeed);
+  const Matrix x = activations(c.tokens, c.features);
+  with_base(c.base, [&]<class Base>() {
+    if (c.adapter == AdapterKind::Oft) {
+      const OftLayer<Base> layer = oft_layer<Base>(c.features);
+      EXPECT_TRUE(agrees(layer.forward(x), TorchOftLinear(layer, "default").forward(to_tensor(x))));
+    } else {
+      const LoraLayer<Base> layer = lora_layer<Base>(c.features);
+      EXPECT_TRUE(agrees(layer.forward(x), TorchLoraLinear(layer, "default").forward(to_tensor(x))));
+    }
+  });
+}
+
+std::vector<LayerCase> affordable_cases() {
+  std::vector<LayerCase> out;
+  for (const LayerCase& c : forward_cases())
+    if (c.features <= 1024 && c.tokens <= 8) out.push_back(c);
+  return out;
+}
+
+std::string case_name(const ::testing::TestParamInfo<LayerCase>& info) {
+  std::string n = info.param.name();
+  for (char& ch : n)
+    if (ch == '/') ch = '_';
+  return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(BenchCases, TorchBaselineForward, ::testing::ValuesIn(affordable_cases()), case_name);
+
+// ---- OFT rotation paths: exact Cayley, Neumann term counts, block sharing ----
+
+struct OftVariant {
+  const char* name;
+  bool neumann;
+  int terms;
+  bool block_share;
+  int block_size;
+};
+
+class TorchBaselineOft : public ::testing::TestWithParam<OftVariant> {};
+
+TEST_P(TorchBaselineOft, AgreesWithReference) {
+  const OftVariant v = GetParam();
+  OftConfig config;
+  config.oft_block_size = v.block_size;
+  config.use_cayley_neumann = v.neumann;
+  config.num_cayley_neumann_terms = v.terms;
+  config.block_share = v.block_share;
+  const OftLayer<DenseLinear> layer = oft_layer<DenseLinear>(256, Convention::Peft, config);
+  const Matrix x = activations(8, 256);
+  EXPECT_TRUE(agrees(layer.forward(x), TorchOftLinear(layer, "default").forward(to_tensor(x))));
+}
+
+INSTANTIATE_TEST_SUITE_P(Rotations, TorchBaselineOft,
+                         ::testing::Values(OftVariant{"exact_b32", false, 5, false, 32},
+                                           OftVariant{"exact_b128", false, 5, false, 128},
+                                           OftVariant{"neumann3_b32", true, 3, false, 32},
+                                           OftVariant{"neumann6_b16", true, 6, false, 16},
+                                           OftVariant{"neumann5_b64_shared", true, 5, true, 64},
+                                           OftVariant{"exact_b8_shared", false, 5, true, 8}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// ---- HQQ packing: every bit width and both axes through hqq's unpack-and-dequantize ----
+
+struct HqqVariant {
+  int nbits, axis;
+};
+
+class TorchBaselineHqq : public ::testing::TestWithParam<HqqVariant> {};
+
+TEST_P(TorchBaselineHqq, DequantizedForwardAgrees) {
+  const HqqVariant v = GetParam();
+  const std::uint64_t seed = 900 + static_cast<std::uint64_t>(v.nbits * 2 + v.axis);
+  QORACLE_SEED_TRACE(seed);
+  SeededRandom rng(seed);
+  const Matrix w = round_to(Dtype::Float32, rng.normal(128, 256, 0.02));
+  const HqqLinear base = HqqLinear::quantize(w, round_to(Dtype::Float32, Vector(rng.normal(128, 1, 0.1).col(0))),
+                                             hqq_base_quantize_config(v.nbits, 64, v.axis), Dtype::Float64,
+                                             HqqArithmetic::Float64);
+  const Matrix x = round_to(Dtype::Float32, rng.normal(8, 256, 1.0));
+  const TorchBase torch_base = TorchBase::from(base);
+  EXPECT_TRUE(agrees(base.weight(), torch_base.weight()));
+  EXPECT_TRUE(agrees(base.forward(x), torch_base.forward(to_tensor(x))));
+}
+
+INSTANTIATE_TEST_SUITE_P(Packings, TorchBaselineHqq,
+                         ::testing::Values(HqqVariant{1, 1}, HqqVariant{2, 1}, HqqVariant{3, 1}, HqqVariant{4, 1},
+                                           HqqVariant{8, 1}, HqqVariant{4, 0}, HqqVariant{3, 0}, HqqVariant{2, 0}),
+                         [](const auto& info) {
+                           return std::to_string(info.param.nbits) + "bit_axis" + std::to_string(info.param.axis);
+                         });
+
+// ---- Merges into nn.Linear: the merged weight, and the weight after unmerge ----
+
+TEST(TorchBaselineMerge, OftMergeAndUnmergeAgree) {
+  OftLayer<DenseLinear> layer = oft_layer<DenseLinear>(256);
+  TorchOftLinear torch_layer(layer, "default");
+  layer.merge({"default"});
+  torch_layer.merge();
+  EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
+  layer.unmerge();
+  torch_layer.unmerge();
+  EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
+}
+
+TEST(TorchBaselineMerge, LoraMergeAndUnmergeAgree) {
+  LoraLayer<DenseLinear> layer = lora_layer<DenseLinear>(256);
+  TorchLoraLinear torch_layer(layer, "default");
+  layer.merge({"default"});
+  torch_layer.merge();
+  EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
+  layer.unmerge();
+  torch_layer.unmerge();
+  EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
+}
+
+// The tolerance can fail: the math convention's Neumann rotation (the opposite direction to
+// PEFT's) is far outside it.
+TEST(TorchBaselineMerge, OppositeNeumannDirectionIsOutsideTheTolerance) {
+  const OftLayer<DenseLinear> peft = oft_layer<DenseLinear>(256, Convention::Peft);
+  const OftLayer<DenseLinear> math = oft_layer<DenseLinear>(256, Convention::Math);
+  const Matrix x = activations(8, 256);
+  const at::Tensor y = TorchOftLinear(peft, "default").forward(to_tensor(x));
+  EXPECT_TRUE(agrees(peft.forward(x), y));
+  EXPECT_FALSE(agrees(math.forward(x), y));
+}
+
+}  // namespace
+}  // namespace qoracle
