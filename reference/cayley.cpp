@@ -31,14 +31,11 @@ Matrix neumann_peft(const Matrix& s, int terms) {
   if (terms > 2) {
     Matrix power = s * s;
     r += 2.0 * power;
-    // PLANTED SLOWDOWN (issue 8 demonstration, reverted in the next commit): every power
-    // recomputed from S instead of from the previous one.
-    auto power_of = [&](int k) { Matrix p = s; for (int i = 1; i < k; ++i) p = p * s; return p; };
     for (int k = 3; k < terms - 1; ++k) {
-      power = power_of(k);
+      power = power * s;
       r += 2.0 * power;
     }
-    power = power_of(terms - 1);
+    power = power * s;
     r += power;
   }
   return r;
