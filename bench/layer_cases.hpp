@@ -29,7 +29,7 @@ struct LayerCase {
 // Every forward case: {OFT, LoRA} x {linear, HQQ, AQLM, EETQ} x {256, 1024, 4096} x {1, 8, 128}.
 std::vector<LayerCase> forward_cases();
 
-// Merge paths, where the layer has one: linear and HQQ merge then unmerge (HQQ requantizes both
+// Merge paths at 256 and 1024, where the layer has one: linear and HQQ merge then unmerge (HQQ requantizes both
 // times); EETQ's export (dequantize, merge, requantize). AQLM has no merge (PEFT raises).
 struct MergeCase {
   AdapterKind adapter;

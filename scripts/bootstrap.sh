@@ -3,7 +3,14 @@
 # Idempotent: a second run installs nothing and takes under a second.
 set -euo pipefail
 
-packages=(cmake ninja-build g++ pkg-config libeigen3-dev libhdf5-dev hdf5-tools libgtest-dev libgmock-dev libbenchmark-dev)
+# The build and tests; LibTorch (with OpenBLAS, not the reference BLAS) for the baseline and its
+# conformance test, valgrind for the instruction-count gate.
+packages=(cmake ninja-build g++ pkg-config libeigen3-dev libhdf5-dev hdf5-tools libgtest-dev libgmock-dev libbenchmark-dev
+  libtorch-dev libopenblas0-pthread valgrind)
+# `bootstrap.sh bench`: also what the benchmark report needs (plots).
+if [[ "${1:-}" == bench ]]; then
+  packages+=(python3-matplotlib)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -10,6 +10,11 @@
 #include "reference/seeded_random.hpp"
 #include "test_support.hpp"
 
+namespace qoracle::bench {
+// gtest prints parameters with this (ctest shows it beside each case's name).
+inline void PrintTo(const LayerCase& c, std::ostream* os) { *os << c.name(); }
+}  // namespace qoracle::bench
+
 namespace qoracle {
 namespace {
 
@@ -60,7 +65,8 @@ INSTANTIATE_TEST_SUITE_P(BenchCases, TorchBaselineForward, ::testing::ValuesIn(a
 // ---- OFT rotation paths: exact Cayley, Neumann term counts, block sharing ----
 
 struct OftVariant {
-  const char* name;
+  const char* name;  // also what gtest prints for it
+  friend void PrintTo(const OftVariant& v, std::ostream* os) { *os << v.name; }
   bool neumann;
   int terms;
   bool block_share;
@@ -94,6 +100,7 @@ INSTANTIATE_TEST_SUITE_P(Rotations, TorchBaselineOft,
 
 struct HqqVariant {
   int nbits, axis;
+  friend void PrintTo(const HqqVariant& v, std::ostream* os) { *os << v.nbits << "-bit axis " << v.axis; }
 };
 
 class TorchBaselineHqq : public ::testing::TestWithParam<HqqVariant> {};
