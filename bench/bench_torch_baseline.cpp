@@ -35,10 +35,11 @@ void register_forward(const LayerCase& c) {
   });
 }
 
-// PEFT merges in torch only into nn.Linear here: its HQQ merge needs hqq's quantizer in torch,
-// which the baseline does not have yet, and PEFT refuses EETQ and AQLM merges.
+// PEFT's merges: into nn.Linear (OFT and LoRA) and HqqLoraLinear (requantizing with hqq's
+// quantizer). PEFT's HqqOFTLinear.merge raises, and it refuses EETQ and AQLM merges.
 void register_merge(const MergeCase& c) {
-  if (c.base != BaseFormat::Linear) return;
+  const bool peft_merges = c.base == BaseFormat::Linear || (c.base == BaseFormat::Hqq && c.adapter == AdapterKind::Lora);
+  if (!peft_merges) return;
   benchmark::RegisterBenchmark(("torch/merge/" + c.name()).c_str(), [c](benchmark::State& state) {
     auto run = [&](auto layer) {
       for (auto _ : state) {
@@ -49,6 +50,8 @@ void register_merge(const MergeCase& c) {
     };
     if (c.adapter == AdapterKind::Oft)
       run(TorchOftLinear(oft_layer<DenseLinear>(c.features, Convention::Math), "default"));
+    else if (c.base == BaseFormat::Hqq)
+      run(TorchLoraLinear(lora_layer<HqqLinear>(c.features), "default"));
     else
       run(TorchLoraLinear(lora_layer<DenseLinear>(c.features), "default"));
     state.SetItemsProcessed(state.iterations());

@@ -204,8 +204,9 @@ def main():
     section("Forward (OFT and LoRA on each format; n = in = out features, t = tokens)", "forward/")
     section("Merge then unmerge (linear, HQQ: requantizes twice) and EETQ's merge export", "merge/")
     section("Cayley per block (5 Neumann terms)", "cayley")
-    md.append("Merges without a LibTorch time: PEFT's HQQ merge needs hqq's quantizer in torch, which the baseline "
-              "does not have yet; PEFT refuses EETQ and AQLM merges (the EETQ row is our export path).\n")
+    md.append("Merges without a LibTorch time are merges PEFT does not have: its HqqOFTLinear.merge raises, and it "
+              "refuses EETQ and AQLM merges (the EETQ rows are qoracle's export path, the OFT/HQQ rows the "
+              "reference's math).\n")
 
     if a.icount and os.path.exists(a.icount):
         with open(a.icount) as f:

@@ -1,6 +1,7 @@
 #include "bench/torch_baseline/peft_like.hpp"
 
 #include <cmath>
+#include <limits>
 
 #include "reference/error.hpp"
 
@@ -48,36 +49,77 @@ TorchBase TorchBase::from(const DenseLinear& layer) {
   return t;
 }
 
-TorchBase TorchBase::from(const HqqLinear& layer) {
-  const HqqQuantized& q = layer.quantized();
-  const HqqPacked packed = layer.packed();
-  const int nbits = q.config.nbits, rows = static_cast<int>(q.codes.rows());
-  // W_q as stored: uint8 words, or int32 words for 3-bit.
-  at::Tensor w_q = at::empty({packed.rows, packed.cols}, nbits == 3 ? at::kInt : at::kByte);
-  for (std::size_t i = 0; i < packed.words.size(); ++i) {
-    if (nbits == 3)
-      w_q.data_ptr<std::int32_t>()[i] = static_cast<std::int32_t>(packed.words[i]);
-    else
-      w_q.data_ptr<std::uint8_t>()[i] = static_cast<std::uint8_t>(packed.words[i]);
+TorchHqqQuantized torch_hqq_quantize(const at::Tensor& weight, const HqqConfig& config) {
+  const HqqGrouping g = hqq_grouping(config, static_cast<int>(weight.size(0)), static_cast<int>(weight.size(1)));
+  const std::int64_t dim = config.axis;  // reduce along the group: columns (axis 1) or rows (axis 0)
+  const at::Tensor w = weight.to(at::kFloat).reshape({g.rows, g.cols});
+  const double max_v = g.max_code;
+  const at::Tensor lo = std::get<0>(w.min(dim, true)), hi = std::get<0>(w.max(dim, true));
+  const at::Tensor denom = hi - lo;
+  at::Tensor inv = (max_v * at::reciprocal(denom)).clamp_max(2e4);
+  inv = at::where(denom.abs() <= 1e-4, at::ones_like(inv), inv);
+  at::Tensor zero = -lo * inv;
+  if (config.round_zero) zero = at::round(zero);
+  auto codes_for = [&](const at::Tensor& z) { return at::round(w * inv + z).clamp(0, max_v); };
+  if (config.optimize) {
+    const float shrink_scale = static_cast<float>(1.0 / config.beta);
+    double best = std::numeric_limits<double>::infinity();
+    for (int i = 0; i < config.iters; ++i) {
+      const at::Tensor q = codes_for(zero);
+      const at::Tensor w_r = (q - zero) / inv;
+      const at::Tensor e = w - w_r;
+      // shrink_lp: sign(e) * relu(|e| - (1/beta) |e|^(p-1))
+      const at::Tensor w_e = at::sign(e) * at::relu(e.abs() - shrink_scale * at::pow(e.abs(), config.lp_norm - 1.0));
+      zero = (q - (w - w_e) * inv).mean(dim, true);  // the update is kept even on the stopping step
+      const double err = e.abs().mean().item<double>();
+      if (err < best)
+        best = err;
+      else
+        break;
+    }
   }
-  const bool axis1 = q.config.axis == 1;
-  at::Tensor scale = to_tensor(q.scale), zero = to_tensor(q.zero);
+  return {codes_for(zero).to(at::kInt), at::reciprocal(inv).flatten(), zero.flatten()};
+}
+
+void TorchBase::set_hqq(const HqqConfig& config, std::int64_t out, std::int64_t in, at::Tensor codes, at::Tensor scale,
+                        at::Tensor zero) {
+  const HqqGrouping g = hqq_grouping(config, static_cast<int>(out), static_cast<int>(in));
+  const int nbits = config.nbits, container = nbits == 3 ? 30 : 8, k = container / nbits;
+  // W_q as hqq stores it: slab j of the grouped rows in bit field j (from the top) of each word,
+  // uint8 words, or int32 words for 3-bit (rows padded to a multiple of 10).
+  const std::int64_t packed_rows = (g.rows + k - 1) / k;
+  at::Tensor padded = at::zeros({packed_rows * k, g.cols}, at::kInt);
+  padded.slice(0, 0, g.rows).copy_(codes);
+  at::Tensor words = at::zeros({packed_rows, g.cols}, at::kInt);
+  for (int j = 0; j < k; ++j)
+    words = at::bitwise_or(words, at::__lshift__(padded.slice(0, j * packed_rows, (j + 1) * packed_rows), container - nbits * (j + 1)));
+  const at::Tensor w_q = nbits == 3 ? words : words.to(at::kByte);
+  const bool axis1 = config.axis == 1;
   scale = axis1 ? scale.reshape({-1, 1}) : scale.reshape({1, -1});
   zero = axis1 ? zero.reshape({-1, 1}) : zero.reshape({1, -1});
-  const std::int64_t out = q.out_features, in = q.in_features;
-  TorchBase t;
-  t.format_ = "hqq";
-  // hqq's dequantize: unpack the bit fields (slab j in field j, from the top), trim the 3-bit
-  // padding rows, cast to the compute dtype, (W_q - zero) * scale, reshape to (out, in).
-  t.dequantize_ = [=] {
-    const int container = nbits == 3 ? 30 : 8, k = container / nbits;
+  const std::int64_t rows = g.rows;
+  // hqq's dequantize: unpack the bit fields, trim the 3-bit padding rows, cast to the compute
+  // dtype, (W_q - zero) * scale, reshape to (out, in).
+  dequantize_ = [=] {
     std::vector<at::Tensor> slabs;
     for (int j = 0; j < k; ++j) slabs.push_back(at::bitwise_and(at::__rshift__(w_q, container - nbits * (j + 1)), (1 << nbits) - 1));
-    const at::Tensor codes = at::cat(slabs, 0).slice(0, 0, rows).to(at::kFloat);
-    return ((codes - zero) * scale).reshape({out, in});
+    const at::Tensor unpacked = at::cat(slabs, 0).slice(0, 0, rows).to(at::kFloat);
+    return ((unpacked - zero) * scale).reshape({out, in});
   };
+  hqq_config_ = config;
+  hqq_codes_ = codes;
+  matmul_then_add_ = true;
+}
+
+TorchBase TorchBase::from(const HqqLinear& layer) {
+  const HqqQuantized& q = layer.quantized();
+  at::Tensor codes = at::empty({q.codes.rows(), q.codes.cols()}, at::kInt);
+  for (Eigen::Index r = 0; r < q.codes.rows(); ++r)
+    for (Eigen::Index c = 0; c < q.codes.cols(); ++c) codes.data_ptr<std::int32_t>()[r * q.codes.cols() + c] = q.codes(r, c);
+  TorchBase t;
+  t.format_ = "hqq";
+  t.set_hqq(q.config, q.out_features, q.in_features, codes, to_tensor(q.scale), to_tensor(q.zero));
   t.bias_ = bias_tensor(layer.bias());
-  t.matmul_then_add_ = true;
   return t;
 }
 
@@ -129,9 +171,15 @@ at::Tensor TorchBase::forward(const at::Tensor& x) const {
 }
 
 void TorchBase::set_weight(at::Tensor w) {
-  if (format_ != "linear")
-    throw Error("torch baseline: merges are implemented for nn.Linear bases only, not " + format_);
-  dequantize_ = [w = std::move(w)] { return w; };
+  if (format_ == "linear") {
+    dequantize_ = [w = std::move(w)] { return w; };
+    return;
+  }
+  if (format_ != "hqq" || !hqq_config_)
+    throw Error("torch baseline: PEFT has no merge into a " + format_ + " layer");
+  const TorchHqqQuantized q = torch_hqq_quantize(w, *hqq_config_);
+  set_hqq(*hqq_config_, w.size(0), w.size(1), q.codes, q.scale, q.zero);
+  bias_ = c10::nullopt;  // PEFT's HQQ merge builds a new HQQLinear, which has no bias
 }
 
 // ---- OFT ----
@@ -167,6 +215,7 @@ at::Tensor TorchOftLinear::rotation_blocks() const {
 }
 
 at::Tensor TorchOftLinear::forward(const at::Tensor& x) const {
+  if (merged_) return base_.forward(x);
   const at::Tensor rot = rotation_blocks();
   const std::int64_t r = blocks_.r, b = blocks_.block_size;
   std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
@@ -177,13 +226,17 @@ at::Tensor TorchOftLinear::forward(const at::Tensor& x) const {
 }
 
 void TorchOftLinear::merge() {
+  if (base_.format() != "linear")
+    throw Error("torch baseline: PEFT's OFT merge into a " + base_.format() + " layer raises (spec peft-oft-lora.md §3.4)");
   const at::Tensor rot = at::block_diag(at::TensorList(rotation_blocks().unbind(0)));
   base_.set_weight(at::mm(rot, base_.weight().t()).t().contiguous());
+  merged_ = true;
 }
 
 void TorchOftLinear::unmerge() {
   const at::Tensor rot = at::block_diag(at::TensorList(rotation_blocks().unbind(0)));
   base_.set_weight(at::mm(at::linalg_inv(rot), base_.weight().t()).t().contiguous());
+  merged_ = false;
 }
 
 // ---- LoRA ----
@@ -195,6 +248,7 @@ TorchLoraLinear::TorchLoraLinear(TorchBase base, const LoraAdapter& adapter)
 }
 
 at::Tensor TorchLoraLinear::forward(const at::Tensor& x) const {
+  if (merged_) return base_.forward(x);
   return base_.forward(x) + at::linear(at::linear(x, a_), b_, b_bias_) * scaling_;
 }
 
@@ -203,7 +257,12 @@ at::Tensor TorchLoraLinear::delta_weight() const { return at::mm(b_, a_) * scali
 void TorchLoraLinear::merge() {
   if (b_bias_) throw Error("torch baseline: merging lora_bias is not implemented in the baseline");
   base_.set_weight(base_.weight() + delta_weight());
+  merged_ = true;
 }
-void TorchLoraLinear::unmerge() { base_.set_weight(base_.weight() - delta_weight()); }
+
+void TorchLoraLinear::unmerge() {
+  base_.set_weight(base_.weight() - delta_weight());
+  merged_ = false;
+}
 
 }  // namespace qoracle::torch_baseline

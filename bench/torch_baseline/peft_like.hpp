@@ -19,6 +19,13 @@ at::Tensor to_tensor(const Matrix& m);  // float32, row-major
 at::Tensor to_tensor(const Vector& v);
 Matrix to_matrix(const at::Tensor& t);  // any float dtype, 2-D
 
+// hqq's quantizer (0.2.8.post1, legacy proximal optimizer; spec hqq.md §2) on a float32 weight,
+// as tensors: grouped codes (R, C) int32, scale and zero per group (float32, scale = 1 / inv).
+struct TorchHqqQuantized {
+  at::Tensor codes, scale, zero;
+};
+TorchHqqQuantized torch_hqq_quantize(const at::Tensor& weight, const HqqConfig& config);
+
 // A base layer as its library holds it in torch, with its forward.
 class TorchBase {
  public:
@@ -28,8 +35,11 @@ class TorchBase {
   static TorchBase from(const EetqLinear& layer);   // q * scale, F.linear
   at::Tensor weight() const { return dequantize_(); }  // (out, in) float32
   at::Tensor forward(const at::Tensor& x) const;
-  // Dense layers only (PEFT's nn.Linear merges in place); others throw Error.
+  // nn.Linear: in place. HQQ: requantized with the layer's config into a new layer without a bias,
+  // as PEFT's HQQ merge builds a new HQQLinear. Others throw Error (PEFT refuses those merges).
   void set_weight(at::Tensor w);
+  const c10::optional<at::Tensor>& bias() const { return bias_; }
+  const at::Tensor& hqq_codes() const { return hqq_codes_; }  // HQQ only: the grouped codes now held
   const std::string& format() const { return format_; }
 
  private:
@@ -37,6 +47,10 @@ class TorchBase {
   std::function<at::Tensor()> dequantize_;
   c10::optional<at::Tensor> bias_;
   bool matmul_then_add_ = false;  // hqq: out = matmul(x, W^T); out += bias
+  c10::optional<HqqConfig> hqq_config_;
+  at::Tensor hqq_codes_;
+  void set_hqq(const HqqConfig& config, std::int64_t out, std::int64_t in, at::Tensor codes, at::Tensor scale,
+               at::Tensor zero);
 };
 
 // OFT (PEFT's OFTRotationModule + Linear.forward): skew from the parameters, R per block (Neumann
@@ -49,7 +63,7 @@ class TorchOftLinear {
         blocks_(layer.adapter(adapter).blocks()), weight_(to_tensor(layer.adapter(adapter).weight())) {}
   at::Tensor rotation_blocks() const;  // (r, b, b)
   at::Tensor forward(const at::Tensor& x) const;
-  void merge();    // W <- (R_bd W^T)^T
+  void merge();    // W <- (R_bd W^T)^T (nn.Linear only: PEFT's HqqOFTLinear.merge raises)
   void unmerge();  // W <- (inv(R_bd) W^T)^T, in float32 as PEFT does
   const TorchBase& base() const { return base_; }
 
@@ -58,6 +72,7 @@ class TorchOftLinear {
   OftConfig config_;
   OftBlocks blocks_;
   at::Tensor weight_;
+  bool merged_ = false;  // merged: the forward is the base alone
 };
 
 // LoRA (PEFT's lora.Linear forward): base(x) + lora_B(lora_A(x)) * scaling.
@@ -68,7 +83,7 @@ class TorchLoraLinear {
       : TorchLoraLinear(TorchBase::from(layer.base()), layer.adapter(adapter)) {}
   TorchLoraLinear(TorchBase base, const LoraAdapter& adapter);
   at::Tensor forward(const at::Tensor& x) const;
-  void merge();    // W += (B A) * s
+  void merge();    // W += (B A) * s; an HQQ base is requantized (and loses its bias)
   void unmerge();  // W -= (B A) * s
   const TorchBase& base() const { return base_; }
 
@@ -78,6 +93,7 @@ class TorchLoraLinear {
   at::Tensor a_, b_;
   c10::optional<at::Tensor> b_bias_;
   double scaling_;
+  bool merged_ = false;  // merged: the forward is the base alone
 };
 
 }  // namespace qoracle::torch_baseline

@@ -7,6 +7,7 @@
 #include "bench/layer_cases.hpp"
 #include "bench/torch_baseline/peft_like.hpp"
 #include "conformance/tolerances.hpp"
+#include "reference/hqq_quantizer.hpp"
 #include "reference/seeded_random.hpp"
 #include "test_support.hpp"
 
@@ -120,6 +121,23 @@ TEST_P(TorchBaselineHqq, DequantizedForwardAgrees) {
   EXPECT_TRUE(agrees(base.forward(x), torch_base.forward(to_tensor(x))));
 }
 
+// hqq's quantizer in ATen against the reference's float32 emulation of it: the codes agree up to
+// the HQQ code tolerance (a value within an ulp of a rounding boundary may flip), scales exactly.
+TEST_P(TorchBaselineHqq, QuantizerAgreesWithTheFloat32Emulation) {
+  const HqqVariant v = GetParam();
+  const std::uint64_t seed = 950 + static_cast<std::uint64_t>(v.nbits * 2 + v.axis);
+  QORACLE_SEED_TRACE(seed);
+  SeededRandom rng(seed);
+  const Matrix w = round_to(Dtype::Float32, rng.normal(128, 256, 0.02));
+  const HqqConfig config = hqq_base_quantize_config(v.nbits, 64, v.axis);
+  const HqqQuantized expected = hqq_quantize(w, config, HqqArithmetic::Float32Cpu);
+  const TorchHqqQuantized actual = torch_hqq_quantize(to_tensor(w), config);
+  const Comparison codes = compare(Tensor::from_matrix(expected.codes.cast<double>(), Dtype::Float64),
+                                   Tensor::from_matrix(to_matrix(actual.codes), Dtype::Float64), Tolerance{0, 0, 1e-4});
+  EXPECT_TRUE(codes.passed) << codes.message();
+  EXPECT_TRUE(testing::close(Matrix(expected.scale), to_matrix(actual.scale.reshape({-1, 1})), 0.0));
+}
+
 INSTANTIATE_TEST_SUITE_P(Packings, TorchBaselineHqq,
                          ::testing::Values(HqqVariant{1, 1}, HqqVariant{2, 1}, HqqVariant{3, 1}, HqqVariant{4, 1},
                                            HqqVariant{8, 1}, HqqVariant{4, 0}, HqqVariant{3, 0}, HqqVariant{2, 0}),
@@ -135,6 +153,8 @@ TEST(TorchBaselineMerge, OftMergeAndUnmergeAgree) {
   layer.merge({"default"});
   torch_layer.merge();
   EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
+  const Matrix x = activations(8, 256);  // merged: the base alone, on both sides
+  EXPECT_TRUE(agrees(layer.forward(x), torch_layer.forward(to_tensor(x))));
   layer.unmerge();
   torch_layer.unmerge();
   EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
@@ -146,9 +166,39 @@ TEST(TorchBaselineMerge, LoraMergeAndUnmergeAgree) {
   layer.merge({"default"});
   torch_layer.merge();
   EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
+  const Matrix x = activations(8, 256);  // merged: the base alone, on both sides
+  EXPECT_TRUE(agrees(layer.forward(x), torch_layer.forward(to_tensor(x))));
   layer.unmerge();
   torch_layer.unmerge();
   EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
+}
+
+// PEFT's HqqLoraLinear merge: dequantize + s B A, requantize with hqq's quantizer, no bias. The
+// reference requantizes with its float32 emulation of hqq; codes may differ only where the float32
+// sum W + s B A (rounded in another order) sits on a rounding boundary (HQQ code tolerance).
+TEST(TorchBaselineMerge, HqqLoraMergeRequantizesLikeTheReference) {
+  SeededRandom rng(960);
+  QORACLE_SEED_TRACE(960);
+  const Matrix w = round_to(Dtype::Float32, rng.normal(256, 256, 0.02));
+  const HqqLinear base = HqqLinear::quantize(w, round_to(Dtype::Float32, Vector(rng.normal(256, 1, 0.1).col(0))),
+                                             hqq_base_quantize_config(4, 64, 1), Dtype::Float64,
+                                             HqqArithmetic::Float32Cpu);
+  LoraLayer<HqqLinear> layer(base, Convention::Peft);
+  layer.add_adapter("default", LoraConfig{.r = 8, .lora_alpha = 16},
+                    round_to(Dtype::Float32, rng.normal(8, 256, 0.06)), round_to(Dtype::Float32, rng.normal(256, 8, 0.05)));
+  TorchLoraLinear torch_layer(layer, "default");
+  layer.merge({"default"});
+  torch_layer.merge();
+  const Tolerance codes{0.0, 0.0, 1e-4};
+  const Comparison c = compare(Tensor::from_matrix(layer.base().quantized().codes.cast<double>(), Dtype::Float64),
+                               Tensor::from_matrix(to_matrix(torch_layer.base().hqq_codes()), Dtype::Float64), codes);
+  EXPECT_TRUE(c.passed) << c.message();
+  EXPECT_FALSE(torch_layer.base().bias().has_value());  // PEFT drops it
+  EXPECT_FALSE(layer.base().bias().has_value());
+  // With the same codes, the merged layers compute the same thing (a flipped code would move a
+  // whole output column by a quantization step, so the forward is compared only then).
+  const Matrix x = activations(8, 256);
+  if (c.mismatched == 0) EXPECT_TRUE(agrees(layer.forward(x), torch_layer.forward(to_tensor(x))));
 }
 
 // The tolerance can fail: the math convention's Neumann rotation (the opposite direction to
