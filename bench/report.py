@@ -57,6 +57,11 @@ def split_case(name):
     return (m.group(1), m.group(2), int(m.group(3)), int(m.group(4))) if m else None
 
 
+def natural_key(name):
+    """'cayley_exact/b16' sorts before 'cayley_exact/b128'."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def table(rows, header):
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -186,7 +191,7 @@ def main():
           "instruction counts instead (below).", ""]
 
     def section(title, prefix, extra_cols=False):
-        names = sorted((k for k in ref if k.startswith(prefix)), key=lambda k: (split_case(k) or (k,)))
+        names = sorted((k for k in ref if k.startswith(prefix)), key=natural_key)
         if not names:
             return
         rows = []

@@ -147,30 +147,27 @@ INSTANTIATE_TEST_SUITE_P(Packings, TorchBaselineHqq,
 
 // ---- Merges into nn.Linear: the merged weight, and the weight after unmerge ----
 
-TEST(TorchBaselineMerge, OftMergeAndUnmergeAgree) {
-  OftLayer<DenseLinear> layer = oft_layer<DenseLinear>(256);
-  TorchOftLinear torch_layer(layer, "default");
+// Merge, forward while merged (the base alone on both sides), unmerge: each state agrees.
+template <class Layer, class TorchLayer>
+void expect_merge_round_trip_agrees(Layer layer, TorchLayer torch_layer) {
+  const Matrix x = activations(8, layer.base().in_features());
   layer.merge({"default"});
   torch_layer.merge();
   EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
-  const Matrix x = activations(8, 256);  // merged: the base alone, on both sides
   EXPECT_TRUE(agrees(layer.forward(x), torch_layer.forward(to_tensor(x))));
   layer.unmerge();
   torch_layer.unmerge();
   EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
 }
 
+TEST(TorchBaselineMerge, OftMergeAndUnmergeAgree) {
+  const OftLayer<DenseLinear> layer = oft_layer<DenseLinear>(256);
+  expect_merge_round_trip_agrees(layer, TorchOftLinear(layer, "default"));
+}
+
 TEST(TorchBaselineMerge, LoraMergeAndUnmergeAgree) {
-  LoraLayer<DenseLinear> layer = lora_layer<DenseLinear>(256);
-  TorchLoraLinear torch_layer(layer, "default");
-  layer.merge({"default"});
-  torch_layer.merge();
-  EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
-  const Matrix x = activations(8, 256);  // merged: the base alone, on both sides
-  EXPECT_TRUE(agrees(layer.forward(x), torch_layer.forward(to_tensor(x))));
-  layer.unmerge();
-  torch_layer.unmerge();
-  EXPECT_TRUE(agrees(layer.base().weight(), torch_layer.base().weight()));
+  const LoraLayer<DenseLinear> layer = lora_layer<DenseLinear>(256);
+  expect_merge_round_trip_agrees(layer, TorchLoraLinear(layer, "default"));
 }
 
 // PEFT's HqqLoraLinear merge: dequantize + s B A, requantize with hqq's quantizer, no bias. The
