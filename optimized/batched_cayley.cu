@@ -1,0 +1,73 @@
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "optimized/batched_cayley.hpp"
+#include "optimized/cayley_block.hpp"
+#include "optimized/device_buffer.hpp"
+#include "optimized/device_probe.hpp"
+#include "reference/error.hpp"
+
+namespace qoracle::optimized {
+
+namespace {
+
+struct BlockSync {  // host-callable so the __host__ __device__ block code may take it
+  __host__ __device__ void operator()() const {
+#ifdef __CUDA_ARCH__
+    __syncthreads();
+#endif
+  }
+};
+
+// Scratch floats per OFT block: Neumann keeps S and two powers; exact keeps [I+S | I-S] (S
+// itself is built in the output block, which the solve overwrites last).
+int scratch_floats(int b, bool neumann) { return (neumann ? 3 : 2) * b * b; }
+
+constexpr int kThreads = 256;
+constexpr int kSharedLimit = 48 * 1024;  // without opting in to more
+
+__global__ void cayley_kernel(const float* params, int b, bool neumann, int terms, float* out, float* global_scratch,
+                              bool shared) {
+  extern __shared__ float smem[];
+  const auto blk = static_cast<size_t>(blockIdx.x);
+  const int scratch = (neumann ? 3 : 2) * b * b;
+  float* ws = shared ? smem : global_scratch + blk * scratch;
+  const float* v = params + blk * (static_cast<size_t>(b) * (b - 1) / 2);
+  float* r = out + blk * b * b;
+  const int tid = static_cast<int>(threadIdx.x), n = static_cast<int>(blockDim.x);
+  if (neumann) {
+    skew_block(v, b, ws, tid, n, BlockSync{});
+    cayley_neumann_block(ws, b, terms, ws + b * b, ws + 2 * b * b, r, tid, n, BlockSync{});
+  } else {
+    skew_block(v, b, r, tid, n, BlockSync{});
+    cayley_exact_block(r, b, ws, r, tid, n, BlockSync{});
+  }
+}
+
+}  // namespace
+
+std::vector<float> batched_cayley(const CayleyBatch& batch, const std::vector<float>& params) {
+  const int b = batch.block_size;
+  if (b < 2 || b > 128) throw Error("block_size: expected 2..128, got " + std::to_string(b));
+  if (batch.rows < 1) throw Error("rows: expected >= 1, got " + std::to_string(batch.rows));
+  if (batch.neumann && batch.terms < 1) throw Error("terms: expected >= 1, got " + std::to_string(batch.terms));
+  const size_t n_el = static_cast<size_t>(b) * (b - 1) / 2;
+  if (params.size() != batch.rows * n_el)
+    throw Error("params: expected " + std::to_string(batch.rows) + " x " + std::to_string(n_el) + " values, got " +
+                std::to_string(params.size()));
+  const DeviceStatus device = probe_device();
+  if (!device.available) throw Error("no GPU: " + device.reason);
+
+  const size_t scratch_bytes = sizeof(float) * scratch_floats(b, batch.neumann);
+  const bool shared = scratch_bytes <= kSharedLimit;
+  DeviceBuffer<float> d_params(params.size()), d_out(static_cast<size_t>(batch.rows) * b * b);
+  DeviceBuffer<float> d_scratch(shared ? 0 : static_cast<size_t>(batch.rows) * scratch_floats(b, batch.neumann));
+  d_params.upload(params);
+  cayley_kernel<<<batch.rows, kThreads, shared ? scratch_bytes : 0>>>(d_params.get(), b, batch.neumann, batch.terms,
+                                                                       d_out.get(), d_scratch.get(), shared);
+  check_cuda(cudaGetLastError(), "cayley_kernel launch");
+  return d_out.download();
+}
+
+}  // namespace qoracle::optimized

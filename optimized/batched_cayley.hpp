@@ -1,0 +1,20 @@
+#pragma once
+// Batched Cayley on the GPU: every OFT block's rotation from its parameter row, one thread block
+// per OFT block, in float32 (PEFT keeps adapters in float32). The per-block arithmetic is
+// optimized/cayley_block.hpp, which the host tests check against the float64 reference.
+#include <vector>
+
+namespace qoracle::optimized {
+
+struct CayleyBatch {
+  int rows = 0;        // parameter rows (OFT blocks; 1 with block_share, replicated by the caller)
+  int block_size = 0;  // b, 2..128
+  bool neumann = true;
+  int terms = 5;       // Neumann terms (PEFT's num_cayley_neumann_terms)
+};
+
+// params: rows x b(b-1)/2, row-major. Returns rows x b x b, row-major (R per block, in PEFT's
+// direction). Throws qoracle::Error on a bad size, and "no GPU: ..." without a usable device.
+std::vector<float> batched_cayley(const CayleyBatch& batch, const std::vector<float>& params);
+
+}  // namespace qoracle::optimized

@@ -1,0 +1,12 @@
+// Built without CUDA: the batched Cayley refuses with the reason, as on a machine without a GPU.
+#include "optimized/batched_cayley.hpp"
+#include "optimized/device_probe.hpp"
+#include "reference/error.hpp"
+
+namespace qoracle::optimized {
+
+std::vector<float> batched_cayley(const CayleyBatch&, const std::vector<float>&) {
+  throw Error("no GPU: " + probe_device().reason);
+}
+
+}  // namespace qoracle::optimized
