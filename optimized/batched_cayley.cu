@@ -3,6 +3,7 @@
 #include <string>
 
 #include "optimized/batched_cayley.hpp"
+#include "optimized/block_sync.cuh"
 #include "optimized/cayley_block.hpp"
 #include "optimized/device_buffer.hpp"
 #include "optimized/device_probe.hpp"
@@ -11,14 +12,6 @@
 namespace qoracle::optimized {
 
 namespace {
-
-struct BlockSync {  // host-callable so the __host__ __device__ block code may take it
-  __host__ __device__ void operator()() const {
-#ifdef __CUDA_ARCH__
-    __syncthreads();
-#endif
-  }
-};
 
 // Scratch floats per OFT block: Neumann keeps S and two powers; exact keeps [I+S | I-S] (S
 // itself is built in the output block, which the solve overwrites last).

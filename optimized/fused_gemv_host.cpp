@@ -1,0 +1,136 @@
+// The fused GEMV's host emulation and the checks both paths share.
+#include <string>
+
+#include "optimized/fused_gemv.hpp"
+#include "optimized/fused_gemv_checks.hpp"
+#include "optimized/fused_views.hpp"
+#include "reference/error.hpp"
+
+namespace qoracle::optimized {
+
+namespace {
+
+void expect_size(std::size_t got, std::size_t want, const std::string& field) {
+  if (got != want)
+    throw Error(field + ": expected " + std::to_string(want) + " values, got " + std::to_string(got));
+}
+
+}  // namespace
+
+void check_fused_layer(const HostLayer& l, std::size_t x_size, int tokens) {
+  if (l.out_features < 1 || l.in_features < 1)
+    throw Error("shape: expected positive out_features and in_features, got " + std::to_string(l.out_features) +
+                " and " + std::to_string(l.in_features));
+  if (tokens < 1) throw Error("tokens: expected >= 1, got " + std::to_string(tokens));
+  const auto out = static_cast<std::size_t>(l.out_features), in = static_cast<std::size_t>(l.in_features);
+  expect_size(x_size, static_cast<std::size_t>(tokens) * in, "x");
+  if (!l.bias.empty()) expect_size(l.bias.size(), out, "bias");
+  if (!l.oft_params.empty()) {
+    const int b = l.oft_block_size;
+    if (b < 2 || b > 128 || l.in_features % b != 0)
+      throw Error("oft_block_size: expected 2..128 dividing in_features " + std::to_string(l.in_features) + ", got " +
+                  std::to_string(b));
+    const int rows = l.block_share ? 1 : l.in_features / b;
+    if (l.oft_rows != rows) throw Error("oft_rows: expected " + std::to_string(rows) + ", got " + std::to_string(l.oft_rows));
+    expect_size(l.oft_params.size(), static_cast<std::size_t>(rows) * b * (b - 1) / 2, "oft_params");
+  }
+  if (l.rank > 0) {
+    expect_size(l.lora_a.size(), static_cast<std::size_t>(l.rank) * in, "lora_a");
+    expect_size(l.lora_b.size(), out * static_cast<std::size_t>(l.rank), "lora_b");
+  }
+  std::visit(
+      [&](const auto& w) {
+        using W = std::decay_t<decltype(w)>;
+        if constexpr (std::is_same_v<W, DenseWeights>) {
+          expect_size(w.w.size(), out * in, "weight");
+        } else if constexpr (std::is_same_v<W, HqqWeights>) {
+          const std::size_t words = static_cast<std::size_t>(w.cols) * w.packed_rows;
+          const int k = w.nbits == 3 ? 10 : 8 / w.nbits;
+          if (w.nbits < 1 || w.nbits > 8 || w.nbits == 5 || w.nbits == 6 || w.nbits == 7)
+            throw Error("nbits: expected 1, 2, 3, 4 or 8, got " + std::to_string(w.nbits));
+          if (w.cols < 1 || (out * in) % static_cast<std::size_t>(w.cols) != 0 ||
+              static_cast<std::size_t>(w.packed_rows) * k < out * in / w.cols)
+            throw Error("W_q: a " + std::to_string(w.packed_rows) + " x " + std::to_string(w.cols) +
+                        " packing cannot hold " + std::to_string(out * in) + " codes");
+          expect_size(w.nbits == 3 ? w.w_q32.size() : w.w_q8.size(), words, "W_q");
+          const std::size_t groups = w.axis == 1 ? out * in / w.cols : static_cast<std::size_t>(w.cols);
+          expect_size(w.scale.size(), groups, "scale");
+          expect_size(w.zero.size(), groups, "zero");
+        } else if constexpr (std::is_same_v<W, AqlmWeights>) {
+          if (w.nbits < 1 || w.nbits > 16) throw Error("nbits_per_codebook: expected 1..16, got " + std::to_string(w.nbits));
+          if (w.out_group < 1 || w.in_group < 1 || out % w.out_group || in % w.in_group ||
+              static_cast<std::size_t>(w.in_groups) != in / w.in_group)
+            throw Error("group sizes: expected out_group and in_group dividing the features");
+          const std::size_t codes = out / w.out_group * w.in_groups * static_cast<std::size_t>(w.num_codebooks);
+          expect_size(w.nbits > 8 ? w.codes16.size() : w.codes8.size(), codes, "codes");
+          expect_size(w.codebooks.size(),
+                      static_cast<std::size_t>(w.num_codebooks) * (std::size_t{1} << w.nbits) * w.out_group * w.in_group,
+                      "codebooks");
+          expect_size(w.scales.size(), out / w.out_group, "scales");
+        } else {
+          expect_size(w.bytes.size(), out * in, "weight");
+          expect_size(w.scales.size(), out, "weight_scales");
+          if (w.layout < 0 || w.layout > 2) throw Error("layout: expected 0 (sm75-sm89), 1 (sm70) or 2 (plain)");
+          if (w.layout != EetqView::Plain && (l.in_features % 64 || l.out_features % 64))
+            throw Error("shape: EETQ's interleaved and sm70 layouts need features that are multiples of 64");
+        }
+      },
+      l.weights);
+}
+
+std::vector<float> rotation_blocks_on_host(const HostLayer& l) {
+  const int b = l.oft_block_size, blocks = l.in_features / b;
+  const std::size_t n_el = static_cast<std::size_t>(b) * (b - 1) / 2, bb = static_cast<std::size_t>(b) * b;
+  std::vector<float> r(blocks * bb), ws(3 * bb);
+  for (int j = 0; j < blocks; ++j) {
+    const float* v = l.oft_params.data() + (l.block_share ? 0 : j * n_el);
+    float* rj = r.data() + j * bb;
+    if (l.neumann) {
+      skew_block(v, b, ws.data(), 0, 1, NoSync{});
+      cayley_neumann_block(ws.data(), b, l.terms, ws.data() + bb, ws.data() + 2 * bb, rj, 0, 1, NoSync{});
+    } else {
+      skew_block(v, b, rj, 0, 1, NoSync{});
+      cayley_exact_block(rj, b, ws.data(), rj, 0, 1, NoSync{});
+    }
+  }
+  return r;
+}
+
+FusedAdapters fused_adapters(const HostLayer& l, const float* rotation, const float* lora_a, const float* lora_b,
+                             const float* bias) {
+  FusedAdapters a;
+  a.rotation = l.oft_params.empty() ? nullptr : rotation;
+  a.block_size = l.oft_block_size;
+  a.lora_a = l.rank > 0 ? lora_a : nullptr;
+  a.lora_b = l.rank > 0 ? lora_b : nullptr;
+  a.rank = l.rank;
+  a.scaling = l.scaling;
+  a.bias = l.bias.empty() ? nullptr : bias;
+  return a;
+}
+
+std::vector<float> fused_gemv_on_host(const HostLayer& l, const std::vector<float>& x, int tokens) {
+  check_fused_layer(l, x.size(), tokens);
+  const std::vector<float> rotation = l.oft_params.empty() ? std::vector<float>{} : rotation_blocks_on_host(l);
+  const FusedAdapters a = fused_adapters(l, rotation.data(), l.lora_a.data(), l.lora_b.data(), l.bias.data());
+  std::vector<float> y(static_cast<std::size_t>(tokens) * l.out_features), x_rot(l.in_features), u(l.rank);
+  std::visit(
+      [&](const auto& w) {
+        const auto view = make_view(w, l, [](const auto& v) { return v.data(); });
+        for (int t = 0; t < tokens; ++t) {
+          fused_prologue(x.data() + static_cast<std::size_t>(t) * l.in_features, l.in_features, a, x_rot.data(), u.data(),
+                         0, 1, NoSync{});
+          for (int o = 0; o < l.out_features; ++o) {
+            float lane[kWarpLanes];
+            for (int k = 0; k < kWarpLanes; ++k) lane[k] = fused_dot(view, o, x_rot.data(), l.in_features, k, kWarpLanes);
+            for (int offset = kWarpLanes / 2; offset > 0; offset /= 2)  // the kernel's __shfl_down tree
+              for (int k = 0; k < offset; ++k) lane[k] += lane[k + offset];
+            y[static_cast<std::size_t>(t) * l.out_features + o] = fused_epilogue(lane[0], o, a, u.data());
+          }
+        }
+      },
+      l.weights);
+  return y;
+}
+
+}  // namespace qoracle::optimized

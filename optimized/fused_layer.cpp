@@ -1,0 +1,93 @@
+#include "optimized/fused_layer.hpp"
+
+namespace qoracle::optimized {
+
+namespace {
+
+std::vector<float> floats(const Vector& v) { return {v.data(), v.data() + v.size()}; }
+
+HostLayer shape_of(int out, int in, const std::optional<Vector>& bias) {
+  HostLayer l;
+  l.out_features = out;
+  l.in_features = in;
+  if (bias) l.bias = floats(*bias);
+  return l;
+}
+
+}  // namespace
+
+std::vector<float> to_floats(const Matrix& m) {
+  std::vector<float> v;
+  v.reserve(static_cast<std::size_t>(m.size()));
+  for (Eigen::Index r = 0; r < m.rows(); ++r)
+    for (Eigen::Index c = 0; c < m.cols(); ++c) v.push_back(static_cast<float>(m(r, c)));
+  return v;
+}
+
+Matrix from_floats(const std::vector<float>& v, int rows, int cols) {
+  Matrix m(rows, cols);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) m(r, c) = v[static_cast<std::size_t>(r) * cols + c];
+  return m;
+}
+
+HostLayer host_base(const DenseLinear& base) {
+  HostLayer l = shape_of(base.out_features(), base.in_features(), base.bias());
+  l.weights = DenseWeights{to_floats(base.weight())};
+  return l;
+}
+
+HostLayer host_base(const HqqLinear& base) {
+  HostLayer l = shape_of(base.out_features(), base.in_features(), base.bias());
+  const HqqQuantized& q = base.quantized();
+  const HqqPacked packed = base.packed();
+  HqqWeights w;
+  for (std::uint32_t word : packed.words) {
+    if (q.config.nbits == 3)
+      w.w_q32.push_back(static_cast<std::int32_t>(word));
+    else
+      w.w_q8.push_back(static_cast<std::uint8_t>(word));
+  }
+  w.scale = floats(q.scale);
+  w.zero = floats(q.zero);
+  w.nbits = q.config.nbits;
+  w.axis = q.config.axis;
+  w.cols = packed.cols;
+  w.packed_rows = packed.rows;
+  l.weights = std::move(w);
+  return l;
+}
+
+HostLayer host_base(const AqlmLinear& base) {
+  HostLayer l = shape_of(base.out_features(), base.in_features(), base.bias());
+  const AqlmConfig& c = base.config();
+  AqlmWeights w;
+  for (int u : base.codes()) {  // as a checkpoint stores them (signed)
+    const std::int64_t stored = aqlm_stored_code(u, c.nbits_per_codebook);
+    if (c.nbits_per_codebook > 8)
+      w.codes16.push_back(static_cast<std::int16_t>(stored));
+    else
+      w.codes8.push_back(static_cast<std::int8_t>(stored));
+  }
+  w.codebooks.assign(base.codebooks().begin(), base.codebooks().end());
+  w.scales = floats(base.scales());
+  w.in_groups = base.in_features() / c.in_group_size;
+  w.num_codebooks = c.num_codebooks;
+  w.nbits = c.nbits_per_codebook;
+  w.out_group = c.out_group_size;
+  w.in_group = c.in_group_size;
+  l.weights = std::move(w);
+  return l;
+}
+
+HostLayer host_base(const EetqLinear& base, EetqLayout layout) {
+  HostLayer l = shape_of(base.out_features(), base.in_features(), base.bias());
+  EetqWeights w;
+  w.bytes = eetq_encode(base.quantized().q, layout);
+  w.scales = floats(base.quantized().scales);
+  w.layout = layout == EetqLayout::Interleaved ? 0 : layout == EetqLayout::Volta ? 1 : 2;
+  l.weights = std::move(w);
+  return l;
+}
+
+}  // namespace qoracle::optimized

@@ -1,0 +1,52 @@
+#pragma once
+// A reference layer's stored tensors and one adapter, as the fused GEMV takes them (float32, the
+// base in its own stored layout). The bridge between the oracle's types and the kernels' plain data.
+#include <string>
+
+#include "optimized/fused_weights.hpp"
+#include "reference/eetq_format.hpp"
+#include "reference/lora_linear.hpp"
+#include "reference/oft_linear.hpp"
+
+namespace qoracle::optimized {
+
+HostLayer host_base(const DenseLinear& base);
+HostLayer host_base(const HqqLinear& base);
+HostLayer host_base(const AqlmLinear& base);
+HostLayer host_base(const EetqLinear& base, EetqLayout layout = EetqLayout::Interleaved);
+
+// PEFT's rotation direction (its Neumann series is the transpose of the math convention's).
+template <class Base>
+HostLayer host_layer(const OftLayer<Base>& layer, const std::string& adapter) {
+  HostLayer l = host_base(layer.base());
+  const OftAdapter& a = layer.adapter(adapter);
+  if (a.config().coft) throw Error("coft: the fused GEMV does not project yet (COFT is issue 9 work to come)");
+  const Matrix w = a.effective_weight();
+  for (Eigen::Index r = 0; r < w.rows(); ++r)
+    for (Eigen::Index c = 0; c < w.cols(); ++c) l.oft_params.push_back(static_cast<float>(w(r, c)));
+  l.oft_rows = static_cast<int>(w.rows());
+  l.oft_block_size = a.blocks().block_size;
+  l.block_share = a.config().block_share;
+  l.neumann = a.config().use_cayley_neumann;
+  l.terms = a.config().num_cayley_neumann_terms;
+  return l;
+}
+
+template <class Base>
+HostLayer host_layer(const LoraLayer<Base>& layer, const std::string& adapter) {
+  HostLayer l = host_base(layer.base());
+  const LoraAdapter& a = layer.adapter(adapter);
+  if (a.config().use_dora || a.b_bias()) throw Error("lora: the fused GEMV has no DoRA or lora_bias yet");
+  for (Eigen::Index r = 0; r < a.a().rows(); ++r)
+    for (Eigen::Index c = 0; c < a.a().cols(); ++c) l.lora_a.push_back(static_cast<float>(a.a()(r, c)));
+  for (Eigen::Index r = 0; r < a.b().rows(); ++r)
+    for (Eigen::Index c = 0; c < a.b().cols(); ++c) l.lora_b.push_back(static_cast<float>(a.b()(r, c)));
+  l.rank = static_cast<int>(a.a().rows());
+  l.scaling = static_cast<float>(a.scaling());
+  return l;
+}
+
+std::vector<float> to_floats(const Matrix& m);  // row-major
+Matrix from_floats(const std::vector<float>& v, int rows, int cols);
+
+}  // namespace qoracle::optimized

@@ -1,0 +1,56 @@
+#pragma once
+// The fused GEMV's inputs as plain host data (no Eigen, so nvcc never sees the reference): a base
+// layer's stored tensors in its own layout, and the adapters' float32 parameters.
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace qoracle::optimized {
+
+struct DenseWeights {
+  std::vector<float> w;  // (out, in) row-major
+};
+struct HqqWeights {
+  std::vector<std::uint8_t> w_q8;   // nbits 1, 2, 4, 8
+  std::vector<std::int32_t> w_q32;  // nbits 3
+  std::vector<float> scale, zero;   // per group
+  int nbits = 4, axis = 1, cols = 0, packed_rows = 0;
+};
+struct AqlmWeights {
+  std::vector<std::int16_t> codes16;  // stored signed codes [Og][Ig][C], nbits > 8
+  std::vector<std::int8_t> codes8;    // nbits <= 8
+  std::vector<float> codebooks, scales;
+  int in_groups = 0, num_codebooks = 1, nbits = 16, out_group = 1, in_group = 8;
+};
+struct EetqWeights {
+  std::vector<std::int8_t> bytes;  // the checkpoint's weight buffer
+  std::vector<float> scales;
+  int layout = 0;                  // EetqView::Layout
+};
+
+struct HostLayer {
+  int out_features = 0, in_features = 0;
+  std::variant<DenseWeights, HqqWeights, AqlmWeights, EetqWeights> weights;
+  std::vector<float> bias;  // empty: none
+  // OFT (empty params: none): rows x b(b-1)/2, R per block by the batched Cayley.
+  std::vector<float> oft_params;
+  int oft_rows = 0, oft_block_size = 0;
+  bool block_share = false, neumann = true;
+  int terms = 5;
+  // LoRA (rank 0: none).
+  std::vector<float> lora_a, lora_b;
+  int rank = 0;
+  float scaling = 0.0f;
+};
+
+// y (tokens, out) row-major for x (tokens, in) row-major, on the GPU. Throws qoracle::Error on bad
+// sizes and "no GPU: ..." without a usable device.
+std::vector<float> fused_gemv(const HostLayer& layer, const std::vector<float>& x, int tokens);
+
+// The same decomposition run on the host: the block code serially, the 32 lanes of a warp
+// emulated and summed in the order of the kernel's shuffle tree. What the GPU result must equal
+// up to float32 summation order.
+std::vector<float> fused_gemv_on_host(const HostLayer& layer, const std::vector<float>& x, int tokens);
+
+}  // namespace qoracle::optimized
