@@ -27,6 +27,15 @@ std::string LayerCase::name() const {
          "/t" + std::to_string(tokens);
 }
 
+std::string LayerCase::test_name() const {
+  std::string n = name();
+  for (char& ch : n)
+    if (ch == '/') ch = '_';
+  return n;
+}
+
+void PrintTo(const LayerCase& c, std::ostream* os) { *os << c.name(); }
+
 std::vector<LayerCase> forward_cases() {
   std::vector<LayerCase> cases;
   for (AdapterKind a : {AdapterKind::Oft, AdapterKind::Lora})

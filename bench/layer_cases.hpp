@@ -4,6 +4,7 @@
 // wrapped layer (adapter x base format) at a size and a token count; its layer is built from a
 // fixed seed, so every consumer measures the same weights.
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,10 @@ struct LayerCase {
   int features;  // square layer: in = out = features
   int tokens;
   std::string name() const;  // e.g. "oft/hqq/n1024/t8"
+  std::string test_name() const;  // the same with '_' for '/', for gtest
 };
+// How gtest prints a case (found by argument-dependent lookup).
+void PrintTo(const LayerCase& c, std::ostream* os);
 
 // Every forward case: {OFT, LoRA} x {linear, HQQ, AQLM, EETQ} x {256, 1024, 4096} x {1, 8, 128}.
 std::vector<LayerCase> forward_cases();

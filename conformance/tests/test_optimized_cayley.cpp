@@ -92,8 +92,7 @@ Matrix block_on_host(const CayleyCase& c, const float* v, int threads) {
 }
 
 ::testing::AssertionResult agrees(const Matrix& expected, const Matrix& actual) {
-  const Tolerance t = float32_against_oracle();
-  return testing::close(expected, actual, t.rtol, t.atol);
+  return testing::close_float32_to_oracle(expected, actual);
 }
 
 class OptimizedCayley : public ::testing::TestWithParam<CayleyCase> {};

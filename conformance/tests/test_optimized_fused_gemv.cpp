@@ -12,10 +12,6 @@
 #include "reference/seeded_random.hpp"
 #include "test_support.hpp"
 
-namespace qoracle::bench {
-inline void PrintTo(const LayerCase& c, std::ostream* os) { *os << c.name(); }
-}  // namespace qoracle::bench
-
 namespace qoracle {
 namespace {
 
@@ -23,8 +19,7 @@ using namespace qoracle::bench;
 using optimized::HostLayer;
 
 ::testing::AssertionResult agrees(const Matrix& expected, const Matrix& actual) {
-  const Tolerance t = float32_against_oracle();
-  return testing::close(expected, actual, t.rtol, t.atol);
+  return testing::close_float32_to_oracle(expected, actual);
 }
 
 struct Prepared {
@@ -73,12 +68,8 @@ std::vector<LayerCase> gemv_cases() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(BenchCases, FusedGemv, ::testing::ValuesIn(gemv_cases()), [](const auto& info) {
-  std::string n = info.param.name();
-  for (char& ch : n)
-    if (ch == '/') ch = '_';
-  return n;
-});
+INSTANTIATE_TEST_SUITE_P(BenchCases, FusedGemv, ::testing::ValuesIn(gemv_cases()),
+                         [](const auto& info) { return info.param.test_name(); });
 
 // Shapes the tiles do not divide, every rotation path, EETQ's three layouts.
 TEST(FusedGemvShapes, OddShapesAndRotationPaths) {

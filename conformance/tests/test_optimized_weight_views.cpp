@@ -24,8 +24,7 @@ Matrix decode_all(const View& view, int out, int in) {
 }
 
 ::testing::AssertionResult agrees(const Matrix& expected, const Matrix& actual) {
-  const Tolerance t = float32_against_oracle();
-  return testing::close(expected, actual, t.rtol, t.atol);
+  return testing::close_float32_to_oracle(expected, actual);
 }
 
 std::vector<float> floats(const Vector& v) { return {v.data(), v.data() + v.size()}; }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "conformance/compare.hpp"
+#include "conformance/tolerances.hpp"
 #include "reference/matrix.hpp"
 
 namespace qoracle::testing {
@@ -15,6 +16,12 @@ inline ::testing::AssertionResult close(const Matrix& expected, const Matrix& ac
                                Tolerance{atol, rtol});
   if (c.passed) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << c.message();
+}
+
+// A float32 computation (LibTorch baseline, optimized kernels) against the float64 oracle.
+inline ::testing::AssertionResult close_float32_to_oracle(const Matrix& oracle, const Matrix& float32_result) {
+  const Tolerance t = float32_against_oracle();
+  return close(oracle, float32_result, t.rtol, t.atol);
 }
 
 inline Matrix row(std::initializer_list<double> values) {

@@ -11,11 +11,6 @@
 #include "reference/seeded_random.hpp"
 #include "test_support.hpp"
 
-namespace qoracle::bench {
-// gtest prints parameters with this (ctest shows it beside each case's name).
-inline void PrintTo(const LayerCase& c, std::ostream* os) { *os << c.name(); }
-}  // namespace qoracle::bench
-
 namespace qoracle {
 namespace {
 
@@ -23,8 +18,7 @@ using namespace qoracle::bench;
 using namespace qoracle::torch_baseline;
 
 ::testing::AssertionResult agrees(const Matrix& oracle, const at::Tensor& float32_result) {
-  const Tolerance t = float32_against_oracle();
-  return testing::close(oracle, to_matrix(float32_result), t.rtol, t.atol);
+  return testing::close_float32_to_oracle(oracle, to_matrix(float32_result));
 }
 
 // ---- Every benchmarked layer (bench/layer_cases), at the sizes a test can afford ----
@@ -54,14 +48,8 @@ std::vector<LayerCase> affordable_cases() {
   return out;
 }
 
-std::string case_name(const ::testing::TestParamInfo<LayerCase>& info) {
-  std::string n = info.param.name();
-  for (char& ch : n)
-    if (ch == '/') ch = '_';
-  return n;
-}
-
-INSTANTIATE_TEST_SUITE_P(BenchCases, TorchBaselineForward, ::testing::ValuesIn(affordable_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(BenchCases, TorchBaselineForward, ::testing::ValuesIn(affordable_cases()),
+                         [](const auto& info) { return info.param.test_name(); });
 
 // ---- OFT rotation paths: exact Cayley, Neumann term counts, block sharing ----
 
