@@ -52,13 +52,44 @@ class Uploads {
   std::vector<std::shared_ptr<void>> keep_;
 };
 
+struct CudaEvent {
+  cudaEvent_t e{};
+  CudaEvent() { check_cuda(cudaEventCreate(&e), "cudaEventCreate"); }
+  ~CudaEvent() { cudaEventDestroy(e); }
+};
+
 }  // namespace
 
-std::vector<float> fused_gemv(const HostLayer& l, const std::vector<float>& x, int tokens) {
-  check_fused_layer(l, x.size(), tokens);
+struct FusedGemvLayer::Impl {
+  int in = 0, out = 0, rank = 0;
+  Uploads up;
+  FusedAdapters adapters;
+  std::variant<DenseView, HqqView, AqlmView, EetqView> view;
+
+  void launch(const float* d_x, int tokens, float* d_y) const {
+    const size_t smem = sizeof(float) * (static_cast<size_t>(in) + rank);
+    const dim3 grid((out + kWarpsPerBlock - 1) / kWarpsPerBlock, tokens);
+    std::visit(
+        [&](const auto& v) {
+          auto kernel = fused_gemv_kernel<std::decay_t<decltype(v)>>;
+          if (smem > 48 * 1024)
+            check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
+                       "shared memory for in_features + rank (at most ~99 KB on sm_80/sm_90 without tiling)");
+          kernel<<<grid, kWarpsPerBlock * kWarpLanes, smem>>>(v, adapters, d_x, in, out, d_y);
+          check_cuda(cudaGetLastError(), "fused_gemv_kernel launch");
+        },
+        view);
+  }
+};
+
+FusedGemvLayer::FusedGemvLayer(const HostLayer& l) {
+  check_fused_layer(l, static_cast<size_t>(l.in_features), 1);
   const DeviceStatus device = probe_device();
   if (!device.available) throw Error("no GPU: " + device.reason);
-
+  auto impl = std::make_unique<Impl>();
+  impl->in = l.in_features;
+  impl->out = l.out_features;
+  impl->rank = l.rank;
   // R per block with the batched Cayley kernel (block_share: one, replicated).
   std::vector<float> rotation;
   if (!l.oft_params.empty()) {
@@ -68,24 +99,41 @@ std::vector<float> fused_gemv(const HostLayer& l, const std::vector<float>& x, i
     else
       rotation = r;
   }
-  Uploads up;
-  const FusedAdapters a = fused_adapters(l, up(rotation), up(l.lora_a), up(l.lora_b), up(l.bias));
-  const float* d_x = up(x);
-  DeviceBuffer<float> d_y(static_cast<size_t>(tokens) * l.out_features);
-  const size_t smem = sizeof(float) * (static_cast<size_t>(l.in_features) + l.rank);
-  const dim3 grid((l.out_features + kWarpsPerBlock - 1) / kWarpsPerBlock, tokens);
-  std::visit(
-      [&](const auto& w) {
-        const auto view = make_view(w, l, [&](const auto& v) { return up(v); });
-        auto kernel = fused_gemv_kernel<std::decay_t<decltype(view)>>;
-        if (smem > 48 * 1024)
-          check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
-                     "shared memory for in_features + rank (at most ~99 KB on sm_80/sm_90 without tiling)");
-        kernel<<<grid, kWarpsPerBlock * kWarpLanes, smem>>>(view, a, d_x, l.in_features, l.out_features, d_y.get());
-        check_cuda(cudaGetLastError(), "fused_gemv_kernel launch");
-      },
-      l.weights);
+  impl->adapters = fused_adapters(l, impl->up(rotation), impl->up(l.lora_a), impl->up(l.lora_b), impl->up(l.bias));
+  std::visit([&](const auto& w) { impl->view = make_view(w, l, [&](const auto& v) { return impl->up(v); }); },
+             l.weights);
+  impl_ = impl.release();
+}
+
+FusedGemvLayer::~FusedGemvLayer() { delete impl_; }
+
+std::vector<float> FusedGemvLayer::forward(const std::vector<float>& x, int tokens) const {
+  if (tokens < 1 || x.size() != static_cast<size_t>(tokens) * impl_->in)
+    throw Error("x: expected " + std::to_string(tokens) + " x " + std::to_string(impl_->in) + " values, got " +
+                std::to_string(x.size()));
+  DeviceBuffer<float> d_x(x.size()), d_y(static_cast<size_t>(tokens) * impl_->out);
+  d_x.upload(x);
+  impl_->launch(d_x.get(), tokens, d_y.get());
   return d_y.download();
+}
+
+double FusedGemvLayer::time_forward(int tokens, int iterations) const {
+  DeviceBuffer<float> d_x(static_cast<size_t>(tokens) * impl_->in), d_y(static_cast<size_t>(tokens) * impl_->out);
+  check_cuda(cudaMemset(d_x.get(), 0, sizeof(float) * tokens * impl_->in), "cudaMemset");
+  impl_->launch(d_x.get(), tokens, d_y.get());  // warm-up
+  CudaEvent start, stop;
+  check_cuda(cudaEventRecord(start.e), "cudaEventRecord");
+  for (int i = 0; i < iterations; ++i) impl_->launch(d_x.get(), tokens, d_y.get());
+  check_cuda(cudaEventRecord(stop.e), "cudaEventRecord");
+  check_cuda(cudaEventSynchronize(stop.e), "cudaEventSynchronize");
+  float ms = 0;
+  check_cuda(cudaEventElapsedTime(&ms, start.e, stop.e), "cudaEventElapsedTime");
+  return ms * 1e-3 / iterations;
+}
+
+std::vector<float> fused_gemv(const HostLayer& layer, const std::vector<float>& x, int tokens) {
+  check_fused_layer(layer, x.size(), tokens);
+  return FusedGemvLayer(layer).forward(x, tokens);
 }
 
 }  // namespace qoracle::optimized

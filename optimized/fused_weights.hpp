@@ -44,8 +44,27 @@ struct HostLayer {
   float scaling = 0.0f;
 };
 
-// y (tokens, out) row-major for x (tokens, in) row-major, on the GPU. Throws qoracle::Error on bad
-// sizes and "no GPU: ..." without a usable device.
+// A layer resident on the GPU: its tensors uploaded (and its OFT rotations computed by the batched
+// Cayley) once, then any number of forwards. Throws qoracle::Error on bad sizes and "no GPU: ..."
+// without a usable device.
+class FusedGemvLayer {
+ public:
+  explicit FusedGemvLayer(const HostLayer& layer);
+  ~FusedGemvLayer();
+  FusedGemvLayer(const FusedGemvLayer&) = delete;
+  FusedGemvLayer& operator=(const FusedGemvLayer&) = delete;
+  // y (tokens, out) row-major for x (tokens, in) row-major (copies both ways).
+  std::vector<float> forward(const std::vector<float>& x, int tokens) const;
+  // Seconds per forward of `tokens` resident tokens, by CUDA events over `iterations` launches
+  // (kernel time only: no copies), for the benchmarks.
+  double time_forward(int tokens, int iterations) const;
+
+ private:
+  struct Impl;
+  Impl* impl_ = nullptr;
+};
+
+// One forward with a temporary FusedGemvLayer.
 std::vector<float> fused_gemv(const HostLayer& layer, const std::vector<float>& x, int tokens);
 
 // The same decomposition run on the host: the block code serially, the 32 lanes of a warp

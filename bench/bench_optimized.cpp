@@ -1,0 +1,47 @@
+// The optimized kernels (optimized/) on every GEMV case of bench/layer_cases (1 and 8 tokens),
+// timed on the device with CUDA events, weights resident. Without a GPU every case reports
+// "no GPU: ..." as a skipped benchmark. Bytes are the quantized weight bytes a forward reads, so
+// bytes_per_second over the device's copy bandwidth is the ratio to the memory floor.
+#include <benchmark/benchmark.h>
+
+#include "bench/layer_cases.hpp"
+#include "optimized/device_probe.hpp"
+#include "optimized/fused_layer.hpp"
+
+namespace {
+
+using namespace qoracle;
+using namespace qoracle::bench;
+
+void register_forward(const LayerCase& c) {
+  with_base(c.base, [&]<class Base>() {
+    benchmark::RegisterBenchmark(("optimized/forward/" + c.name()).c_str(), [c](benchmark::State& state) {
+      const auto device = optimized::probe_device();
+      if (!device.available) {
+        state.SkipWithError(("no GPU: " + device.reason).c_str());
+        return;
+      }
+      const optimized::HostLayer host = c.adapter == AdapterKind::Oft
+                                            ? optimized::host_layer(oft_layer<Base>(c.features), "default")
+                                            : optimized::host_layer(lora_layer<Base>(c.features), "default");
+      const optimized::FusedGemvLayer layer(host);
+      for (auto _ : state) state.SetIterationTime(layer.time_forward(c.tokens, 20));
+      state.SetItemsProcessed(state.iterations() * c.tokens);
+      state.SetBytesProcessed(
+          static_cast<std::int64_t>(static_cast<double>(state.iterations()) * weight_bytes(base_layer<Base>(c.features))));
+      state.SetLabel(device.reason);
+    })->UseManualTime()->Unit(benchmark::kMicrosecond);
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (const LayerCase& c : forward_cases())
+    if (c.tokens <= 8) register_forward(c);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
