@@ -41,14 +41,8 @@ __global__ void cayley_kernel(const float* params, int b, bool neumann, int term
 }  // namespace
 
 std::vector<float> batched_cayley(const CayleyBatch& batch, const std::vector<float>& params) {
+  check_cayley_batch(batch, params);
   const int b = batch.block_size;
-  if (b < 2 || b > 128) throw Error("block_size: expected 2..128, got " + std::to_string(b));
-  if (batch.rows < 1) throw Error("rows: expected >= 1, got " + std::to_string(batch.rows));
-  if (batch.neumann && batch.terms < 1) throw Error("terms: expected >= 1, got " + std::to_string(batch.terms));
-  const size_t n_el = static_cast<size_t>(b) * (b - 1) / 2;
-  if (params.size() != batch.rows * n_el)
-    throw Error("params: expected " + std::to_string(batch.rows) + " x " + std::to_string(n_el) + " values, got " +
-                std::to_string(params.size()));
   const DeviceStatus device = probe_device();
   if (!device.available) throw Error("no GPU: " + device.reason);
 

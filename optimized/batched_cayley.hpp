@@ -17,4 +17,8 @@ struct CayleyBatch {
 // direction). Throws qoracle::Error on a bad size, and "no GPU: ..." without a usable device.
 std::vector<float> batched_cayley(const CayleyBatch& batch, const std::vector<float>& params);
 
+// The size checks batched_cayley makes first (with or without CUDA): throws qoracle::Error naming
+// block_size, rows, terms or params.
+void check_cayley_batch(const CayleyBatch& batch, const std::vector<float>& params);
+
 }  // namespace qoracle::optimized

@@ -5,7 +5,8 @@
 
 namespace qoracle::optimized {
 
-std::vector<float> batched_cayley(const CayleyBatch&, const std::vector<float>&) {
+std::vector<float> batched_cayley(const CayleyBatch& batch, const std::vector<float>& params) {
+  check_cayley_batch(batch, params);
   throw Error("no GPU: " + probe_device().reason);
 }
 
