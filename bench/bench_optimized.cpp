@@ -7,6 +7,7 @@
 #include "bench/layer_cases.hpp"
 #include "optimized/device_probe.hpp"
 #include "optimized/fused_layer.hpp"
+#include "optimized/hqq_merge.hpp"
 
 namespace {
 
@@ -34,11 +35,31 @@ void register_forward(const LayerCase& c) {
   });
 }
 
+// PEFT's HqqLoraLinear merge on the GPU (dequantize, + s B A, requantize with the proximal
+// optimizer), wall time including the uploads and downloads; compare with torch/merge/lora/hqq.
+void register_hqq_merge(int features) {
+  benchmark::RegisterBenchmark(("optimized/merge/lora/hqq/n" + std::to_string(features)).c_str(),
+                               [features](benchmark::State& state) {
+                                 const auto device = optimized::probe_device();
+                                 if (!device.available) {
+                                   state.SkipWithError(("no GPU: " + device.reason).c_str());
+                                   return;
+                                 }
+                                 const optimized::HostLayer host =
+                                     optimized::host_layer(lora_layer<HqqLinear>(features), "default");
+                                 for (auto _ : state) benchmark::DoNotOptimize(optimized::hqq_merge(host));
+                                 state.SetItemsProcessed(state.iterations());
+                                 state.SetLabel(device.reason);
+                               })
+      ->Unit(benchmark::kMillisecond);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   for (const LayerCase& c : forward_cases())
     if (c.tokens <= 8) register_forward(c);
+  for (int n : {256, 1024, 4096}) register_hqq_merge(n);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

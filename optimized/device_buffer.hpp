@@ -2,6 +2,7 @@
 // A typed device allocation that frees itself, and CUDA errors as qoracle::Error.
 #include <cuda_runtime.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@ class DeviceBuffer {
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer(DeviceBuffer&& other) noexcept : ptr_(other.ptr_), count_(other.count_) { other.ptr_ = nullptr; }
   T* get() const { return ptr_; }
   void upload(const std::vector<T>& host) {
     check_cuda(cudaMemcpy(ptr_, host.data(), count_ * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to device");
@@ -37,6 +39,22 @@ class DeviceBuffer {
  private:
   T* ptr_ = nullptr;
   size_t count_;
+};
+
+// Device copies of host vectors, alive as long as this object (for the views' pointers).
+class Uploads {
+ public:
+  template <class T>
+  const T* operator()(const std::vector<T>& v) {
+    if (v.empty()) return nullptr;
+    auto buf = std::make_shared<DeviceBuffer<T>>(v.size());
+    buf->upload(v);
+    keep_.push_back(buf);
+    return buf->get();
+  }
+
+ private:
+  std::vector<std::shared_ptr<void>> keep_;
 };
 
 }  // namespace qoracle::optimized

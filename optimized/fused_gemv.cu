@@ -36,22 +36,6 @@ __global__ void fused_gemv_kernel(View w, FusedAdapters a, const float* x, int i
   if (lane == 0) y[static_cast<size_t>(t) * out + o] = fused_epilogue(acc, o, a, u);
 }
 
-// Device copies of host vectors, alive as long as this object.
-class Uploads {
- public:
-  template <class T>
-  const T* operator()(const std::vector<T>& v) {
-    if (v.empty()) return nullptr;
-    auto buf = std::make_shared<DeviceBuffer<T>>(v.size());
-    buf->upload(v);
-    keep_.push_back(buf);
-    return buf->get();
-  }
-
- private:
-  std::vector<std::shared_ptr<void>> keep_;
-};
-
 struct CudaEvent {
   cudaEvent_t e{};
   CudaEvent() { check_cuda(cudaEventCreate(&e), "cudaEventCreate"); }

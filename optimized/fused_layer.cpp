@@ -54,6 +54,11 @@ HostLayer host_base(const HqqLinear& base) {
   w.axis = q.config.axis;
   w.cols = packed.cols;
   w.packed_rows = packed.rows;
+  w.round_zero = q.config.round_zero;
+  w.optimize = q.config.optimize;
+  w.iters = q.config.iters;
+  w.lp_norm = q.config.lp_norm;
+  w.beta = q.config.beta;
   l.weights = std::move(w);
   return l;
 }

@@ -1,0 +1,23 @@
+#pragma once
+// Shared by hqq_merge's GPU path and its host emulation.
+#include "optimized/fused_weights.hpp"
+#include "optimized/hqq_requantize.hpp"
+
+namespace qoracle::optimized {
+
+// The grouped view of the merged weight (row-major (out, in) storage reshaped to (rows, cols)).
+struct HqqMergeGrouping {
+  int rows = 0, cols = 0, groups = 0;
+  HqqQuantizerParams params;
+  // Group k: a row of the grouped matrix (axis 1) or a column (axis 0).
+  QORACLE_HD HqqGroupRef group(const float* merged, int k, int axis) const {
+    return axis == 1 ? HqqGroupRef{merged + static_cast<long long>(k) * cols, cols, 1}
+                     : HqqGroupRef{merged + k, rows, cols};
+  }
+};
+
+// Throws qoracle::Error unless `layer` has an HQQ base and exactly one adapter; returns the base.
+const HqqWeights& check_hqq_merge(const HostLayer& layer);
+HqqMergeGrouping hqq_merge_grouping(const HostLayer& layer, const HqqWeights& weights);
+
+}  // namespace qoracle::optimized
