@@ -74,15 +74,7 @@ FusedGemvLayer::FusedGemvLayer(const HostLayer& l) {
   impl->in = l.in_features;
   impl->out = l.out_features;
   impl->rank = l.rank;
-  // R per block with the batched Cayley kernel (block_share: one, replicated).
-  std::vector<float> rotation;
-  if (!l.oft_params.empty()) {
-    const std::vector<float> r = batched_cayley({l.oft_rows, l.oft_block_size, l.neumann, l.terms}, l.oft_params);
-    if (l.block_share)
-      for (int j = 0; j < l.in_features / l.oft_block_size; ++j) rotation.insert(rotation.end(), r.begin(), r.end());
-    else
-      rotation = r;
-  }
+  const std::vector<float> rotation = l.oft_params.empty() ? std::vector<float>{} : rotation_blocks_on_gpu(l);
   impl->adapters = fused_adapters(l, impl->up(rotation), impl->up(l.lora_a), impl->up(l.lora_b), impl->up(l.bias));
   std::visit([&](const auto& w) { impl->view = make_view(w, l, [&](const auto& v) { return impl->up(v); }); },
              l.weights);

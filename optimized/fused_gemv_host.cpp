@@ -1,6 +1,7 @@
 // The fused GEMV's host emulation and the checks both paths share.
 #include <string>
 
+#include "optimized/batched_cayley.hpp"
 #include "optimized/fused_gemv.hpp"
 #include "optimized/fused_gemv_checks.hpp"
 #include "optimized/fused_views.hpp"
@@ -94,6 +95,14 @@ std::vector<float> rotation_blocks_on_host(const HostLayer& l) {
     }
   }
   return r;
+}
+
+std::vector<float> rotation_blocks_on_gpu(const HostLayer& l) {
+  const std::vector<float> r = batched_cayley({l.oft_rows, l.oft_block_size, l.neumann, l.terms}, l.oft_params);
+  if (!l.block_share) return r;
+  std::vector<float> rotation;
+  for (int j = 0; j < l.in_features / l.oft_block_size; ++j) rotation.insert(rotation.end(), r.begin(), r.end());
+  return rotation;
 }
 
 FusedAdapters fused_adapters(const HostLayer& l, const float* rotation, const float* lora_a, const float* lora_b,

@@ -6,6 +6,7 @@
 #include "optimized/batched_cayley.hpp"
 #include "optimized/device_buffer.hpp"
 #include "optimized/device_probe.hpp"
+#include "optimized/fused_gemv_checks.hpp"
 #include "optimized/fused_views.hpp"
 #include "optimized/hqq_merge.hpp"
 #include "optimized/hqq_merge_checks.hpp"
@@ -92,14 +93,7 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
   const HqqMergeGrouping g = hqq_merge_grouping(l, hw);
   const long long elements = static_cast<long long>(l.out_features) * l.in_features;
 
-  std::vector<float> rotation;
-  if (!l.oft_params.empty()) {
-    const std::vector<float> r = batched_cayley({l.oft_rows, l.oft_block_size, l.neumann, l.terms}, l.oft_params);
-    if (l.block_share)
-      for (int j = 0; j < l.in_features / l.oft_block_size; ++j) rotation.insert(rotation.end(), r.begin(), r.end());
-    else
-      rotation = r;
-  }
+  const std::vector<float> rotation = l.oft_params.empty() ? std::vector<float>{} : rotation_blocks_on_gpu(l);
   Uploads up;
   const HqqView view = make_view(hw, l, [&](const auto& v) { return up(v); });
   const float *lora_a = up(l.lora_a), *lora_b = up(l.lora_b), *rot = up(rotation);
