@@ -81,44 +81,70 @@ TorchHqqQuantized torch_hqq_quantize(const at::Tensor& weight, const HqqConfig& 
   return {codes_for(zero).to(at::kInt), at::reciprocal(inv).flatten(), zero.flatten()};
 }
 
-void TorchBase::set_hqq(const HqqConfig& config, std::int64_t out, std::int64_t in, at::Tensor codes, at::Tensor scale,
+namespace {
+
+// hqq's W_q: slab j of the grouped code rows sits in bit field j (from the top) of each word;
+// uint8 words, or int32 words for 3-bit (rows padded to a multiple of 10 with zeros).
+int hqq_container_bits(int nbits) { return nbits == 3 ? 30 : 8; }
+
+at::Tensor hqq_pack_codes(const at::Tensor& codes, int nbits) {
+  const int container = hqq_container_bits(nbits), k = container / nbits;
+  const std::int64_t rows = codes.size(0), packed_rows = (rows + k - 1) / k;
+  at::Tensor padded = at::zeros({packed_rows * k, codes.size(1)}, at::kInt);
+  padded.slice(0, 0, rows).copy_(codes);
+  at::Tensor words = at::zeros({packed_rows, codes.size(1)}, at::kInt);
+  for (int j = 0; j < k; ++j)
+    words = at::bitwise_or(words, at::__lshift__(padded.slice(0, j * packed_rows, (j + 1) * packed_rows),
+                                                 container - nbits * (j + 1)));
+  return nbits == 3 ? words : words.to(at::kByte);
+}
+
+// The grouped codes (rows, C) back from W_q, the 3-bit padding rows trimmed.
+at::Tensor hqq_unpack_codes(const at::Tensor& w_q, int nbits, std::int64_t rows) {
+  const int container = hqq_container_bits(nbits), k = container / nbits;
+  std::vector<at::Tensor> slabs;
+  for (int j = 0; j < k; ++j)
+    slabs.push_back(at::bitwise_and(at::__rshift__(w_q, container - nbits * (j + 1)), (1 << nbits) - 1));
+  return at::cat(slabs, 0).slice(0, 0, rows);
+}
+
+}  // namespace
+
+void TorchBase::set_hqq(const HqqConfig& config, std::int64_t out, std::int64_t in, at::Tensor w_q, at::Tensor scale,
                         at::Tensor zero) {
   const HqqGrouping g = hqq_grouping(config, static_cast<int>(out), static_cast<int>(in));
-  const int nbits = config.nbits, container = nbits == 3 ? 30 : 8, k = container / nbits;
-  // W_q as hqq stores it: slab j of the grouped rows in bit field j (from the top) of each word,
-  // uint8 words, or int32 words for 3-bit (rows padded to a multiple of 10).
-  const std::int64_t packed_rows = (g.rows + k - 1) / k;
-  at::Tensor padded = at::zeros({packed_rows * k, g.cols}, at::kInt);
-  padded.slice(0, 0, g.rows).copy_(codes);
-  at::Tensor words = at::zeros({packed_rows, g.cols}, at::kInt);
-  for (int j = 0; j < k; ++j)
-    words = at::bitwise_or(words, at::__lshift__(padded.slice(0, j * packed_rows, (j + 1) * packed_rows), container - nbits * (j + 1)));
-  const at::Tensor w_q = nbits == 3 ? words : words.to(at::kByte);
   const bool axis1 = config.axis == 1;
   scale = axis1 ? scale.reshape({-1, 1}) : scale.reshape({1, -1});
   zero = axis1 ? zero.reshape({-1, 1}) : zero.reshape({1, -1});
+  const int nbits = config.nbits;
   const std::int64_t rows = g.rows;
-  // hqq's dequantize: unpack the bit fields, trim the 3-bit padding rows, cast to the compute
-  // dtype, (W_q - zero) * scale, reshape to (out, in).
-  dequantize_ = [=] {
-    std::vector<at::Tensor> slabs;
-    for (int j = 0; j < k; ++j) slabs.push_back(at::bitwise_and(at::__rshift__(w_q, container - nbits * (j + 1)), (1 << nbits) - 1));
-    const at::Tensor unpacked = at::cat(slabs, 0).slice(0, 0, rows).to(at::kFloat);
-    return ((unpacked - zero) * scale).reshape({out, in});
-  };
+  // hqq's dequantize: unpack the bit fields, cast to the compute dtype, (W_q - zero) * scale,
+  // reshape to (out, in).
+  dequantize_ = [=] { return ((hqq_unpack_codes(w_q, nbits, rows).to(at::kFloat) - zero) * scale).reshape({out, in}); };
   hqq_config_ = config;
-  hqq_codes_ = codes;
+  hqq_w_q_ = w_q;
+  hqq_rows_ = rows;
   matmul_then_add_ = true;
+}
+
+at::Tensor TorchBase::hqq_codes() const {
+  if (!hqq_config_) throw Error("torch baseline: hqq_codes() of a " + format_ + " layer");
+  return hqq_unpack_codes(hqq_w_q_, hqq_config_->nbits, hqq_rows_);
 }
 
 TorchBase TorchBase::from(const HqqLinear& layer) {
   const HqqQuantized& q = layer.quantized();
-  at::Tensor codes = at::empty({q.codes.rows(), q.codes.cols()}, at::kInt);
-  for (Eigen::Index r = 0; r < q.codes.rows(); ++r)
-    for (Eigen::Index c = 0; c < q.codes.cols(); ++c) codes.data_ptr<std::int32_t>()[r * q.codes.cols() + c] = q.codes(r, c);
+  const HqqPacked packed = layer.packed();  // W_q as hqq stores it
+  at::Tensor w_q = at::empty({packed.rows, packed.cols}, q.config.nbits == 3 ? at::kInt : at::kByte);
+  for (std::size_t i = 0; i < packed.words.size(); ++i) {
+    if (q.config.nbits == 3)
+      w_q.data_ptr<std::int32_t>()[i] = static_cast<std::int32_t>(packed.words[i]);
+    else
+      w_q.data_ptr<std::uint8_t>()[i] = static_cast<std::uint8_t>(packed.words[i]);
+  }
   TorchBase t;
   t.format_ = "hqq";
-  t.set_hqq(q.config, q.out_features, q.in_features, codes, to_tensor(q.scale), to_tensor(q.zero));
+  t.set_hqq(q.config, q.out_features, q.in_features, w_q, to_tensor(q.scale), to_tensor(q.zero));
   t.bias_ = bias_tensor(layer.bias());
   return t;
 }
@@ -178,7 +204,7 @@ void TorchBase::set_weight(at::Tensor w) {
   if (format_ != "hqq" || !hqq_config_)
     throw Error("torch baseline: PEFT has no merge into a " + format_ + " layer");
   const TorchHqqQuantized q = torch_hqq_quantize(w, *hqq_config_);
-  set_hqq(*hqq_config_, w.size(0), w.size(1), q.codes, q.scale, q.zero);
+  set_hqq(*hqq_config_, w.size(0), w.size(1), hqq_pack_codes(q.codes, hqq_config_->nbits), q.scale, q.zero);
   bias_ = c10::nullopt;  // PEFT's HQQ merge builds a new HQQLinear, which has no bias
 }
 

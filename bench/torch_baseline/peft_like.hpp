@@ -39,7 +39,7 @@ class TorchBase {
   // as PEFT's HQQ merge builds a new HQQLinear. Others throw Error (PEFT refuses those merges).
   void set_weight(at::Tensor w);
   const c10::optional<at::Tensor>& bias() const { return bias_; }
-  const at::Tensor& hqq_codes() const { return hqq_codes_; }  // HQQ only: the grouped codes now held
+  at::Tensor hqq_codes() const;  // HQQ only: the grouped codes, unpacked from W_q
   const std::string& format() const { return format_; }
 
  private:
@@ -48,8 +48,9 @@ class TorchBase {
   c10::optional<at::Tensor> bias_;
   bool matmul_then_add_ = false;  // hqq: out = matmul(x, W^T); out += bias
   c10::optional<HqqConfig> hqq_config_;
-  at::Tensor hqq_codes_;
-  void set_hqq(const HqqConfig& config, std::int64_t out, std::int64_t in, at::Tensor codes, at::Tensor scale,
+  at::Tensor hqq_w_q_;  // HQQ: W_q as stored
+  std::int64_t hqq_rows_ = 0;
+  void set_hqq(const HqqConfig& config, std::int64_t out, std::int64_t in, at::Tensor w_q, at::Tensor scale,
                at::Tensor zero);
 };
 
