@@ -8,8 +8,6 @@
 
 #include "bench/layer_cases.hpp"
 #include "bench/torch_baseline/peft_like.hpp"
-#include "reference/seeded_random.hpp"
-#include "reference/skew.hpp"
 
 namespace {
 
@@ -63,12 +61,11 @@ void register_cayley(int b) {
   for (bool neumann : {false, true}) {
     const std::string name = std::string("torch/") + (neumann ? "cayley_neumann" : "cayley_exact") + "/b" + std::to_string(b);
     benchmark::RegisterBenchmark(name.c_str(), [b, neumann](benchmark::State& state) {
-      SeededRandom rng(kSeed + static_cast<std::uint64_t>(b));
       OftConfig config;
       config.oft_block_size = b;
       config.use_cayley_neumann = neumann;
       OftLayer<DenseLinear> layer(DenseLinear(Matrix::Identity(b, b), std::nullopt), Convention::Peft);
-      layer.add_adapter("default", config, rng.normal(1, skew_param_count(b), 0.2 / b));
+      layer.add_adapter("default", config, cayley_params(b).transpose());
       const TorchOftLinear torch_layer(layer, "default");
       for (auto _ : state) benchmark::DoNotOptimize(torch_layer.rotation_blocks());
       state.SetItemsProcessed(state.iterations());

@@ -14,7 +14,6 @@
 #include "bench/layer_cases.hpp"
 #include "reference/cayley.hpp"
 #include "reference/eetq_merge.hpp"
-#include "reference/seeded_random.hpp"
 #include "reference/skew.hpp"
 
 namespace {
@@ -47,8 +46,7 @@ std::function<void()> merge_round_trip(Layer layer) {
 
 Workload cayley(bool neumann) {
   return [neumann]() -> std::function<void()> {
-    SeededRandom rng(kSeed + 32);
-    const Matrix s = skew_from_params(rng.normal(skew_param_count(32), 1, 0.2 / 32).col(0), 32);
+    const Matrix s = skew_from_params(cayley_params(32), 32);
     return [s, neumann] {
       for (int i = 0; i < 20; ++i) neumann ? cayley_neumann(s, 5, Convention::Peft) : cayley_exact(s);
     };

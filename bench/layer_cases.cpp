@@ -7,6 +7,7 @@
 #include "reference/eetq_format.hpp"
 #include "reference/hqq_format.hpp"
 #include "reference/seeded_random.hpp"
+#include "reference/skew.hpp"
 
 namespace qoracle::bench {
 
@@ -60,6 +61,11 @@ std::vector<MergeCase> merge_cases() {
 }
 
 std::vector<int> cayley_block_sizes() { return {8, 16, 32, 64, 128}; }
+
+Vector cayley_params(int block_size) {
+  SeededRandom rng(kSeed + static_cast<std::uint64_t>(block_size));
+  return rng.normal(skew_param_count(block_size), 1, 0.2 / block_size).col(0);
+}
 
 namespace {
 

@@ -45,6 +45,9 @@ std::vector<MergeCase> merge_cases();
 
 // Cayley block sizes: 8 to 128.
 std::vector<int> cayley_block_sizes();
+// The skew parameters of a Cayley case with block size b, b(b-1)/2 values ~ N(0, (0.2/b)^2):
+// small enough that rho(S) < 1 and every Neumann series converges.
+Vector cayley_params(int block_size);
 
 // The layer formats as benchmarked (one representative configuration each, as users deploy them):
 //   linear: float32-representable weights and bias;

@@ -1,6 +1,6 @@
 #include <cuda_runtime.h>
 
-#include <cfloat>
+#include <limits>
 #include <string>
 
 #include "optimized/batched_cayley.hpp"
@@ -102,7 +102,7 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
   DeviceBuffer<double> err(g.groups);
   DeviceBuffer<int> codes(static_cast<size_t>(elements));
   DeviceBuffer<OptimizerState> state(1);
-  state.upload({OptimizerState{FLT_MAX * 2.0f, hw.optimize ? 0 : 1, 0}});  // +inf: no step is worse yet
+  state.upload({OptimizerState{std::numeric_limits<float>::infinity(), hw.optimize ? 0 : 1, 0}});
 
   merged_kernel<<<blocks_for(elements), kThreads>>>(view, l.out_features, l.in_features, lora_a, lora_b, l.rank,
                                                     l.scaling, rot, l.oft_block_size, merged.get());
