@@ -50,16 +50,25 @@ struct FusedGemvLayer::Impl {
   FusedAdapters adapters;
   std::variant<DenseView, HqqView, AqlmView, EetqView> view;
 
+  size_t shared_bytes() const { return sizeof(float) * (static_cast<size_t>(in) + rank); }
+
+  // Once per layer, not per launch: more dynamic shared memory than the default 48 KB.
+  void reserve_shared_memory() const {
+    if (shared_bytes() <= 48 * 1024) return;
+    std::visit(
+        [&](const auto& v) {
+          check_cuda(cudaFuncSetAttribute(fused_gemv_kernel<std::decay_t<decltype(v)>>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes())),
+                     "shared memory for in_features + rank (at most ~99 KB on sm_80/sm_90 without tiling)");
+        },
+        view);
+  }
+
   void launch(const float* d_x, int tokens, float* d_y) const {
-    const size_t smem = sizeof(float) * (static_cast<size_t>(in) + rank);
     const dim3 grid((out + kWarpsPerBlock - 1) / kWarpsPerBlock, tokens);
     std::visit(
         [&](const auto& v) {
-          auto kernel = fused_gemv_kernel<std::decay_t<decltype(v)>>;
-          if (smem > 48 * 1024)
-            check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
-                       "shared memory for in_features + rank (at most ~99 KB on sm_80/sm_90 without tiling)");
-          kernel<<<grid, kWarpsPerBlock * kWarpLanes, smem>>>(v, adapters, d_x, in, out, d_y);
+          fused_gemv_kernel<<<grid, kWarpsPerBlock * kWarpLanes, shared_bytes()>>>(v, adapters, d_x, in, out, d_y);
           check_cuda(cudaGetLastError(), "fused_gemv_kernel launch");
         },
         view);
@@ -78,6 +87,7 @@ FusedGemvLayer::FusedGemvLayer(const HostLayer& l) {
   impl->adapters = fused_adapters(l, impl->up(rotation), impl->up(l.lora_a), impl->up(l.lora_b), impl->up(l.bias));
   std::visit([&](const auto& w) { impl->view = make_view(w, l, [&](const auto& v) { return impl->up(v); }); },
              l.weights);
+  impl->reserve_shared_memory();
   impl_ = impl.release();
 }
 
