@@ -4,6 +4,7 @@
 // bytes_per_second over the device's copy bandwidth is the ratio to the memory floor.
 #include <benchmark/benchmark.h>
 
+#include "bench/forward_counters.hpp"
 #include "bench/layer_cases.hpp"
 #include "optimized/device_probe.hpp"
 #include "optimized/fused_layer.hpp"
@@ -27,9 +28,7 @@ void register_forward(const LayerCase& c) {
                                             : optimized::host_layer(lora_layer<Base>(c.features), "default");
       const optimized::FusedGemvLayer layer(host);
       for (auto _ : state) state.SetIterationTime(layer.time_forward(c.tokens, 20));
-      state.SetItemsProcessed(state.iterations() * c.tokens);
-      state.SetBytesProcessed(
-          static_cast<std::int64_t>(static_cast<double>(state.iterations()) * weight_bytes(base_layer<Base>(c.features))));
+      set_forward_counters<Base>(state, c);
       state.SetLabel(device.reason);
     })->UseManualTime()->Unit(benchmark::kMicrosecond);
   });

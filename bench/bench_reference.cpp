@@ -3,6 +3,7 @@
 // or blocks (Cayley); bytes are the quantized weight bytes a forward reads.
 #include <benchmark/benchmark.h>
 
+#include "bench/forward_counters.hpp"
 #include "bench/layer_cases.hpp"
 #include "reference/cayley.hpp"
 #include "reference/eetq_merge.hpp"
@@ -17,7 +18,6 @@ void register_forward(const LayerCase& c) {
   with_base(c.base, [&]<class Base>() {
     benchmark::RegisterBenchmark(("reference/forward/" + c.name()).c_str(), [c](benchmark::State& state) {
       const Matrix x = activations(c.tokens, c.features);
-      const double bytes = weight_bytes(base_layer<Base>(c.features));
       auto run = [&](const auto& layer) {
         for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x));
       };
@@ -25,8 +25,7 @@ void register_forward(const LayerCase& c) {
         run(oft_layer<Base>(c.features));
       else
         run(lora_layer<Base>(c.features));
-      state.SetItemsProcessed(state.iterations() * c.tokens);
-      state.SetBytesProcessed(static_cast<std::int64_t>(static_cast<double>(state.iterations()) * bytes));
+      set_forward_counters<Base>(state, c);
     })->Unit(benchmark::kMicrosecond);
   });
 }

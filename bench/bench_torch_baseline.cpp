@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "bench/forward_counters.hpp"
 #include "bench/layer_cases.hpp"
 #include "bench/torch_baseline/peft_like.hpp"
 
@@ -19,7 +20,6 @@ void register_forward(const LayerCase& c) {
   with_base(c.base, [&]<class Base>() {
     benchmark::RegisterBenchmark(("torch/forward/" + c.name()).c_str(), [c](benchmark::State& state) {
       const at::Tensor x = to_tensor(activations(c.tokens, c.features));
-      const double bytes = weight_bytes(base_layer<Base>(c.features));
       auto run = [&](const auto& layer) {
         for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x));
       };
@@ -27,8 +27,7 @@ void register_forward(const LayerCase& c) {
         run(TorchOftLinear(oft_layer<Base>(c.features), "default"));
       else
         run(TorchLoraLinear(lora_layer<Base>(c.features), "default"));
-      state.SetItemsProcessed(state.iterations() * c.tokens);
-      state.SetBytesProcessed(static_cast<std::int64_t>(static_cast<double>(state.iterations()) * bytes));
+      set_forward_counters<Base>(state, c);
     })->Unit(benchmark::kMicrosecond);
   });
 }
