@@ -1,10 +1,10 @@
 // The optimized kernels' weight readers (optimized/weight_views.hpp) on the host: every element
-// each format's view decodes from the stored bytes, against the float64 reference's dequantized
+// each format's view decodes from the stored bytes (as optimized/fused_layer hands them over), against the float64 reference's dequantized
 // weight (float32 against the oracle: only the float32 dequantization arithmetic differs).
 #include <gtest/gtest.h>
 
-#include "conformance/tolerances.hpp"
-#include "optimized/weight_views.hpp"
+#include "optimized/fused_layer.hpp"
+#include "optimized/fused_views.hpp"
 #include "reference/aqlm_linear.hpp"
 #include "reference/eetq_linear.hpp"
 #include "reference/hqq_linear.hpp"
@@ -23,11 +23,13 @@ Matrix decode_all(const View& view, int out, int in) {
   return w;
 }
 
-::testing::AssertionResult agrees(const Matrix& expected, const Matrix& actual) {
-  return testing::close_float32_to_oracle(expected, actual);
+// The base's stored tensors as the kernels get them (host_base), read through the format's view
+// (make_view) element by element, against the reference's exact dequantized weight.
+template <class Weights>
+::testing::AssertionResult view_decodes(const Matrix& reference_weight, const optimized::HostLayer& host) {
+  const auto view = optimized::make_view(std::get<Weights>(host.weights), host, [](const auto& v) { return v.data(); });
+  return testing::close_float32_to_oracle(reference_weight, decode_all(view, host.out_features, host.in_features));
 }
-
-std::vector<float> floats(const Vector& v) { return {v.data(), v.data() + v.size()}; }
 
 // ---- HQQ: every packing and both axes ----
 
@@ -45,27 +47,7 @@ TEST_P(HqqViewTest, DecodesWhatTheReferenceDequantizes) {
   const HqqLinear layer = HqqLinear::quantize(rng.normal(96, 128, 0.02), std::nullopt,
                                               hqq_base_quantize_config(c.nbits, 64, c.axis), Dtype::Float64,
                                               HqqArithmetic::Float64);
-  const HqqPacked packed = layer.packed();
-  std::vector<std::uint8_t> w8;
-  std::vector<std::int32_t> w32;
-  for (std::uint32_t word : packed.words) {
-    if (c.nbits == 3)
-      w32.push_back(static_cast<std::int32_t>(word));
-    else
-      w8.push_back(static_cast<std::uint8_t>(word));
-  }
-  const std::vector<float> scale = floats(layer.quantized().scale), zero = floats(layer.quantized().zero);
-  optimized::HqqView view;
-  view.w_q8 = w8.data();
-  view.w_q32 = w32.data();
-  view.scale = scale.data();
-  view.zero = zero.data();
-  view.nbits = c.nbits;
-  view.axis = c.axis;
-  view.in_features = 128;
-  view.cols = packed.cols;
-  view.packed_rows = packed.rows;
-  EXPECT_TRUE(agrees(layer.weight(), decode_all(view, 96, 128)));
+  EXPECT_TRUE(view_decodes<optimized::HqqWeights>(layer.weight(), optimized::host_base(layer)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Packings, HqqViewTest,
@@ -100,27 +82,7 @@ TEST_P(AqlmViewTest, DecodesWhatTheReferenceDequantizes) {
   for (double& e : codebooks) e = round_to(Dtype::Float16, rng.normal());
   const Vector scales = round_to(Dtype::Float16, Vector(rng.uniform(g.out_groups, 1, 0.01, 0.03).col(0)));
   const AqlmLinear layer(config, out, in, codes, codebooks, scales, std::nullopt, Dtype::Float16, AqlmKernel::Exact);
-  std::vector<std::int16_t> codes16;
-  std::vector<std::int8_t> codes8;
-  for (int u : codes) {  // as a checkpoint stores them: u >= 2^(nbits-1) as u - 2^nbits
-    const std::int64_t stored = aqlm_stored_code(u, c.nbits);
-    if (c.nbits > 8)
-      codes16.push_back(static_cast<std::int16_t>(stored));
-    else
-      codes8.push_back(static_cast<std::int8_t>(stored));
-  }
-  const std::vector<float> cb(codebooks.begin(), codebooks.end()), sc = floats(scales);
-  optimized::AqlmView view;
-  view.codes16 = codes16.data();
-  view.codes8 = codes8.data();
-  view.codebooks = cb.data();
-  view.scales = sc.data();
-  view.in_groups = g.in_groups;
-  view.num_codebooks = c.num_codebooks;
-  view.nbits = c.nbits;
-  view.out_group = c.out_group;
-  view.in_group = c.in_group;
-  EXPECT_TRUE(agrees(layer.weight(), decode_all(view, out, in)));
+  EXPECT_TRUE(view_decodes<optimized::AqlmWeights>(layer.weight(), optimized::host_base(layer)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, AqlmViewTest,
@@ -142,17 +104,7 @@ TEST_P(EetqViewTest, DecodesWhatTheReferenceDequantizes) {
   SeededRandom rng(1600);
   const int out = 128, in = 192;
   const EetqLinear layer(eetq_quantize(rng.normal(out, in, 0.02), Dtype::Float16), std::nullopt, EetqKernel::Exact);
-  const std::vector<std::int8_t> bytes = eetq_encode(layer.quantized().q, layout);
-  const std::vector<float> scales = floats(layer.quantized().scales);
-  optimized::EetqView view;
-  view.bytes = bytes.data();
-  view.scales = scales.data();
-  view.layout = layout == EetqLayout::Interleaved ? optimized::EetqView::Interleaved
-                : layout == EetqLayout::Volta     ? optimized::EetqView::Volta
-                                                  : optimized::EetqView::Plain;
-  view.in_features = in;
-  view.out_features = out;
-  EXPECT_TRUE(agrees(layer.weight(), decode_all(view, out, in)));
+  EXPECT_TRUE(view_decodes<optimized::EetqWeights>(layer.weight(), optimized::host_base(layer, layout)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, EetqViewTest,
