@@ -1,5 +1,6 @@
 #include "reference/aqlm_linear.hpp"
 
+#include "reference/aqlm_gpu_kernels.hpp"
 #include "reference/error.hpp"
 #include "reference/validate.hpp"
 
@@ -10,19 +11,37 @@ const char* aqlm_kernel_name(AqlmKernel k) {
     case AqlmKernel::Exact: return "exact";
     case AqlmKernel::DequantizeGemm: return "dequantize_gemm";
     case AqlmKernel::NumbaLut: return "numba_gemm_lut";
+    case AqlmKernel::CudaMatvec: return "cuda_matvec";
+    case AqlmKernel::CudaMatvecTuring: return "cuda_matvec_sm75";
+    case AqlmKernel::CudaDequantGemm: return "cuda_dequant_gemm";
+    case AqlmKernel::Triton: return "triton_gemv";
   }
   return "?";
 }
 
 AqlmKernel parse_aqlm_kernel(const std::string& name) {
-  if (name == "exact") return AqlmKernel::Exact;
-  if (name == "dequantize_gemm") return AqlmKernel::DequantizeGemm;
-  if (name == "numba_gemm_lut") return AqlmKernel::NumbaLut;
-  throw Error("kernel: expected exact, dequantize_gemm or numba_gemm_lut, got '" + name + "'");
+  std::string accepted;
+  for (AqlmKernel k : {AqlmKernel::Exact, AqlmKernel::DequantizeGemm, AqlmKernel::NumbaLut, AqlmKernel::CudaMatvec,
+                       AqlmKernel::CudaMatvecTuring, AqlmKernel::CudaDequantGemm, AqlmKernel::Triton}) {
+    if (name == aqlm_kernel_name(k)) return k;
+    accepted += std::string(accepted.empty() ? "" : ", ") + aqlm_kernel_name(k);
+  }
+  throw Error("kernel: expected one of " + accepted + ", got '" + name + "'");
 }
 
 AqlmKernel aqlm_cpu_kernel(const AqlmConfig& c) {
   return c.nbits_per_codebook == 8 && c.out_group_size == 1 ? AqlmKernel::NumbaLut : AqlmKernel::DequantizeGemm;
+}
+
+AqlmKernel aqlm_cuda_kernel(const AqlmConfig& c, int rows, int cc_major, int cc_minor) {
+  const bool one_by_16 = c.num_codebooks == 1 && c.nbits_per_codebook == 16 && (c.in_group_size == 8 || c.in_group_size == 16);
+  const bool kx8 = (c.num_codebooks == 1 || c.num_codebooks == 2) && c.nbits_per_codebook == 8 && c.in_group_size == 8;
+  if (c.out_group_size == 1 && (one_by_16 || kx8)) {
+    if (rows > 6) return AqlmKernel::CudaDequantGemm;
+    return cc_major == 7 && cc_minor == 5 ? AqlmKernel::CudaMatvecTuring : AqlmKernel::CudaMatvec;
+  }
+  // Triton only for the GEMV rule; more rows (or out groups) fall through to the fallback.
+  return c.out_group_size == 1 && rows <= 6 ? AqlmKernel::Triton : AqlmKernel::DequantizeGemm;
 }
 
 std::int64_t aqlm_stored_code(int u, int nbits) {
@@ -83,6 +102,7 @@ AqlmLinear::AqlmLinear(AqlmConfig config, int out_features, int in_features, std
   }
   if (kernel_ == AqlmKernel::NumbaLut && (entries_ != 256 || c.out_group_size != 1))
     throw Error("kernel: numba_gemm_lut needs 256-entry codebooks and out_group_size 1");
+  require_aqlm_gpu_kernel_fits(*this);
 }
 
 double AqlmLinear::codebook(int k, int u, int r, int c) const {
@@ -119,6 +139,10 @@ Matrix AqlmLinear::forward(const Matrix& x, Dtype dtype) const {
   switch (kernel_) {
     case AqlmKernel::NumbaLut: return forward_numba(x);
     case AqlmKernel::DequantizeGemm: return forward_dequantize_gemm(x, dtype);
+    case AqlmKernel::CudaMatvec:
+    case AqlmKernel::CudaMatvecTuring: return aqlm_cuda_matvec(*this, x, dtype);
+    case AqlmKernel::CudaDequantGemm: return aqlm_cuda_dequant_gemm(*this, x, dtype);
+    case AqlmKernel::Triton: return aqlm_triton_gemv(*this, x, dtype);
     case AqlmKernel::Exact: break;
   }
   Matrix y = x * weight().transpose();

@@ -26,11 +26,18 @@ enum class AqlmKernel {
   Exact,           // float64 math (the oracle)
   DequantizeGemm,  // torch fallback: W_sum (fp32, k in order), W = rnd(W_sum * s), F.linear in the dtype
   NumbaLut,        // CPU, 256 entries, og = 1, float32: look-up tables per input group, sequential sums
+  // The GPU paths (spec §2.4), emulated from their arithmetic in reference/aqlm_gpu_kernels.
+  CudaMatvec,        // code1x16/2x8/1x8_matmat (<= 6 rows): per-group half2 FMAs, fp32 lanes, warp tree
+  CudaMatvecTuring,  // the same on sm_75, where 2x8 sums each codebook separately (no fp16 pre-add)
+  CudaDequantGemm,   // *_matmat_dequant (> 6 rows): unscaled W in the dtype, cuBLAS, x scale, + bias
+  Triton,            // _aqlm_gemv_simple: float32 products and sum, x scale, + bias, one rounding
 };
 const char* aqlm_kernel_name(AqlmKernel k);
 AqlmKernel parse_aqlm_kernel(const std::string& name);
 // The kernel aqlm picks on the CPU for this config (spec §2.3).
 AqlmKernel aqlm_cpu_kernel(const AqlmConfig& config);
+// The kernel it picks on a CUDA GPU of compute capability major.minor for `rows` input rows.
+AqlmKernel aqlm_cuda_kernel(const AqlmConfig& config, int rows, int cc_major, int cc_minor);
 
 // Og, Ig and K for a config and shape; throws Error naming the field that does not fit.
 struct AqlmGeometry {
@@ -58,7 +65,14 @@ class AqlmLinear {
   const std::vector<int>& codes() const { return codes_; }
   const std::vector<double>& codebooks() const { return codebooks_; }
   const Vector& scales() const { return scales_; }
-  // In the kernel's arithmetic (Exact: plain double). `dtype` is the activations' dtype.
+  Dtype dtype() const { return dtype_; }
+  AqlmKernel kernel() const { return kernel_; }
+  double codebook(int k, int u, int r, int c) const;  // entry (r, c) of codebook k's vector u
+  int code(int out_group, int in_group, int k) const {
+    return codes_[(static_cast<std::size_t>(out_group) * ig_count_ + in_group) * config_.num_codebooks + k];
+  }
+  // In the kernel's arithmetic (Exact: plain double). `dtype` is the activations' dtype; the GPU
+  // kernels take theirs from it and refuse anything but float16/bfloat16.
   Matrix forward(const Matrix& x, Dtype dtype = Dtype::Float64) const;
   DenseLinear dequantized() const { return DenseLinear(weight(), bias_); }
 
@@ -74,7 +88,6 @@ class AqlmLinear {
                                           .lora_rounds_before_scaling = true};
 
  private:
-  double codebook(int k, int u, int r, int c) const;
   Matrix decode(bool as_library) const;
   Matrix forward_numba(const Matrix& x) const;
   Matrix forward_dequantize_gemm(const Matrix& x, Dtype dtype) const;

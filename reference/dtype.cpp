@@ -1,7 +1,9 @@
 #include "reference/dtype.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 
 #include "reference/error.hpp"
 
@@ -81,6 +83,56 @@ double round_to(Dtype d, double value) {
     case Dtype::BFloat16: return bfloat16_bits_to_float(float_to_bfloat16_bits(static_cast<float>(value)));
   }
   return value;
+}
+
+namespace {
+
+struct Format {
+  int precision;     // significand bits, the implicit one included
+  int min_exponent;  // of the smallest normal value; below it the step stays 2^(min - precision + 1)
+  double max_finite;
+};
+
+Format format_of(Dtype d) {
+  switch (d) {
+    case Dtype::Float64: return {53, -1022, std::numeric_limits<double>::max()};
+    case Dtype::Float32: return {24, -126, std::numeric_limits<float>::max()};
+    case Dtype::Float16: return {11, -14, 65504.0};
+    case Dtype::BFloat16: return {8, -126, 3.3895313892515355e38};
+  }
+  return {53, -1022, std::numeric_limits<double>::max()};
+}
+
+// The spacing of d's values around |v| (v finite, non-zero).
+double step_at(const Format& f, double v) {
+  return std::ldexp(1.0, std::max(std::ilogb(v), f.min_exponent) - (f.precision - 1));
+}
+
+}  // namespace
+
+double round_once_to(Dtype d, double value) {
+  if (d == Dtype::Float64 || value == 0.0 || !std::isfinite(value)) return value;
+  const Format f = format_of(d);
+  const double step = step_at(f, value);
+  // value / step is exact (a power-of-two scaling) and nearbyint rounds half to even.
+  const double rounded = std::nearbyint(value / step) * step;
+  if (std::fabs(rounded) > f.max_finite) return std::copysign(std::numeric_limits<double>::infinity(), value);
+  return rounded;
+}
+
+double fused_multiply_add(Dtype d, double a, double b, double c) {
+  // a*b is exact in double for every d narrower than float32; the sum may not be, so keep its
+  // error (TwoSum) and let it decide the one case where it matters: a sum exactly halfway.
+  const double p = a * b;
+  const double s = p + c;
+  const double bp = s - c, bc = s - bp;
+  const double err = (p - bp) + (c - bc);
+  const double r = round_once_to(d, s);
+  if (err == 0.0 || !std::isfinite(r) || s == r) return r;
+  const double half_step = step_at(format_of(d), s) / 2;
+  if (std::fabs(s - r) != half_step) return r;  // not a tie: the tiny error cannot move it across
+  // A tie broken by the error: towards r keeps r, away from r takes the other neighbour.
+  return (err > 0) == (s > r) ? r + 2 * (s - r) : r;
 }
 
 Matrix round_to(Dtype d, const Matrix& m) {

@@ -24,4 +24,11 @@ double round_to(Dtype d, double value);
 Matrix round_to(Dtype d, const Matrix& m);
 Vector round_to(Dtype d, const Vector& v);
 
+// One correct rounding of an exact double to d (round_to goes through float32 first, as torch
+// does; a GPU instruction rounds its exact result once, which these reproduce).
+double round_once_to(Dtype d, double value);
+// a*b + c with a single rounding to d (CUDA's __hfma2 on half/bfloat16 lanes); a, b, c must be
+// values of d.
+double fused_multiply_add(Dtype d, double a, double b, double c);
+
 }  // namespace qoracle

@@ -50,6 +50,32 @@ TEST(Dtype, DoubleGoesThroughFloatFirstAsTorchDoes) {
   EXPECT_EQ(round_to(Dtype::Float64, 0.1), 0.1);
 }
 
+TEST(Dtype, RoundOnceToRoundsTheExactValueOnce) {
+  // The same value as above, rounded once as a GPU instruction does: not a tie, so up.
+  const double v = 1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40);
+  EXPECT_EQ(round_once_to(Dtype::Float16, v), 1.0 + std::ldexp(1.0, -10));
+  EXPECT_EQ(round_once_to(Dtype::Float16, 1.0 + std::ldexp(1.0, -11)), 1.0);                     // tie -> even
+  EXPECT_EQ(round_once_to(Dtype::Float16, 1.0 + std::ldexp(3.0, -11)), 1.0 + std::ldexp(1.0, -9)); // tie -> even
+  EXPECT_EQ(round_once_to(Dtype::Float16, std::ldexp(1.0, -25)), 0.0);                  // half the least subnormal
+  EXPECT_EQ(round_once_to(Dtype::Float16, std::ldexp(3.0, -26)), std::ldexp(1.0, -24));
+  EXPECT_EQ(round_once_to(Dtype::Float16, 65519.0), 65504.0);
+  EXPECT_TRUE(std::isinf(round_once_to(Dtype::Float16, 65520.0)));
+  EXPECT_EQ(round_once_to(Dtype::BFloat16, 1.0 + std::ldexp(1.0, -8)), 1.0);
+  EXPECT_EQ(round_once_to(Dtype::BFloat16, 1.0 + std::ldexp(1.0, -8) + std::ldexp(1.0, -40)), 1.0 + std::ldexp(1.0, -7));
+}
+
+TEST(Dtype, FusedMultiplyAddRoundsOnceEvenWhereDoubleCannotHoldTheSum) {
+  // (1 + 2^-7) * 1.5 = 1.5 + 2^-7 + 2^-8: exactly halfway between two bfloat16 values.
+  const double a = 1.0 + std::ldexp(1.0, -7), b = 1.5;
+  EXPECT_EQ(fused_multiply_add(Dtype::BFloat16, a, b, 0.0), 1.5 + std::ldexp(1.0, -6));  // tie -> even
+  // A bfloat16 c of 2^-100 is lost when double adds it, yet it decides the tie.
+  EXPECT_EQ(fused_multiply_add(Dtype::BFloat16, a, b, std::ldexp(1.0, -100)), 1.5 + std::ldexp(1.0, -6));
+  EXPECT_EQ(fused_multiply_add(Dtype::BFloat16, a, b, -std::ldexp(1.0, -100)), 1.5 + std::ldexp(1.0, -7));
+  // float16: the product is kept whole before the one rounding (rounding it first would give 1).
+  EXPECT_EQ(fused_multiply_add(Dtype::Float16, 1.0 + std::ldexp(1.0, -6), 1.0 + std::ldexp(1.0, -6), -1.0),
+            std::ldexp(1.0, -5) + std::ldexp(1.0, -12));
+}
+
 TEST(Dtype, NamesRoundTripAndUnknownNamesAreRefused) {
   for (Dtype d : {Dtype::Float64, Dtype::Float32, Dtype::Float16, Dtype::BFloat16}) EXPECT_EQ(parse_dtype(dtype_name(d)), d);
   try {
