@@ -26,7 +26,7 @@ void register_forward(const LayerCase& c) {
       const optimized::HostLayer host = c.adapter == AdapterKind::Oft
                                             ? optimized::host_layer(oft_layer<Base>(c.features), "default")
                                             : optimized::host_layer(lora_layer<Base>(c.features), "default");
-      const optimized::FusedGemvLayer layer(host);
+      const optimized::ResidentFusedLayer layer(host);
       for (auto _ : state) state.SetIterationTime(layer.time_forward(c.tokens, 20));
       set_forward_counters<Base>(state, c);
       state.SetLabel(device.reason);

@@ -1,5 +1,5 @@
 #pragma once
-// The fused GEMV's inputs as plain host data (no Eigen, so nvcc never sees the reference): a base
+// The fused layer's inputs as plain host data (no Eigen, so nvcc never sees the reference): a base
 // layer's stored tensors in its own layout, and the adapters' float32 parameters.
 #include <cstdint>
 #include <string>
@@ -51,12 +51,12 @@ struct HostLayer {
 // A layer resident on the GPU: its tensors uploaded (and its OFT rotations computed by the batched
 // Cayley) once, then any number of forwards. Throws qoracle::Error on bad sizes and "no GPU: ..."
 // without a usable device.
-class FusedGemvLayer {
+class ResidentFusedLayer {
  public:
-  explicit FusedGemvLayer(const HostLayer& layer);
-  ~FusedGemvLayer();
-  FusedGemvLayer(const FusedGemvLayer&) = delete;
-  FusedGemvLayer& operator=(const FusedGemvLayer&) = delete;
+  explicit ResidentFusedLayer(const HostLayer& layer);
+  ~ResidentFusedLayer();
+  ResidentFusedLayer(const ResidentFusedLayer&) = delete;
+  ResidentFusedLayer& operator=(const ResidentFusedLayer&) = delete;
   // y (tokens, out) row-major for x (tokens, in) row-major (copies both ways).
   std::vector<float> forward(const std::vector<float>& x, int tokens) const;
   // Seconds per forward of `tokens` resident tokens, by CUDA events over `iterations` launches
@@ -68,12 +68,16 @@ class FusedGemvLayer {
   Impl* impl_ = nullptr;
 };
 
-// One forward with a temporary FusedGemvLayer.
-std::vector<float> fused_gemv(const HostLayer& layer, const std::vector<float>& x, int tokens);
+// One forward with a temporary ResidentFusedLayer (the GEMV up to 8 tokens, the tiled GEMM beyond).
+std::vector<float> fused_forward(const HostLayer& layer, const std::vector<float>& x, int tokens);
 
 // The same decomposition run on the host: the block code serially, the 32 lanes of a warp
 // emulated and summed in the order of the kernel's shuffle tree. What the GPU result must equal
 // up to float32 summation order.
 std::vector<float> fused_gemv_on_host(const HostLayer& layer, const std::vector<float>& x, int tokens);
+// The GEMM's tile steps run serially: what the GPU's GEMM must equal up to FMA contraction.
+std::vector<float> fused_gemm_on_host(const HostLayer& layer, const std::vector<float>& x, int tokens);
+// Whichever of the two the GPU would run for `tokens`.
+std::vector<float> fused_forward_on_host(const HostLayer& layer, const std::vector<float>& x, int tokens);
 
 }  // namespace qoracle::optimized

@@ -1,12 +1,15 @@
-// The fused GEMV (optimized/fused_gemv): every benchmarked layer kind at 1-8 tokens, plus odd
-// shapes and every rotation path. On the host, its emulation (the kernel's code, warps emulated)
-// is judged against the float64 reference in PEFT's convention; on a GPU, the kernel is judged
-// against the same oracle and must match the emulation up to float32 summation order.
+// The fused layer (optimized/fused_gemv for up to 8 tokens, optimized/fused_gemm beyond): every
+// benchmarked layer kind at 256 features and 1, 8 and 128 tokens, plus odd shapes, token counts
+// across the GEMM's tiles and every rotation path. On the host, its emulation (the kernel's code,
+// warps or tiles run serially) is judged against the float64 reference in PEFT's convention; on a
+// GPU, the kernel is judged against the same oracle and must match the emulation up to float32
+// summation order and FMA contraction.
 #include <gtest/gtest.h>
 
 #include "bench/layer_cases.hpp"
 #include "conformance/tolerances.hpp"
 #include "optimized/device_probe.hpp"
+#include "optimized/fused_gemm.hpp"
 #include "optimized/fused_layer.hpp"
 #include "reference/error.hpp"
 #include "reference/seeded_random.hpp"
@@ -42,11 +45,11 @@ Prepared prepare(const LayerCase& c, const Matrix& x) {
 void expect_fused_agrees(const HostLayer& layer, const Matrix& x, const Matrix& oracle) {
   const auto tokens = static_cast<int>(x.rows());
   const std::vector<float> xs = optimized::to_floats(x);
-  const Matrix host = optimized::from_floats(optimized::fused_gemv_on_host(layer, xs, tokens), tokens, layer.out_features);
+  const Matrix host = optimized::from_floats(optimized::fused_forward_on_host(layer, xs, tokens), tokens, layer.out_features);
   EXPECT_TRUE(agrees(oracle, host)) << "host emulation";
   const auto device = optimized::probe_device();
   if (!device.available) return;
-  const Matrix gpu = optimized::from_floats(optimized::fused_gemv(layer, xs, tokens), tokens, layer.out_features);
+  const Matrix gpu = optimized::from_floats(optimized::fused_forward(layer, xs, tokens), tokens, layer.out_features);
   EXPECT_TRUE(agrees(oracle, gpu)) << "kernel on " << device.reason;
   EXPECT_TRUE(agrees(host, gpu)) << "kernel vs its emulation on " << device.reason;
 }
@@ -61,14 +64,14 @@ TEST_P(FusedGemv, AgreesWithReference) {
   expect_fused_agrees(p.layer, x, p.oracle);
 }
 
-std::vector<LayerCase> gemv_cases() {
+std::vector<LayerCase> cases_at_256() {
   std::vector<LayerCase> out;
   for (const LayerCase& c : forward_cases())
-    if (c.features == 256 && c.tokens <= 8) out.push_back(c);
+    if (c.features == 256) out.push_back(c);
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(BenchCases, FusedGemv, ::testing::ValuesIn(gemv_cases()),
+INSTANTIATE_TEST_SUITE_P(BenchCases, FusedGemv, ::testing::ValuesIn(cases_at_256()),
                          [](const auto& info) { return info.param.test_name(); });
 
 // Shapes the tiles do not divide, every rotation path, EETQ's three layouts.
@@ -92,16 +95,45 @@ TEST(FusedGemvShapes, OddShapesAndRotationPaths) {
     config.block_share = rot.share;
     const OftBlocks blocks = resolve_oft_blocks(in, config);
     layer.add_adapter("default", config, round_to(Dtype::Float32, rng.normal(blocks.param_rows, blocks.n_elements, 0.02)));
-    const Matrix x = round_to(Dtype::Float32, rng.normal(3, in, 1.0));
-    SCOPED_TRACE(std::string(rot.neumann ? "neumann" : "exact") + (rot.share ? " shared" : ""));
-    expect_fused_agrees(optimized::host_layer(layer, "default"), x, layer.forward(x));
+    // 3 tokens: the GEMV; 19: the GEMM with a partial second token tile; its one input step of
+    // 72 (six blocks of 12) is longer than the 60 inputs.
+    for (int tokens : {3, 19}) {
+      const Matrix x = round_to(Dtype::Float32, rng.normal(tokens, in, 1.0));
+      SCOPED_TRACE(std::string(rot.neumann ? "neumann" : "exact") + (rot.share ? " shared " : " ") + std::to_string(tokens) + " tokens");
+      expect_fused_agrees(optimized::host_layer(layer, "default"), x, layer.forward(x));
+    }
   }
+}
+
+// The GEMM over several input steps and output tiles, with LoRA (u gathered step by step) and
+// OFT blocks larger than the 64-input minimum step; the GEMV on the same tokens agrees.
+TEST(FusedGemvShapes, GemmAcrossTilesMatchesTheGemv) {
+  QORACLE_SEED_TRACE(kSeed);
+  for (const auto& [adapter, tokens] : {std::pair{AdapterKind::Lora, 9}, std::pair{AdapterKind::Oft, 33}}) {
+    const Matrix x = activations(tokens, 256);
+    const Prepared p = prepare(LayerCase{adapter, BaseFormat::Hqq, 256, tokens}, x);
+    SCOPED_TRACE(std::to_string(tokens) + " tokens");
+    expect_fused_agrees(p.layer, x, p.oracle);
+    const std::vector<float> xs = optimized::to_floats(x);
+    EXPECT_TRUE(agrees(optimized::from_floats(optimized::fused_gemv_on_host(p.layer, xs, tokens), tokens, 256),
+                       optimized::from_floats(optimized::fused_gemm_on_host(p.layer, xs, tokens), tokens, 256)));
+  }
+  // Blocks of 128: each input step is one block.
+  SeededRandom rng(1701);
+  OftLayer<DenseLinear> layer(DenseLinear(round_to(Dtype::Float32, rng.normal(40, 256, 0.1)), std::nullopt), Convention::Peft);
+  OftConfig config;
+  config.oft_block_size = 128;
+  const OftBlocks blocks = resolve_oft_blocks(256, config);
+  layer.add_adapter("default", config, round_to(Dtype::Float32, rng.normal(blocks.param_rows, blocks.n_elements, 0.01)));
+  EXPECT_EQ(optimized::gemm_tile_k(128), 128);
+  const Matrix x = round_to(Dtype::Float32, rng.normal(20, 256, 1.0));
+  expect_fused_agrees(optimized::host_layer(layer, "default"), x, layer.forward(x));
 }
 
 TEST(FusedGemvShapes, EetqEveryLayout) {
   const EetqLinear& base = base_layer<EetqLinear>(256);
   LoraLayer<EetqLinear> layer = lora_layer<EetqLinear>(256);
-  const Matrix x = activations(4, 256);
+  const Matrix x = activations(12, 256);  // the GEMM
   for (EetqLayout layout : {EetqLayout::Interleaved, EetqLayout::Volta, EetqLayout::Plain}) {
     SCOPED_TRACE(eetq_layout_name(layout));
     HostLayer l = optimized::host_layer(layer, "default");

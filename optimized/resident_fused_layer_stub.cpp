@@ -5,22 +5,22 @@
 
 namespace qoracle::optimized {
 
-struct FusedGemvLayer::Impl {};
+struct ResidentFusedLayer::Impl {};
 
-FusedGemvLayer::FusedGemvLayer(const HostLayer& layer) {
+ResidentFusedLayer::ResidentFusedLayer(const HostLayer& layer) {
   check_fused_layer(layer, static_cast<std::size_t>(layer.in_features), 1);
   throw Error("no GPU: " + probe_device().reason);
 }
 
-FusedGemvLayer::~FusedGemvLayer() = default;
+ResidentFusedLayer::~ResidentFusedLayer() = default;
 
-std::vector<float> FusedGemvLayer::forward(const std::vector<float>&, int) const {
+std::vector<float> ResidentFusedLayer::forward(const std::vector<float>&, int) const {
   throw Error("no GPU: " + probe_device().reason);
 }
 
-double FusedGemvLayer::time_forward(int, int) const { throw Error("no GPU: " + probe_device().reason); }
+double ResidentFusedLayer::time_forward(int, int) const { throw Error("no GPU: " + probe_device().reason); }
 
-std::vector<float> fused_gemv(const HostLayer& layer, const std::vector<float>& x, int tokens) {
+std::vector<float> fused_forward(const HostLayer& layer, const std::vector<float>& x, int tokens) {
   check_fused_layer(layer, x.size(), tokens);
   throw Error("no GPU: " + probe_device().reason);
 }
