@@ -1,0 +1,33 @@
+#include <cuda_runtime.h>
+
+#include "optimized/copy_bandwidth.hpp"
+#include "optimized/device_buffer.hpp"
+#include "optimized/device_probe.hpp"
+
+namespace qoracle::optimized {
+
+double device_copy_bandwidth(int megabytes, int repeats) {
+  const DeviceStatus device = probe_device();
+  if (!device.available) throw Error("no GPU: " + device.reason);
+  const size_t bytes = static_cast<size_t>(megabytes) << 20;
+  DeviceBuffer<char> from(bytes), to(bytes);
+  check_cuda(cudaMemset(from.get(), 1, bytes), "cudaMemset");
+  cudaEvent_t start, stop;
+  check_cuda(cudaEventCreate(&start), "cudaEventCreate");
+  check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
+  float best_ms = 0;
+  for (int i = 0; i <= repeats; ++i) {  // the first copy warms up and is not counted
+    check_cuda(cudaEventRecord(start), "cudaEventRecord");
+    check_cuda(cudaMemcpy(to.get(), from.get(), bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy device to device");
+    check_cuda(cudaEventRecord(stop), "cudaEventRecord");
+    check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    float ms = 0;
+    check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+    if (i > 0 && (best_ms == 0 || ms < best_ms)) best_ms = ms;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return 2.0 * static_cast<double>(bytes) / (best_ms * 1e-3);
+}
+
+}  // namespace qoracle::optimized
