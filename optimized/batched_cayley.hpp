@@ -11,6 +11,7 @@ struct CayleyBatch {
   int block_size = 0;  // b, 2..128
   bool neumann = true;
   int terms = 5;       // Neumann terms (PEFT's num_cayley_neumann_terms)
+  float coft_radius = 0.0f;  // COFT: project each row onto ||S||_F <= radius first (0: no COFT)
 };
 
 // params: rows x b(b-1)/2, row-major. Returns rows x b x b, row-major (R per block, in PEFT's

@@ -1,4 +1,5 @@
 // batched_cayley's input checks, built with and without CUDA so bad input reads the same either way.
+#include <cmath>
 #include <string>
 
 #include "optimized/batched_cayley.hpp"
@@ -11,6 +12,8 @@ void check_cayley_batch(const CayleyBatch& batch, const std::vector<float>& para
   if (b < 2 || b > 128) throw Error("block_size: expected 2..128, got " + std::to_string(b));
   if (batch.rows < 1) throw Error("rows: expected >= 1, got " + std::to_string(batch.rows));
   if (batch.neumann && batch.terms < 1) throw Error("terms: expected >= 1, got " + std::to_string(batch.terms));
+  if (!(batch.coft_radius >= 0.0f) || !std::isfinite(batch.coft_radius))
+    throw Error("coft_radius: expected a finite value >= 0 (0: no COFT), got " + std::to_string(batch.coft_radius));
   const std::size_t n_el = static_cast<std::size_t>(b) * (b - 1) / 2;
   if (params.size() != static_cast<std::size_t>(batch.rows) * n_el)
     throw Error("params: expected " + std::to_string(batch.rows) + " x " + std::to_string(n_el) + " values, got " +

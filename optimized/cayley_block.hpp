@@ -6,6 +6,8 @@
 //
 // Every loop over elements is `for (e = tid; e < n; e += nthreads)`; a `sync()` separates phases
 // that read what another thread wrote. Storage is row-major b x b (aug: b x 2b).
+#include <cmath>
+
 #if defined(__CUDACC__)
 #define QORACLE_HD __host__ __device__
 #else
@@ -18,15 +20,34 @@ struct NoSync {
   QORACLE_HD void operator()() const {}
 };
 
-// S from a parameter row: v fills the strict upper triangle row by row, S = M - M^T.
+// COFT (constrained OFT): the factor that scales a parameter row so that S = skew(v) lies in the
+// Frobenius ball of `radius` (||S||_F = sqrt(2) ||v||); 1 inside the ball or without COFT (radius
+// 0). Every thread sums the per-thread partials in the same order, so all get the same factor.
+// `partial` holds nthreads floats.
 template <class Sync>
-QORACLE_HD void skew_block(const float* v, int b, float* s, int tid, int nthreads, Sync sync) {
+QORACLE_HD float coft_factor(const float* v, int n, float radius, float* partial, int tid, int nthreads, Sync sync) {
+  if (radius <= 0.0f) return 1.0f;
+  float sum = 0.0f;
+  for (int e = tid; e < n; e += nthreads) sum += v[e] * v[e];
+  partial[tid] = sum;
+  sync();
+  float total = 0.0f;
+  for (int t = 0; t < nthreads; ++t) total += partial[t];
+  sync();  // partial may be reused once everyone has read it
+  const float frobenius = sqrtf(2.0f * total);
+  return frobenius > radius ? radius / frobenius : 1.0f;
+}
+
+// S from a parameter row: v (times `scale`, COFT's factor) fills the strict upper triangle row by
+// row, S = M - M^T.
+template <class Sync>
+QORACLE_HD void skew_block(const float* v, int b, float* s, int tid, int nthreads, Sync sync, float scale = 1.0f) {
   for (int e = tid; e < b * b; e += nthreads) {
     const int p = e / b, q = e % b;
     // Index of (min, max) in the row-major strict upper triangle.
     const int lo = p < q ? p : q, hi = p < q ? q : p;
     const int k = lo * b - lo * (lo + 1) / 2 + (hi - lo - 1);
-    s[e] = p == q ? 0.0f : (p < q ? v[k] : -v[k]);
+    s[e] = p == q ? 0.0f : (p < q ? v[k] * scale : -(v[k] * scale));
   }
   sync();
 }

@@ -13,7 +13,7 @@ namespace qoracle::optimized {
 std::vector<float> fused_gemm_on_host(const HostLayer& l, const std::vector<float>& x, int tokens) {
   check_fused_layer(l, x.size(), tokens);
   const std::vector<float> rotation = l.oft_params.empty() ? std::vector<float>{} : rotation_blocks_on_host(l);
-  const FusedAdapters a = fused_adapters(l, rotation.data(), l.lora_a.data(), l.lora_b.data(), l.bias.data());
+  const FusedAdapters a = fused_adapters(l, rotation.data(), l.lora_a.data(), l.lora_b.data(), l.lora_bias.data(), l.bias.data());
   const int in = l.in_features, out = l.out_features, bk = gemm_tile_k(l.oft_params.empty() ? 1 : l.oft_block_size);
   constexpr int kSlots = kGemmTileOut * kGemmTileTokens;
   std::vector<float> y(static_cast<std::size_t>(tokens) * out), xs(kGemmTileTokens * bk), x_rot(xs.size()),

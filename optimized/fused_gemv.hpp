@@ -4,7 +4,7 @@
 //     rotated activations live only in shared memory) and u = x * A^T (LoRA);
 //   main loop (one warp per output feature): dot(x_rot, W[o]) with W dequantized from the stored
 //     bytes by a weight view (optimized/weight_views.hpp), float32 accumulation;
-//   epilogue: + bias + s * B[o] . u.
+//   epilogue: + bias + s * (B[o] . u + b_B[o]).
 // A layer has OFT or LoRA or neither (both: LoRA reads the unrotated x, as stacking would).
 #include "optimized/cayley_block.hpp"
 
@@ -17,7 +17,8 @@ struct FusedAdapters {
   const float* lora_b = nullptr;
   int rank = 0;
   float scaling = 0.0f;
-  const float* bias = nullptr;  // (out) or none
+  const float* lora_bias = nullptr;  // (out): lora_B's bias, inside the scaling, or none
+  const float* bias = nullptr;       // (out) or none
 };
 
 template <class Sync>
@@ -57,6 +58,7 @@ QORACLE_HD inline float fused_epilogue(float dot, int o, const FusedAdapters& a,
   if (a.lora_b) {
     float lora = 0.0f;
     for (int r = 0; r < a.rank; ++r) lora += a.lora_b[static_cast<long long>(o) * a.rank + r] * u[r];
+    if (a.lora_bias) lora += a.lora_bias[o];  // PEFT: lora_B(lora_A(x)) * scaling, lora_B with a bias
     y += a.scaling * lora;
   }
   return y;

@@ -18,6 +18,6 @@ std::vector<float> rotation_blocks_on_host(const HostLayer& layer);
 std::vector<float> rotation_blocks_on_gpu(const HostLayer& layer);
 // The adapter pointers for a layer, given where its tensors live.
 FusedAdapters fused_adapters(const HostLayer& layer, const float* rotation, const float* lora_a, const float* lora_b,
-                             const float* bias);
+                             const float* lora_bias, const float* bias);
 
 }  // namespace qoracle::optimized

@@ -1,4 +1,5 @@
 // The fused GEMV's host emulation and the checks both paths share.
+#include <cmath>
 #include <string>
 
 #include "optimized/batched_cayley.hpp"
@@ -38,7 +39,10 @@ void check_fused_layer(const HostLayer& l, std::size_t x_size, int tokens) {
   if (l.rank > 0) {
     expect_size(l.lora_a.size(), static_cast<std::size_t>(l.rank) * in, "lora_a");
     expect_size(l.lora_b.size(), out * static_cast<std::size_t>(l.rank), "lora_b");
+    if (!l.lora_bias.empty()) expect_size(l.lora_bias.size(), out, "lora_bias");
   }
+  if (!(l.coft_radius >= 0.0f) || !std::isfinite(l.coft_radius))
+    throw Error("coft_radius: expected a finite value >= 0 (0: no COFT), got " + std::to_string(l.coft_radius));
   std::visit(
       [&](const auto& w) {
         using W = std::decay_t<decltype(w)>;
@@ -86,11 +90,13 @@ std::vector<float> rotation_blocks_on_host(const HostLayer& l) {
   for (int j = 0; j < blocks; ++j) {
     const float* v = l.oft_params.data() + (l.block_share ? 0 : j * n_el);
     float* rj = r.data() + j * bb;
+    float partial = 0.0f;
+    const float f = coft_factor(v, static_cast<int>(n_el), l.coft_radius, &partial, 0, 1, NoSync{});
     if (l.neumann) {
-      skew_block(v, b, ws.data(), 0, 1, NoSync{});
+      skew_block(v, b, ws.data(), 0, 1, NoSync{}, f);
       cayley_neumann_block(ws.data(), b, l.terms, ws.data() + bb, ws.data() + 2 * bb, rj, 0, 1, NoSync{});
     } else {
-      skew_block(v, b, rj, 0, 1, NoSync{});
+      skew_block(v, b, rj, 0, 1, NoSync{}, f);
       cayley_exact_block(rj, b, ws.data(), rj, 0, 1, NoSync{});
     }
   }
@@ -98,7 +104,8 @@ std::vector<float> rotation_blocks_on_host(const HostLayer& l) {
 }
 
 std::vector<float> rotation_blocks_on_gpu(const HostLayer& l) {
-  const std::vector<float> r = batched_cayley({l.oft_rows, l.oft_block_size, l.neumann, l.terms}, l.oft_params);
+  const std::vector<float> r =
+      batched_cayley({l.oft_rows, l.oft_block_size, l.neumann, l.terms, l.coft_radius}, l.oft_params);
   if (!l.block_share) return r;
   std::vector<float> rotation;
   for (int j = 0; j < l.in_features / l.oft_block_size; ++j) rotation.insert(rotation.end(), r.begin(), r.end());
@@ -106,7 +113,7 @@ std::vector<float> rotation_blocks_on_gpu(const HostLayer& l) {
 }
 
 FusedAdapters fused_adapters(const HostLayer& l, const float* rotation, const float* lora_a, const float* lora_b,
-                             const float* bias) {
+                             const float* lora_bias, const float* bias) {
   FusedAdapters a;
   a.rotation = l.oft_params.empty() ? nullptr : rotation;
   a.block_size = l.oft_block_size;
@@ -114,6 +121,7 @@ FusedAdapters fused_adapters(const HostLayer& l, const float* rotation, const fl
   a.lora_b = l.rank > 0 ? lora_b : nullptr;
   a.rank = l.rank;
   a.scaling = l.scaling;
+  a.lora_bias = l.rank > 0 && !l.lora_bias.empty() ? lora_bias : nullptr;
   a.bias = l.bias.empty() ? nullptr : bias;
   return a;
 }
@@ -121,7 +129,7 @@ FusedAdapters fused_adapters(const HostLayer& l, const float* rotation, const fl
 std::vector<float> fused_gemv_on_host(const HostLayer& l, const std::vector<float>& x, int tokens) {
   check_fused_layer(l, x.size(), tokens);
   const std::vector<float> rotation = l.oft_params.empty() ? std::vector<float>{} : rotation_blocks_on_host(l);
-  const FusedAdapters a = fused_adapters(l, rotation.data(), l.lora_a.data(), l.lora_b.data(), l.bias.data());
+  const FusedAdapters a = fused_adapters(l, rotation.data(), l.lora_a.data(), l.lora_b.data(), l.lora_bias.data(), l.bias.data());
   std::vector<float> y(static_cast<std::size_t>(tokens) * l.out_features), x_rot(l.in_features), u(l.rank);
   std::visit(
       [&](const auto& w) {

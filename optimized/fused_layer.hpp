@@ -4,6 +4,7 @@
 #include <string>
 
 #include "optimized/fused_weights.hpp"
+#include "reference/coft.hpp"
 #include "reference/eetq_format.hpp"
 #include "reference/lora_linear.hpp"
 #include "reference/oft_linear.hpp"
@@ -20,8 +21,8 @@ template <class Base>
 HostLayer host_layer(const OftLayer<Base>& layer, const std::string& adapter) {
   HostLayer l = host_base(layer.base());
   const OftAdapter& a = layer.adapter(adapter);
-  if (a.config().coft) throw Error("coft: the fused GEMV does not project yet (COFT is issue 9 work to come)");
-  const Matrix w = a.effective_weight();
+  // The stored (unprojected) parameters: COFT's projection runs in the batched Cayley.
+  const Matrix& w = a.weight();
   for (Eigen::Index r = 0; r < w.rows(); ++r)
     for (Eigen::Index c = 0; c < w.cols(); ++c) l.oft_params.push_back(static_cast<float>(w(r, c)));
   l.oft_rows = static_cast<int>(w.rows());
@@ -29,6 +30,7 @@ HostLayer host_layer(const OftLayer<Base>& layer, const std::string& adapter) {
   l.block_share = a.config().block_share;
   l.neumann = a.config().use_cayley_neumann;
   l.terms = a.config().num_cayley_neumann_terms;
+  if (a.config().coft) l.coft_radius = static_cast<float>(coft_radius(a.config().eps, l.oft_rows, Convention::Peft));
   return l;
 }
 
@@ -36,7 +38,9 @@ template <class Base>
 HostLayer host_layer(const LoraLayer<Base>& layer, const std::string& adapter) {
   HostLayer l = host_base(layer.base());
   const LoraAdapter& a = layer.adapter(adapter);
-  if (a.config().use_dora || a.b_bias()) throw Error("lora: the fused GEMV has no DoRA or lora_bias yet");
+  if (a.config().use_dora) throw Error("lora: the fused kernels have no DoRA yet");
+  if (a.b_bias())
+    for (Eigen::Index o = 0; o < a.b_bias()->size(); ++o) l.lora_bias.push_back(static_cast<float>((*a.b_bias())(o)));
   for (Eigen::Index r = 0; r < a.a().rows(); ++r)
     for (Eigen::Index c = 0; c < a.a().cols(); ++c) l.lora_a.push_back(static_cast<float>(a.a()(r, c)));
   for (Eigen::Index r = 0; r < a.b().rows(); ++r)

@@ -42,8 +42,9 @@ struct HostLayer {
   int oft_rows = 0, oft_block_size = 0;
   bool block_share = false, neumann = true;
   int terms = 5;
-  // LoRA (rank 0: none).
-  std::vector<float> lora_a, lora_b;
+  float coft_radius = 0.0f;  // COFT: each row projected onto ||S||_F <= radius (0: none)
+  // LoRA (rank 0: none); lora_bias is lora_B's bias (PEFT's lora_bias), empty: none.
+  std::vector<float> lora_a, lora_b, lora_bias;
   int rank = 0;
   float scaling = 0.0f;
 };

@@ -17,6 +17,8 @@ const HqqWeights& check_hqq_merge(const HostLayer& l) {
   if (!w) throw Error("base: hqq_merge needs an HQQ layer");
   if (l.oft_params.empty() == (l.rank == 0))
     throw Error("adapter: hqq_merge needs exactly one adapter, LoRA or OFT");
+  if (!l.lora_bias.empty())
+    throw Error("lora_bias: PEFT's HqqLoraLinear refuses lora_bias (ValueError), so there is no merge to reproduce");
   return *w;
 }
 

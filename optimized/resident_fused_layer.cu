@@ -120,7 +120,8 @@ ResidentFusedLayer::ResidentFusedLayer(const HostLayer& l) {
   impl->rank = l.rank;
   impl->tile_k = gemm_tile_k(l.oft_params.empty() ? 1 : l.oft_block_size);
   const std::vector<float> rotation = l.oft_params.empty() ? std::vector<float>{} : rotation_blocks_on_gpu(l);
-  impl->adapters = fused_adapters(l, impl->up(rotation), impl->up(l.lora_a), impl->up(l.lora_b), impl->up(l.bias));
+  impl->adapters = fused_adapters(l, impl->up(rotation), impl->up(l.lora_a), impl->up(l.lora_b), impl->up(l.lora_bias),
+                                  impl->up(l.bias));
   std::visit([&](const auto& w) { impl->view = make_view(w, l, [&](const auto& v) { return impl->up(v); }); },
              l.weights);
   impl->reserve_shared_memory();

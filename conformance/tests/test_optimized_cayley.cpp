@@ -12,6 +12,7 @@
 #include "optimized/cayley_block.hpp"
 #include "optimized/device_probe.hpp"
 #include "reference/cayley.hpp"
+#include "reference/coft.hpp"
 #include "reference/dtype.hpp"
 #include "reference/error.hpp"
 #include "reference/seeded_random.hpp"
@@ -132,6 +133,47 @@ INSTANTIATE_TEST_SUITE_P(Blocks, OptimizedCayley, ::testing::ValuesIn(cayley_cas
 });
 
 // Bad input is refused before any device is touched, naming the field (with or without CUDA).
+// COFT's factor, computed by cooperating threads that meet at barriers (a missing one lets a
+// thread read partials before they are written), against the reference projection in PEFT's
+// convention: inside the ball the row is kept, outside it lands on the boundary.
+TEST(OptimizedCayleyCoft, FactorMatchesTheReferenceProjection) {
+  const CayleyCase c{16, false, 0};
+  const std::vector<float> v = params_for(c, 3);  // rows of 120 values ~ N(0, (0.3/16)^2): ||S||_F ~ 0.29
+  const int n = skew_param_count(c.b);
+  Matrix rows(3, n);
+  for (int r = 0; r < 3; ++r)
+    for (int k = 0; k < n; ++k) rows(r, k) = v[static_cast<std::size_t>(r * n + k)];
+  for (double eps : {0.05, 0.3, 10.0}) {  // projects all, some, none
+    const Matrix projected = coft_project(rows, eps, Convention::Peft);
+    const auto radius = static_cast<float>(coft_radius(eps, 3, Convention::Peft));
+    for (int threads : {1, 5}) {
+      for (int r = 0; r < 3; ++r) {
+        std::vector<float> partial(static_cast<std::size_t>(threads));
+        std::vector<float> factor(static_cast<std::size_t>(threads));
+        std::barrier barrier(threads);
+        const float* row = v.data() + static_cast<std::size_t>(r * n);
+        if (threads == 1) {
+          factor[0] = optimized::coft_factor(row, n, radius, partial.data(), 0, 1, NoSync{});
+        } else {
+          std::vector<std::jthread> pool;
+          for (int t = 0; t < threads; ++t)
+            pool.emplace_back([&, t] {
+              factor[static_cast<std::size_t>(t)] =
+                  optimized::coft_factor(row, n, radius, partial.data(), t, threads, [&] { barrier.arrive_and_wait(); });
+            });
+        }
+        for (int t = 0; t < threads; ++t) {
+          const double want = projected(r, 0) / rows(r, 0);
+          EXPECT_NEAR(factor[static_cast<std::size_t>(t)], want, 1e-6 * want)
+              << "eps " << eps << " row " << r << " thread " << t << " of " << threads;
+        }
+      }
+    }
+  }
+  float partial = 0;
+  EXPECT_EQ(optimized::coft_factor(v.data(), n, 0.0f, &partial, 0, 1, NoSync{}), 1.0f);  // radius 0: no COFT
+}
+
 TEST(OptimizedCayleyBadInput, BlockSizeOutOfRange) {
   for (int b : {1, 129}) {
     try {

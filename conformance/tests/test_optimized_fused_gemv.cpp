@@ -130,6 +130,42 @@ TEST(FusedGemvShapes, GemmAcrossTilesMatchesTheGemv) {
   expect_fused_agrees(optimized::host_layer(layer, "default"), x, layer.forward(x));
 }
 
+// COFT (the projection runs in the batched Cayley, from the stored parameters) and lora_bias (in
+// the epilogue, inside the scaling), through the GEMV and the GEMM; without them the same layers
+// fall outside the tolerance, so the checks can fail.
+TEST(FusedGemvShapes, CoftAndLoraBias) {
+  SeededRandom rng(1702);
+  QORACLE_SEED_TRACE(1702);
+  const int in = 96, out = 40;
+  const DenseLinear base(round_to(Dtype::Float32, rng.normal(out, in, 0.1)), round_to(Dtype::Float32, Vector(rng.normal(out, 1, 0.1).col(0))));
+  for (int tokens : {3, 20}) {
+    const Matrix x = round_to(Dtype::Float32, rng.normal(tokens, in, 1.0));
+    for (double eps : {1e-2, 10.0}) {  // the projection active, and not
+      OftLayer<DenseLinear> layer(base, Convention::Peft);
+      OftConfig config;
+      config.oft_block_size = 16;
+      config.coft = true;
+      config.eps = eps;
+      const OftBlocks blocks = resolve_oft_blocks(in, config);
+      layer.add_adapter("default", config, round_to(Dtype::Float32, rng.normal(blocks.param_rows, blocks.n_elements, 0.05)));
+      SCOPED_TRACE("coft eps " + std::to_string(eps) + ", " + std::to_string(tokens) + " tokens");
+      HostLayer l = optimized::host_layer(layer, "default");
+      expect_fused_agrees(l, x, layer.forward(x));
+      l.coft_radius = 0.0f;
+      const Matrix unprojected = optimized::from_floats(optimized::fused_forward_on_host(l, optimized::to_floats(x), tokens), tokens, out);
+      EXPECT_EQ(agrees(layer.forward(x), unprojected), eps > 1.0) << "without the projection";
+    }
+    LoraLayer<DenseLinear> lora(base, Convention::Peft);
+    lora.add_adapter("default", LoraConfig{.r = 4, .lora_alpha = 8, .lora_bias = true}, round_to(Dtype::Float32, rng.normal(4, in, 0.1)),
+                     round_to(Dtype::Float32, rng.normal(out, 4, 0.1)), round_to(Dtype::Float32, Vector(rng.normal(out, 1, 0.5).col(0))));
+    SCOPED_TRACE("lora_bias, " + std::to_string(tokens) + " tokens");
+    HostLayer l = optimized::host_layer(lora, "default");
+    expect_fused_agrees(l, x, lora.forward(x));
+    l.lora_bias.clear();
+    EXPECT_FALSE(agrees(lora.forward(x), optimized::from_floats(optimized::fused_forward_on_host(l, optimized::to_floats(x), tokens), tokens, out)));
+  }
+}
+
 TEST(FusedGemvShapes, EetqEveryLayout) {
   const EetqLinear& base = base_layer<EetqLinear>(256);
   LoraLayer<EetqLinear> layer = lora_layer<EetqLinear>(256);
