@@ -1,5 +1,6 @@
 #include "reference/aqlm_gpu_kernels.hpp"
 
+#include <algorithm>
 #include <array>
 #include <string>
 
