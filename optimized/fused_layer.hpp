@@ -2,6 +2,7 @@
 // A reference layer's stored tensors and one adapter, as the fused GEMV takes them (float32, the
 // base in its own stored layout). The bridge between the oracle's types and the kernels' plain data.
 #include <string>
+#include <vector>
 
 #include "optimized/fused_weights.hpp"
 #include "reference/coft.hpp"
@@ -47,6 +48,41 @@ HostLayer host_layer(const LoraLayer<Base>& layer, const std::string& adapter) {
     for (Eigen::Index c = 0; c < a.b().cols(); ++c) l.lora_b.push_back(static_cast<float>(a.b()(r, c)));
   l.rank = static_cast<int>(a.a().rows());
   l.scaling = static_cast<float>(a.scaling());
+  return l;
+}
+
+// Several LoRA adapters at once, as one stacked adapter: A = [A_1; A_2; ...] (x * A^T once for all
+// of them), B = [s_1 B_1 | s_2 B_2 | ...] with the scalings folded in, lora_bias = sum s_i b_i and
+// scaling 1. Equal to PEFT's sum over adapters up to float32 summation order.
+template <class Base>
+HostLayer host_layer(const LoraLayer<Base>& layer, const std::vector<std::string>& adapters) {
+  HostLayer l = host_base(layer.base());
+  const int out = l.out_features, in = l.in_features;
+  int rank = 0;
+  for (const std::string& name : adapters) rank += static_cast<int>(layer.adapter(name).a().rows());
+  l.lora_a.reserve(static_cast<std::size_t>(rank) * in);
+  l.lora_b.assign(static_cast<std::size_t>(out) * rank, 0.0f);
+  std::vector<double> bias(static_cast<std::size_t>(out), 0.0);
+  bool any_bias = false;
+  int r0 = 0;
+  for (const std::string& name : adapters) {
+    const LoraAdapter& a = layer.adapter(name);
+    if (a.config().use_dora) throw Error("lora: the fused kernels have no DoRA yet (adapter '" + name + "')");
+    const double s = a.scaling();
+    for (Eigen::Index r = 0; r < a.a().rows(); ++r)
+      for (Eigen::Index c = 0; c < a.a().cols(); ++c) l.lora_a.push_back(static_cast<float>(a.a()(r, c)));
+    for (int o = 0; o < out; ++o)
+      for (Eigen::Index r = 0; r < a.b().cols(); ++r)
+        l.lora_b[static_cast<std::size_t>(o) * rank + r0 + r] = static_cast<float>(s * a.b()(o, r));
+    if (a.b_bias()) {
+      any_bias = true;
+      for (int o = 0; o < out; ++o) bias[static_cast<std::size_t>(o)] += s * (*a.b_bias())(o);
+    }
+    r0 += static_cast<int>(a.a().rows());
+  }
+  if (any_bias) l.lora_bias.assign(bias.begin(), bias.end());
+  l.rank = rank;
+  l.scaling = 1.0f;
   return l;
 }
 

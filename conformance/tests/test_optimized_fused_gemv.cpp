@@ -166,6 +166,27 @@ TEST(FusedGemvShapes, CoftAndLoraBias) {
   }
 }
 
+// Several LoRA adapters (one rsLoRA, one with lora_bias, different ranks) as one stacked adapter,
+// through the GEMV and the GEMM; leaving one out is outside the tolerance.
+TEST(FusedGemvShapes, SeveralLoraAdaptersStacked) {
+  SeededRandom rng(1703);
+  QORACLE_SEED_TRACE(1703);
+  const HqqLinear& base = base_layer<HqqLinear>(256);
+  LoraLayer<HqqLinear> lora(base, Convention::Peft);
+  lora.add_adapter("first", LoraConfig{.r = 4, .lora_alpha = 8, .use_rslora = true}, round_to(Dtype::Float32, rng.normal(4, 256, 0.1)),
+                   round_to(Dtype::Float32, rng.normal(256, 4, 0.1)));
+  lora.add_adapter("second", LoraConfig{.r = 6, .lora_alpha = 3, .lora_bias = true}, round_to(Dtype::Float32, rng.normal(6, 256, 0.1)),
+                   round_to(Dtype::Float32, rng.normal(256, 6, 0.1)), round_to(Dtype::Float32, Vector(rng.normal(256, 1, 0.5).col(0))));
+  lora.set_active_adapters({"first", "second"});
+  for (int tokens : {5, 18}) {
+    const Matrix x = activations(tokens, 256);
+    SCOPED_TRACE(std::to_string(tokens) + " tokens");
+    expect_fused_agrees(optimized::host_layer(lora, std::vector<std::string>{"first", "second"}), x, lora.forward(x));
+    const HostLayer only_first = optimized::host_layer(lora, std::vector<std::string>{"first"});
+    EXPECT_FALSE(agrees(lora.forward(x), optimized::from_floats(optimized::fused_forward_on_host(only_first, optimized::to_floats(x), tokens), tokens, 256)));
+  }
+}
+
 TEST(FusedGemvShapes, EetqEveryLayout) {
   const EetqLinear& base = base_layer<EetqLinear>(256);
   LoraLayer<EetqLinear> layer = lora_layer<EetqLinear>(256);
