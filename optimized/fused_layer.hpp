@@ -12,6 +12,9 @@
 
 namespace qoracle::optimized {
 
+std::vector<float> to_floats(const Matrix& m);  // row-major
+Matrix from_floats(const std::vector<float>& v, int rows, int cols);
+
 HostLayer host_base(const DenseLinear& base);
 HostLayer host_base(const HqqLinear& base);
 HostLayer host_base(const AqlmLinear& base);
@@ -24,8 +27,7 @@ HostLayer host_layer(const OftLayer<Base>& layer, const std::string& adapter) {
   const OftAdapter& a = layer.adapter(adapter);
   // The stored (unprojected) parameters: COFT's projection runs in the batched Cayley.
   const Matrix& w = a.weight();
-  for (Eigen::Index r = 0; r < w.rows(); ++r)
-    for (Eigen::Index c = 0; c < w.cols(); ++c) l.oft_params.push_back(static_cast<float>(w(r, c)));
+  l.oft_params = to_floats(w);
   l.oft_rows = static_cast<int>(w.rows());
   l.oft_block_size = a.blocks().block_size;
   l.block_share = a.config().block_share;
@@ -40,12 +42,9 @@ HostLayer host_layer(const LoraLayer<Base>& layer, const std::string& adapter) {
   HostLayer l = host_base(layer.base());
   const LoraAdapter& a = layer.adapter(adapter);
   if (a.config().use_dora) throw Error("lora: the fused kernels have no DoRA yet");
-  if (a.b_bias())
-    for (Eigen::Index o = 0; o < a.b_bias()->size(); ++o) l.lora_bias.push_back(static_cast<float>((*a.b_bias())(o)));
-  for (Eigen::Index r = 0; r < a.a().rows(); ++r)
-    for (Eigen::Index c = 0; c < a.a().cols(); ++c) l.lora_a.push_back(static_cast<float>(a.a()(r, c)));
-  for (Eigen::Index r = 0; r < a.b().rows(); ++r)
-    for (Eigen::Index c = 0; c < a.b().cols(); ++c) l.lora_b.push_back(static_cast<float>(a.b()(r, c)));
+  if (a.b_bias()) l.lora_bias = to_floats(*a.b_bias());
+  l.lora_a = to_floats(a.a());
+  l.lora_b = to_floats(a.b());
   l.rank = static_cast<int>(a.a().rows());
   l.scaling = static_cast<float>(a.scaling());
   return l;
@@ -57,10 +56,9 @@ HostLayer host_layer(const LoraLayer<Base>& layer, const std::string& adapter) {
 template <class Base>
 HostLayer host_layer(const LoraLayer<Base>& layer, const std::vector<std::string>& adapters) {
   HostLayer l = host_base(layer.base());
-  const int out = l.out_features, in = l.in_features;
+  const int out = l.out_features;
   int rank = 0;
   for (const std::string& name : adapters) rank += static_cast<int>(layer.adapter(name).a().rows());
-  l.lora_a.reserve(static_cast<std::size_t>(rank) * in);
   l.lora_b.assign(static_cast<std::size_t>(out) * rank, 0.0f);
   std::vector<double> bias(static_cast<std::size_t>(out), 0.0);
   bool any_bias = false;
@@ -69,8 +67,8 @@ HostLayer host_layer(const LoraLayer<Base>& layer, const std::vector<std::string
     const LoraAdapter& a = layer.adapter(name);
     if (a.config().use_dora) throw Error("lora: the fused kernels have no DoRA yet (adapter '" + name + "')");
     const double s = a.scaling();
-    for (Eigen::Index r = 0; r < a.a().rows(); ++r)
-      for (Eigen::Index c = 0; c < a.a().cols(); ++c) l.lora_a.push_back(static_cast<float>(a.a()(r, c)));
+    const std::vector<float> a_rows = to_floats(a.a());
+    l.lora_a.insert(l.lora_a.end(), a_rows.begin(), a_rows.end());
     for (int o = 0; o < out; ++o)
       for (Eigen::Index r = 0; r < a.b().cols(); ++r)
         l.lora_b[static_cast<std::size_t>(o) * rank + r0 + r] = static_cast<float>(s * a.b()(o, r));
@@ -85,8 +83,5 @@ HostLayer host_layer(const LoraLayer<Base>& layer, const std::vector<std::string
   l.scaling = 1.0f;
   return l;
 }
-
-std::vector<float> to_floats(const Matrix& m);  // row-major
-Matrix from_floats(const std::vector<float>& v, int rows, int cols);
 
 }  // namespace qoracle::optimized

@@ -84,9 +84,7 @@ void require_aqlm_gpu_kernel_fits(const AqlmLinear& layer) {
   if (k == AqlmKernel::Triton && layer.dtype() == Dtype::Float64)
     throw Error("dtype: triton_gemv runs float32, float16 or bfloat16 layers, got float64");
   if (!is_cuda_kernel(k)) return;
-  const bool one_by_16 = c.num_codebooks == 1 && c.nbits_per_codebook == 16 && (c.in_group_size == 8 || c.in_group_size == 16);
-  const bool kx8 = (c.num_codebooks == 1 || c.num_codebooks == 2) && c.nbits_per_codebook == 8 && c.in_group_size == 8;
-  if (c.out_group_size != 1 || !(one_by_16 || kx8))
+  if (!aqlm_has_cuda_kernel(c))
     throw Error("config: " + kernel + " runs 1x16 (in_group_size 8 or 16), 2x8 and 1x8 (in_group_size 8) with "
                 "out_group_size 1, got " + config_name(c));
   if (layer.dtype() != Dtype::Float16 && layer.dtype() != Dtype::BFloat16)
@@ -96,7 +94,7 @@ void require_aqlm_gpu_kernel_fits(const AqlmLinear& layer) {
     throw Error("in_features: " + kernel + " reads 8 codes per 16-byte load, so in_features must be a multiple of " +
                 std::to_string(multiple) + " (the library mis-strides rows otherwise), got " +
                 std::to_string(layer.in_features()));
-  if (k == AqlmKernel::CudaDequantGemm && one_by_16) {
+  if (k == AqlmKernel::CudaDequantGemm && c.nbits_per_codebook == 16) {
     const int covered = aqlm_code1x16_covered_inputs(layer.in_features(), c.in_group_size);
     if (covered < layer.in_features())
       throw Error("in_features: aqlm's Code1x16Dequant writes only the first " + std::to_string(covered) + " of " +

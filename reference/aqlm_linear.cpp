@@ -33,10 +33,14 @@ AqlmKernel aqlm_cpu_kernel(const AqlmConfig& c) {
   return c.nbits_per_codebook == 8 && c.out_group_size == 1 ? AqlmKernel::NumbaLut : AqlmKernel::DequantizeGemm;
 }
 
-AqlmKernel aqlm_cuda_kernel(const AqlmConfig& c, int rows, int cc_major, int cc_minor) {
+bool aqlm_has_cuda_kernel(const AqlmConfig& c) {
   const bool one_by_16 = c.num_codebooks == 1 && c.nbits_per_codebook == 16 && (c.in_group_size == 8 || c.in_group_size == 16);
   const bool kx8 = (c.num_codebooks == 1 || c.num_codebooks == 2) && c.nbits_per_codebook == 8 && c.in_group_size == 8;
-  if (c.out_group_size == 1 && (one_by_16 || kx8)) {
+  return c.out_group_size == 1 && (one_by_16 || kx8);
+}
+
+AqlmKernel aqlm_cuda_kernel(const AqlmConfig& c, int rows, int cc_major, int cc_minor) {
+  if (aqlm_has_cuda_kernel(c)) {
     if (rows > 6) return AqlmKernel::CudaDequantGemm;
     return cc_major == 7 && cc_minor == 5 ? AqlmKernel::CudaMatvecTuring : AqlmKernel::CudaMatvec;
   }
@@ -123,7 +127,7 @@ Matrix AqlmLinear::decode(bool as_library) const {
         for (int c = 0; c < g.in_group_size; ++c) {
           double sum = 0;
           for (int k = 0; k < g.num_codebooks; ++k) {
-            const double e = codebook(k, codes_[(static_cast<std::size_t>(o) * ig_count_ + i) * g.num_codebooks + k], r, c);
+            const double e = codebook(k, code(o, i, k), r, c);
             sum = float32_sums ? static_cast<double>(static_cast<float>(sum) + static_cast<float>(e)) : sum + e;
           }
           w(o * g.out_group_size + r, i * g.in_group_size + c) =
@@ -176,8 +180,7 @@ Matrix AqlmLinear::forward_numba(const Matrix& x) const {
       float acc = 0.0f;
       for (int j = 0; j < ig_count_; ++j)
         for (int k = 0; k < g.num_codebooks; ++k)
-          acc += lut[(static_cast<std::size_t>(j) * g.num_codebooks + k) * entries_ +
-                     codes_[(static_cast<std::size_t>(o) * ig_count_ + j) * g.num_codebooks + k]];
+          acc += lut[(static_cast<std::size_t>(j) * g.num_codebooks + k) * entries_ + code(o, j, k)];
       acc *= static_cast<float>(scales_(o));
       if (bias_) acc += static_cast<float>((*bias_)(o));
       y(n, o) = acc;

@@ -36,6 +36,9 @@ const char* aqlm_kernel_name(AqlmKernel k);
 AqlmKernel parse_aqlm_kernel(const std::string& name);
 // The kernel aqlm picks on the CPU for this config (spec §2.3).
 AqlmKernel aqlm_cpu_kernel(const AqlmConfig& config);
+// Whether aqlm has CUDA kernels for the config: 1x16 (in_group_size 8 or 16), 2x8 and 1x8
+// (in_group_size 8), all with out_group_size 1.
+bool aqlm_has_cuda_kernel(const AqlmConfig& config);
 // The kernel it picks on a CUDA GPU of compute capability major.minor for `rows` input rows.
 AqlmKernel aqlm_cuda_kernel(const AqlmConfig& config, int rows, int cc_major, int cc_minor);
 
