@@ -1,12 +1,11 @@
 #include "conformance/case_runner.hpp"
 
 #include <functional>
+#include <variant>
 #include <type_traits>
 
 #include "conformance/tolerances.hpp"
 #include "reference/error.hpp"
-#include "reference/lora_linear.hpp"
-#include "reference/oft_linear.hpp"
 
 namespace qoracle {
 
@@ -211,7 +210,6 @@ template <class Layer>
 std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, const std::vector<std::string>& outputs) {
   if (c.x.shape.empty()) throw Error("inputs/x: expected rank >= 1, got a scalar");
   const Matrix x = c.x.as_matrix("inputs/x");
-  layer.set_active_adapters(c.active_adapters);
   std::map<std::string, Tensor> out;
   bool wants_merge = false;
   for (const auto& name : outputs) {
@@ -257,9 +255,9 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
 }
 
 template <class Base>
-std::map<std::string, Tensor> evaluate_oft(Base base, const FixtureCase& c, const std::vector<std::string>& outputs) {
+OftLayer<Base> oft_layer_from(Base base, const FixtureCase& c, Dtype dtype) {
   OftLayer<Base> layer(std::move(base), c.convention);
-  layer.set_compute_dtype(c.dtype);
+  layer.set_compute_dtype(dtype);
   for (const AdapterRecord& a : c.adapters) {
     try {
       layer.add_adapter(a.name, oft_config_from(a.config), tensor_of(a, "weight").as_matrix("weight"));
@@ -267,13 +265,14 @@ std::map<std::string, Tensor> evaluate_oft(Base base, const FixtureCase& c, cons
       throw e.within("adapters/" + a.name);
     }
   }
-  return evaluate_layer(std::move(layer), c, outputs);
+  layer.set_active_adapters(c.active_adapters);
+  return layer;
 }
 
 template <class Base>
-std::map<std::string, Tensor> evaluate_lora(Base base, const FixtureCase& c, const std::vector<std::string>& outputs) {
+LoraLayer<Base> lora_layer_from(Base base, const FixtureCase& c, Dtype dtype) {
   LoraLayer<Base> layer(std::move(base), c.convention);
-  layer.set_compute_dtype(c.dtype);
+  layer.set_compute_dtype(dtype);
   for (const AdapterRecord& a : c.adapters) {
     try {
       layer.add_adapter(a.name, lora_config_from(a.config), tensor_of(a, "lora_A").as_matrix("lora_A"),
@@ -283,27 +282,27 @@ std::map<std::string, Tensor> evaluate_lora(Base base, const FixtureCase& c, con
       throw e.within("adapters/" + a.name);
     }
   }
-  return evaluate_layer(std::move(layer), c, outputs);
+  layer.set_active_adapters(c.active_adapters);
+  return layer;
 }
 
-using Evaluator = std::function<std::map<std::string, Tensor>(const FixtureCase&, const std::vector<std::string>&)>;
+using LayerBuilder = std::function<FixtureLayer(const FixtureCase&, Dtype)>;
 
-const std::map<std::string, Evaluator>& evaluators() {
-  static const std::map<std::string, Evaluator> table{
-      {"oft/linear", [](const FixtureCase& c, const auto& o) { return evaluate_oft(base_from(c), c, o); }},
-      {"lora/linear", [](const FixtureCase& c, const auto& o) { return evaluate_lora(base_from(c), c, o); }},
-      {"oft/hqq", [](const FixtureCase& c, const auto& o) { return evaluate_oft(hqq_base_from(c), c, o); }},
-      {"lora/hqq", [](const FixtureCase& c, const auto& o) { return evaluate_lora(hqq_base_from(c), c, o); }},
-      // An HQQ layer with no adapter: its quantizer and forward alone.
-      {"hqq/quantize", [](const FixtureCase& c, const auto& o) { return evaluate_lora(hqq_base_from(c), c, o); }},
-      {"oft/aqlm", [](const FixtureCase& c, const auto& o) { return evaluate_oft(aqlm_base_from(c), c, o); }},
-      {"lora/aqlm", [](const FixtureCase& c, const auto& o) { return evaluate_lora(aqlm_base_from(c), c, o); }},
-      // An AQLM layer with no adapter (e.g. made by qoracle's quantizer and run by the real library).
-      {"aqlm/quantized", [](const FixtureCase& c, const auto& o) { return evaluate_lora(aqlm_base_from(c), c, o); }},
-      {"oft/eetq", [](const FixtureCase& c, const auto& o) { return evaluate_oft(eetq_base_from(c), c, o); }},
-      {"lora/eetq", [](const FixtureCase& c, const auto& o) { return evaluate_lora(eetq_base_from(c), c, o); }},
-      // An EETQ layer with no adapter: its quantizer, checkpoint layout and forward alone.
-      {"eetq/quantize", [](const FixtureCase& c, const auto& o) { return evaluate_lora(eetq_base_from(c), c, o); }},
+// A layer kind with no adapter (a base's quantizer and forward alone) is a LoRA layer without adapters.
+const std::map<std::string, LayerBuilder>& layer_builders() {
+  static const std::map<std::string, LayerBuilder> table{
+      {"oft/linear", [](const FixtureCase& c, Dtype d) { return FixtureLayer(oft_layer_from(base_from(c), c, d)); }},
+      {"lora/linear", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(base_from(c), c, d)); }},
+      {"oft/hqq", [](const FixtureCase& c, Dtype d) { return FixtureLayer(oft_layer_from(hqq_base_from(c), c, d)); }},
+      {"lora/hqq", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(hqq_base_from(c), c, d)); }},
+      {"hqq/quantize", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(hqq_base_from(c), c, d)); }},
+      {"oft/aqlm", [](const FixtureCase& c, Dtype d) { return FixtureLayer(oft_layer_from(aqlm_base_from(c), c, d)); }},
+      {"lora/aqlm", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(aqlm_base_from(c), c, d)); }},
+      // e.g. made by qoracle's quantizer and run by the real library
+      {"aqlm/quantized", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(aqlm_base_from(c), c, d)); }},
+      {"oft/eetq", [](const FixtureCase& c, Dtype d) { return FixtureLayer(oft_layer_from(eetq_base_from(c), c, d)); }},
+      {"lora/eetq", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(eetq_base_from(c), c, d)); }},
+      {"eetq/quantize", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(eetq_base_from(c), c, d)); }},
   };
   return table;
 }
@@ -329,19 +328,28 @@ EetqLinear eetq_from_checkpoint_tensors(const Tensor& weight, const Tensor& scal
 
 std::vector<std::string> known_layer_kinds() {
   std::vector<std::string> kinds;
-  for (const auto& [k, _] : evaluators()) kinds.push_back(k);
+  for (const auto& [k, _] : layer_builders()) kinds.push_back(k);
   return kinds;
 }
 
-std::map<std::string, Tensor> evaluate_case(const FixtureCase& c, const std::vector<std::string>& outputs) {
-  auto it = evaluators().find(c.layer_kind);
-  if (it == evaluators().end()) {
+FixtureLayer fixture_layer(const FixtureCase& c, Dtype dtype) {
+  auto it = layer_builders().find(c.layer_kind);
+  if (it == layer_builders().end()) {
     std::string known;
     for (const auto& k : known_layer_kinds()) known += (known.empty() ? "" : ", ") + k;
     throw Error(c.where() + ": layer_kind '" + c.layer_kind + "' is unknown; expected one of " + known);
   }
   try {
-    return it->second(c, outputs);
+    return it->second(c, dtype);
+  } catch (const Error& e) {
+    throw e.within(c.where());
+  }
+}
+
+std::map<std::string, Tensor> evaluate_case(const FixtureCase& c, const std::vector<std::string>& outputs) {
+  FixtureLayer layer = fixture_layer(c, c.dtype);
+  try {
+    return std::visit([&](auto& l) { return evaluate_layer(std::move(l), c, outputs); }, layer);
   } catch (const Error& e) {
     throw e.within(c.where());
   }

@@ -3,11 +3,14 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "conformance/compare.hpp"
 #include "fixtures/format/fixture_case.hpp"
 #include "reference/eetq_linear.hpp"
+#include "reference/lora_linear.hpp"
+#include "reference/oft_linear.hpp"
 
 namespace qoracle {
 
@@ -18,6 +21,13 @@ std::vector<std::string> known_layer_kinds();
 // float16 [out], an optional bias. `where` prefixes the field names in errors (file, case).
 EetqLinear eetq_from_checkpoint_tensors(const Tensor& weight, const Tensor& weight_scales, std::optional<Vector> bias,
                                         EetqLayout layout, EetqKernel kernel, const std::string& where);
+
+// A case's layer: its base, its adapters added and the case's adapters active, computing in
+// `dtype` (the case's own, or float64 for the oracle). Layer kinds without an adapter
+// ("hqq/quantize", ...) are LoRA layers with none. Throws Error naming file, case and field.
+using FixtureLayer = std::variant<OftLayer<DenseLinear>, LoraLayer<DenseLinear>, OftLayer<HqqLinear>, LoraLayer<HqqLinear>,
+                                  OftLayer<AqlmLinear>, LoraLayer<AqlmLinear>, OftLayer<EetqLinear>, LoraLayer<EetqLinear>>;
+FixtureLayer fixture_layer(const FixtureCase& c, Dtype dtype);
 
 // The reference's value for each named output of the case (names as in expected/).
 // Throws Error (naming file, case and field) for bad input or an unknown output.

@@ -1,10 +1,11 @@
 #pragma once
 // The fused adapter layer for many tokens (GEMM), written once for host and device. A thread
 // block owns a tile of kGemmTileOut outputs x kGemmTileTokens tokens and walks the input features
-// in steps of gemm_tile_k(b):
-//   1. the activations' tile is loaded, rotated by the OFT blocks it holds (a step is a whole
-//      number of blocks, so the input-centric rotation needs nothing outside the tile: x * R_bd
-//      never goes back to global memory), and LoRA's u = x * A^T gathers this step's terms;
+// in steps of gemm_tile_k(unit), unit being the least common multiple of the OFT block sizes:
+//   1. the activations' tile is loaded (widened to float32), LoRA's u = x * A^T gathers this
+//      step's terms, and the tile is rotated by each OFT adapter's blocks in turn (a step is a
+//      whole number of every adapter's blocks, so the input-centric rotation needs nothing outside
+//      the tile: x * R_bd never goes back to global memory);
 //   2. the weights' tile is dequantized from the stored bytes by a weight view;
 //   3. every output of the tile adds this step's dot product (float32, in input order).
 // The epilogue (bias, s * B . u) is the GEMV's. Steps 1-3 end at a barrier: the next step
@@ -17,9 +18,12 @@ constexpr int kGemvMaxTokens = 8;  // more tokens take the GEMM
 constexpr int kGemmTileOut = 32, kGemmTileTokens = 16, kGemmThreads = 256;
 constexpr int kGemmAccumulators = kGemmTileOut * kGemmTileTokens / kGemmThreads;  // per thread
 
-// Input features per step: at least 64, and whole OFT blocks (b <= 128, so at most 128).
-QORACLE_HD inline int gemm_tile_k(int block_size) {
-  const int b = block_size > 1 ? block_size : 1;
+constexpr int kGemmMaxTileK = 256;  // shared memory: 64 * 256 floats of tiles, 64 KB
+
+// Input features per step: at least 64, and a multiple of `unit` (the OFT blocks' least common
+// multiple, 1 without OFT). At most kGemmMaxTileK when unit is (check_fused_layer refuses more).
+QORACLE_HD inline int gemm_tile_k(int unit) {
+  const int b = unit > 1 ? unit : 1;
   return b >= 64 ? b : b * ((64 + b - 1) / b);
 }
 
@@ -28,35 +32,33 @@ QORACLE_HD inline int gemm_shared_floats(int tile_k, int rank) {
   return 2 * kGemmTileTokens * tile_k + kGemmTileOut * tile_k + kGemmTileTokens * rank;
 }
 
-template <class Sync>
-QORACLE_HD void gemm_load_activations(const float* x, int tokens, int in, int t0, int k0, int bk, const FusedAdapters& a,
-                                      float* xs, float* x_rot, float* u, int tid, int nthreads, Sync sync) {
+// Returns the rotated tile: xs itself without OFT, else x_rot or xs (the rotations alternate
+// between the two).
+template <class X, class Sync>
+QORACLE_HD const float* gemm_load_activations(const X* x, int tokens, int in, int t0, int k0, int bk,
+                                              const FusedAdapters& a, float* xs, float* x_rot, float* u, int tid,
+                                              int nthreads, Sync sync) {
   for (int e = tid; e < kGemmTileTokens * bk; e += nthreads) {
     const int t = e / bk, c = e % bk;
-    xs[e] = t0 + t < tokens && k0 + c < in ? x[static_cast<long long>(t0 + t) * in + k0 + c] : 0.0f;
+    xs[e] = t0 + t < tokens && k0 + c < in ? static_cast<float>(x[static_cast<long long>(t0 + t) * in + k0 + c]) : 0.0f;
   }
   sync();
-  const int b = a.block_size;
-  for (int e = tid; e < kGemmTileTokens * bk; e += nthreads) {
-    const int t = e / bk, c = e % bk;
-    if (!a.rotation || k0 + c >= in) {
-      x_rot[e] = xs[e];
-      continue;
-    }
-    // k0 is a multiple of b: the block of feature k0 + c starts at c - c % b within the tile.
-    const int start = c - c % b, col = c % b;
-    const float* r = a.rotation + static_cast<long long>((k0 + c) / b) * b * b;
-    float acc = 0.0f;
-    for (int k = 0; k < b; ++k) acc += xs[t * bk + start + k] * r[k * b + col];
-    x_rot[e] = acc;
-  }
   for (int e = tid; e < kGemmTileTokens * a.rank; e += nthreads) {
     const int t = e / a.rank, r = e % a.rank;
     float acc = u[e];
     for (int c = 0; c < bk && k0 + c < in; ++c) acc += xs[t * bk + c] * a.lora_a[static_cast<long long>(r) * in + k0 + c];
     u[e] = acc;
   }
+  const float* tile = xs;
+  for (int k = 0; k < a.rotations; ++k) {
+    if (k > 0) sync();  // the previous rotation's output is complete
+    float* dst = tile == xs ? x_rot : xs;
+    // k0 is a multiple of every block size
+    rotate_blocks(tile, kGemmTileTokens, bk, k0, in, a.rotation[k], a.block_size[k], dst, tid, nthreads);
+    tile = dst;
+  }
   sync();
+  return tile;
 }
 
 template <class View, class Sync>
@@ -84,13 +86,13 @@ QORACLE_HD void gemm_accumulate(const float* ws, const float* x_rot, int bk, flo
   sync();
 }
 
-template <int Slots>
+template <int Slots, class Y>
 QORACLE_HD void gemm_epilogue(const float* acc, const FusedAdapters& a, const float* u, int out, int tokens, int o0,
-                              int t0, float* y, int tid, int nthreads) {
+                              int t0, Y* y, int tid, int nthreads) {
   for (int i = 0; i < Slots; ++i) {
     const int p = tid + i * nthreads, m = p / kGemmTileTokens, t = p % kGemmTileTokens;
     if (o0 + m < out && t0 + t < tokens)
-      y[static_cast<long long>(t0 + t) * out + o0 + m] = fused_epilogue(acc[i], o0 + m, a, u + t * a.rank);
+      y[static_cast<long long>(t0 + t) * out + o0 + m] = static_cast<Y>(fused_epilogue(acc[i], o0 + m, a, u + t * a.rank));
   }
 }
 

@@ -4,17 +4,19 @@
 #include <algorithm>
 #include <vector>
 
+#include "optimized/activation_io.hpp"
 #include "optimized/fused_gemm.hpp"
 #include "optimized/fused_gemv_checks.hpp"
 #include "optimized/fused_views.hpp"
 
 namespace qoracle::optimized {
 
-std::vector<float> fused_gemm_on_host(const HostLayer& l, const std::vector<float>& x, int tokens) {
-  check_fused_layer(l, x.size(), tokens);
-  const std::vector<float> rotation = l.oft_params.empty() ? std::vector<float>{} : rotation_blocks_on_host(l);
-  const FusedAdapters a = fused_adapters(l, rotation.data(), l.lora_a.data(), l.lora_b.data(), l.lora_bias.data(), l.bias.data());
-  const int in = l.in_features, out = l.out_features, bk = gemm_tile_k(l.oft_params.empty() ? 1 : l.oft_block_size);
+std::vector<float> fused_gemm_on_host(const HostLayer& l, const std::vector<float>& x_in, int tokens) {
+  check_fused_layer(l, x_in.size(), tokens);
+  const std::vector<float> x = round_activations(x_in, l.activations);
+  const std::vector<std::vector<float>> rotations = rotations_on_host(l);
+  const FusedAdapters a = fused_adapters(l, rotations, [](const auto& v) { return v.data(); });
+  const int in = l.in_features, out = l.out_features, bk = gemm_tile_k(rotation_unit(l));
   constexpr int kSlots = kGemmTileOut * kGemmTileTokens;
   std::vector<float> y(static_cast<std::size_t>(tokens) * out), xs(kGemmTileTokens * bk), x_rot(xs.size()),
       ws(static_cast<std::size_t>(kGemmTileOut) * bk), u(static_cast<std::size_t>(kGemmTileTokens) * l.rank), acc(kSlots);
@@ -26,15 +28,16 @@ std::vector<float> fused_gemm_on_host(const HostLayer& l, const std::vector<floa
             std::fill(u.begin(), u.end(), 0.0f);
             std::fill(acc.begin(), acc.end(), 0.0f);
             for (int k0 = 0; k0 < in; k0 += bk) {
-              gemm_load_activations(x.data(), tokens, in, t0, k0, bk, a, xs.data(), x_rot.data(), u.data(), 0, 1, NoSync{});
+              const float* tile =
+                  gemm_load_activations(x.data(), tokens, in, t0, k0, bk, a, xs.data(), x_rot.data(), u.data(), 0, 1, NoSync{});
               gemm_load_weights(view, out, in, o0, k0, bk, ws.data(), 0, 1, NoSync{});
-              gemm_accumulate<kSlots>(ws.data(), x_rot.data(), bk, acc.data(), 0, 1, NoSync{});
+              gemm_accumulate<kSlots>(ws.data(), tile, bk, acc.data(), 0, 1, NoSync{});
             }
             gemm_epilogue<kSlots>(acc.data(), a, u.data(), out, tokens, o0, t0, y.data(), 0, 1);
           }
       },
       l.weights);
-  return y;
+  return round_activations(y, l.activations);  // the kernel's one rounding, as it stores y
 }
 
 std::vector<float> fused_forward_on_host(const HostLayer& layer, const std::vector<float>& x, int tokens) {

@@ -1,9 +1,12 @@
 // The fused GEMV's host emulation and the checks both paths share.
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <string>
 
 #include "optimized/batched_cayley.hpp"
-#include "optimized/fused_gemv.hpp"
+#include "optimized/activation_io.hpp"
+#include "optimized/fused_gemm.hpp"
 #include "optimized/fused_gemv_checks.hpp"
 #include "optimized/fused_views.hpp"
 #include "reference/error.hpp"
@@ -27,22 +30,31 @@ void check_fused_layer(const HostLayer& l, std::size_t x_size, int tokens) {
   const auto out = static_cast<std::size_t>(l.out_features), in = static_cast<std::size_t>(l.in_features);
   expect_size(x_size, static_cast<std::size_t>(tokens) * in, "x");
   if (!l.bias.empty()) expect_size(l.bias.size(), out, "bias");
-  if (!l.oft_params.empty()) {
-    const int b = l.oft_block_size;
+  if (l.oft.size() > kMaxRotations)
+    throw Error("oft: expected at most " + std::to_string(kMaxRotations) + " OFT adapters at once, got " + std::to_string(l.oft.size()));
+  for (std::size_t k = 0; k < l.oft.size(); ++k) {
+    const HostRotation& r = l.oft[k];
+    const std::string where = "oft[" + std::to_string(k) + "].";
+    const int b = r.block_size;
     if (b < 2 || b > 128 || l.in_features % b != 0)
-      throw Error("oft_block_size: expected 2..128 dividing in_features " + std::to_string(l.in_features) + ", got " +
+      throw Error(where + "block_size: expected 2..128 dividing in_features " + std::to_string(l.in_features) + ", got " +
                   std::to_string(b));
-    const int rows = l.block_share ? 1 : l.in_features / b;
-    if (l.oft_rows != rows) throw Error("oft_rows: expected " + std::to_string(rows) + ", got " + std::to_string(l.oft_rows));
-    expect_size(l.oft_params.size(), static_cast<std::size_t>(rows) * b * (b - 1) / 2, "oft_params");
+    const int rows = r.block_share ? 1 : l.in_features / b;
+    if (r.rows != rows) throw Error(where + "rows: expected " + std::to_string(rows) + ", got " + std::to_string(r.rows));
+    expect_size(r.params.size(), static_cast<std::size_t>(rows) * b * (b - 1) / 2, where + "params");
+    if (r.neumann && r.terms < 1) throw Error(where + "terms: expected >= 1, got " + std::to_string(r.terms));
+    if (!(r.coft_radius >= 0.0f) || !std::isfinite(r.coft_radius))
+      throw Error(where + "coft_radius: expected a finite value >= 0 (0: no COFT), got " + std::to_string(r.coft_radius));
   }
+  if (rotation_unit(l) > kGemmMaxTileK)
+    throw Error("oft: the block sizes' least common multiple is " + std::to_string(rotation_unit(l)) +
+                "; the GEMM's input steps hold whole blocks of every adapter, expected at most " + std::to_string(kGemmMaxTileK));
+  if (!l.dot_scale.empty()) expect_size(l.dot_scale.size(), out, "dot_scale");
   if (l.rank > 0) {
     expect_size(l.lora_a.size(), static_cast<std::size_t>(l.rank) * in, "lora_a");
     expect_size(l.lora_b.size(), out * static_cast<std::size_t>(l.rank), "lora_b");
     if (!l.lora_bias.empty()) expect_size(l.lora_bias.size(), out, "lora_bias");
   }
-  if (!(l.coft_radius >= 0.0f) || !std::isfinite(l.coft_radius))
-    throw Error("coft_radius: expected a finite value >= 0 (0: no COFT), got " + std::to_string(l.coft_radius));
   std::visit(
       [&](const auto& w) {
         using W = std::decay_t<decltype(w)>;
@@ -83,18 +95,24 @@ void check_fused_layer(const HostLayer& l, std::size_t x_size, int tokens) {
       l.weights);
 }
 
-std::vector<float> rotation_blocks_on_host(const HostLayer& l) {
-  const int b = l.oft_block_size, blocks = l.in_features / b;
+int rotation_unit(const HostLayer& l) {
+  int unit = 1;
+  for (const HostRotation& r : l.oft) unit = std::lcm(unit, std::max(r.block_size, 1));
+  return unit;
+}
+
+std::vector<float> rotation_blocks_on_host(const HostLayer& l, const HostRotation& rot) {
+  const int b = rot.block_size, blocks = l.in_features / b;
   const std::size_t n_el = static_cast<std::size_t>(b) * (b - 1) / 2, bb = static_cast<std::size_t>(b) * b;
   std::vector<float> r(blocks * bb), ws(3 * bb);
   for (int j = 0; j < blocks; ++j) {
-    const float* v = l.oft_params.data() + (l.block_share ? 0 : j * n_el);
+    const float* v = rot.params.data() + (rot.block_share ? 0 : j * n_el);
     float* rj = r.data() + j * bb;
     float partial = 0.0f;
-    const float f = coft_factor(v, static_cast<int>(n_el), l.coft_radius, &partial, 0, 1, NoSync{});
-    if (l.neumann) {
+    const float f = coft_factor(v, static_cast<int>(n_el), rot.coft_radius, &partial, 0, 1, NoSync{});
+    if (rot.neumann) {
       skew_block(v, b, ws.data(), 0, 1, NoSync{}, f);
-      cayley_neumann_block(ws.data(), b, l.terms, ws.data() + bb, ws.data() + 2 * bb, rj, 0, 1, NoSync{});
+      cayley_neumann_block(ws.data(), b, rot.terms, ws.data() + bb, ws.data() + 2 * bb, rj, 0, 1, NoSync{});
     } else {
       skew_block(v, b, rj, 0, 1, NoSync{}, f);
       cayley_exact_block(rj, b, ws.data(), rj, 0, 1, NoSync{});
@@ -103,40 +121,39 @@ std::vector<float> rotation_blocks_on_host(const HostLayer& l) {
   return r;
 }
 
-std::vector<float> rotation_blocks_on_gpu(const HostLayer& l) {
-  const std::vector<float> r =
-      batched_cayley({l.oft_rows, l.oft_block_size, l.neumann, l.terms, l.coft_radius}, l.oft_params);
-  if (!l.block_share) return r;
+std::vector<float> rotation_blocks_on_gpu(const HostLayer& l, const HostRotation& rot) {
+  const std::vector<float> r = batched_cayley({rot.rows, rot.block_size, rot.neumann, rot.terms, rot.coft_radius}, rot.params);
+  if (!rot.block_share) return r;
   std::vector<float> rotation;
-  for (int j = 0; j < l.in_features / l.oft_block_size; ++j) rotation.insert(rotation.end(), r.begin(), r.end());
+  for (int j = 0; j < l.in_features / rot.block_size; ++j) rotation.insert(rotation.end(), r.begin(), r.end());
   return rotation;
 }
 
-FusedAdapters fused_adapters(const HostLayer& l, const float* rotation, const float* lora_a, const float* lora_b,
-                             const float* lora_bias, const float* bias) {
-  FusedAdapters a;
-  a.rotation = l.oft_params.empty() ? nullptr : rotation;
-  a.block_size = l.oft_block_size;
-  a.lora_a = l.rank > 0 ? lora_a : nullptr;
-  a.lora_b = l.rank > 0 ? lora_b : nullptr;
-  a.rank = l.rank;
-  a.scaling = l.scaling;
-  a.lora_bias = l.rank > 0 && !l.lora_bias.empty() ? lora_bias : nullptr;
-  a.bias = l.bias.empty() ? nullptr : bias;
-  return a;
+std::vector<std::vector<float>> rotations_on_host(const HostLayer& l) {
+  std::vector<std::vector<float>> out;
+  for (const HostRotation& r : l.oft) out.push_back(rotation_blocks_on_host(l, r));
+  return out;
 }
 
-std::vector<float> fused_gemv_on_host(const HostLayer& l, const std::vector<float>& x, int tokens) {
-  check_fused_layer(l, x.size(), tokens);
-  const std::vector<float> rotation = l.oft_params.empty() ? std::vector<float>{} : rotation_blocks_on_host(l);
-  const FusedAdapters a = fused_adapters(l, rotation.data(), l.lora_a.data(), l.lora_b.data(), l.lora_bias.data(), l.bias.data());
-  std::vector<float> y(static_cast<std::size_t>(tokens) * l.out_features), x_rot(l.in_features), u(l.rank);
+std::vector<std::vector<float>> rotations_on_gpu(const HostLayer& l) {
+  std::vector<std::vector<float>> out;
+  for (const HostRotation& r : l.oft) out.push_back(rotation_blocks_on_gpu(l, r));
+  return out;
+}
+
+std::vector<float> fused_gemv_on_host(const HostLayer& l, const std::vector<float>& x_in, int tokens) {
+  check_fused_layer(l, x_in.size(), tokens);
+  const std::vector<float> x = round_activations(x_in, l.activations);
+  const std::vector<std::vector<float>> rotations = rotations_on_host(l);
+  const FusedAdapters a = fused_adapters(l, rotations, [](const auto& v) { return v.data(); });
+  std::vector<float> y(static_cast<std::size_t>(tokens) * l.out_features), x_rot(l.in_features), scratch(l.in_features),
+      u(l.rank);
   std::visit(
       [&](const auto& w) {
         const auto view = make_view(w, l, [](const auto& v) { return v.data(); });
         for (int t = 0; t < tokens; ++t) {
-          fused_prologue(x.data() + static_cast<std::size_t>(t) * l.in_features, l.in_features, a, x_rot.data(), u.data(),
-                         0, 1, NoSync{});
+          fused_prologue(x.data() + static_cast<std::size_t>(t) * l.in_features, l.in_features, a, x_rot.data(),
+                         scratch.data(), u.data(), 0, 1, NoSync{});
           for (int o = 0; o < l.out_features; ++o) {
             float lane[kWarpLanes];
             for (int k = 0; k < kWarpLanes; ++k) lane[k] = fused_dot(view, o, x_rot.data(), l.in_features, k, kWarpLanes);
@@ -147,7 +164,7 @@ std::vector<float> fused_gemv_on_host(const HostLayer& l, const std::vector<floa
         }
       },
       l.weights);
-  return y;
+  return round_activations(y, l.activations);  // the kernel's one rounding, as it stores y
 }
 
 }  // namespace qoracle::optimized

@@ -4,13 +4,11 @@ namespace qoracle::optimized {
 
 namespace {
 
-std::vector<float> floats(const Vector& v) { return {v.data(), v.data() + v.size()}; }
-
 HostLayer shape_of(int out, int in, const std::optional<Vector>& bias) {
   HostLayer l;
   l.out_features = out;
   l.in_features = in;
-  if (bias) l.bias = floats(*bias);
+  if (bias) l.bias = to_floats(*bias);
   return l;
 }
 
@@ -22,6 +20,42 @@ std::vector<float> to_floats(const Matrix& m) {
   for (Eigen::Index r = 0; r < m.rows(); ++r)
     for (Eigen::Index c = 0; c < m.cols(); ++c) v.push_back(static_cast<float>(m(r, c)));
   return v;
+}
+
+std::vector<float> to_floats(const Vector& v) {
+  std::vector<float> out(static_cast<std::size_t>(v.size()));
+  for (Eigen::Index i = 0; i < v.size(); ++i) out[static_cast<std::size_t>(i)] = static_cast<float>(v(i));
+  return out;
+}
+
+Activations activations_for(Dtype compute_dtype) {
+  switch (compute_dtype) {
+    case Dtype::Float16: return Activations::Float16;
+    case Dtype::BFloat16: return Activations::BFloat16;
+    default: return Activations::Float32;
+  }
+}
+
+HostRotation host_rotation(const OftAdapter& a, Convention convention, const std::string& name) {
+  HostRotation r;
+  // The stored (unprojected) parameters: COFT's projection runs in the batched Cayley.
+  const Matrix& w = a.weight();
+  r.params = to_floats(w);
+  r.rows = static_cast<int>(w.rows());
+  r.block_size = a.blocks().block_size;
+  r.block_share = a.config().block_share;
+  r.neumann = a.config().use_cayley_neumann;
+  r.terms = a.config().num_cayley_neumann_terms;
+  if (r.neumann && convention == Convention::Math) {
+    // (I - S) sum_{k<n} (-S)^k = I + 2 sum_{1<=k<n} (-S)^k + (-S)^n: PEFT's n + 1 terms on -S.
+    if (r.terms < 3)
+      throw Error("oft adapter '" + name + "': num_cayley_neumann_terms " + std::to_string(r.terms) +
+                  " in the math convention has no PEFT-direction equivalent in the fused kernels; expected >= 3");
+    for (float& v : r.params) v = -v;
+    r.terms += 1;
+  }
+  if (a.config().coft) r.coft_radius = static_cast<float>(coft_radius(a.config().eps, r.rows, convention));
+  return r;
 }
 
 Matrix from_floats(const std::vector<float>& v, int rows, int cols) {
@@ -48,8 +82,8 @@ HostLayer host_base(const HqqLinear& base) {
     else
       w.w_q8.push_back(static_cast<std::uint8_t>(word));
   }
-  w.scale = floats(q.scale);
-  w.zero = floats(q.zero);
+  w.scale = to_floats(q.scale);
+  w.zero = to_floats(q.zero);
   w.nbits = q.config.nbits;
   w.axis = q.config.axis;
   w.cols = packed.cols;
@@ -75,7 +109,7 @@ HostLayer host_base(const AqlmLinear& base) {
       w.codes8.push_back(static_cast<std::int8_t>(stored));
   }
   w.codebooks.assign(base.codebooks().begin(), base.codebooks().end());
-  w.scales = floats(base.scales());
+  w.scales = to_floats(base.scales());
   w.in_groups = base.in_features() / c.in_group_size;
   w.num_codebooks = c.num_codebooks;
   w.nbits = c.nbits_per_codebook;
@@ -89,7 +123,7 @@ HostLayer host_base(const EetqLinear& base, EetqLayout layout) {
   HostLayer l = shape_of(base.out_features(), base.in_features(), base.bias());
   EetqWeights w;
   w.bytes = eetq_encode(base.quantized().q, layout);
-  w.scales = floats(base.quantized().scales);
+  w.scales = to_floats(base.quantized().scales);
   w.layout = layout == EetqLayout::Interleaved ? 0 : layout == EetqLayout::Volta ? 1 : 2;
   l.weights = std::move(w);
   return l;

@@ -1,5 +1,5 @@
 #pragma once
-// A reference layer's stored tensors and one adapter, as the fused GEMV takes them (float32, the
+// A reference layer's stored tensors and adapters, as the fused kernels take them (float32, the
 // base in its own stored layout). The bridge between the oracle's types and the kernels' plain data.
 #include <string>
 #include <vector>
@@ -13,6 +13,7 @@
 namespace qoracle::optimized {
 
 std::vector<float> to_floats(const Matrix& m);  // row-major
+std::vector<float> to_floats(const Vector& v);
 Matrix from_floats(const std::vector<float>& v, int rows, int cols);
 
 HostLayer host_base(const DenseLinear& base);
@@ -20,68 +21,74 @@ HostLayer host_base(const HqqLinear& base);
 HostLayer host_base(const AqlmLinear& base);
 HostLayer host_base(const EetqLinear& base, EetqLayout layout = EetqLayout::Interleaved);
 
-// PEFT's rotation direction (its Neumann series is the transpose of the math convention's).
-template <class Base>
-HostLayer host_layer(const OftLayer<Base>& layer, const std::string& adapter) {
-  HostLayer l = host_base(layer.base());
-  const OftAdapter& a = layer.adapter(adapter);
-  // The stored (unprojected) parameters: COFT's projection runs in the batched Cayley.
-  const Matrix& w = a.weight();
-  l.oft_params = to_floats(w);
-  l.oft_rows = static_cast<int>(w.rows());
-  l.oft_block_size = a.blocks().block_size;
-  l.block_share = a.config().block_share;
-  l.neumann = a.config().use_cayley_neumann;
-  l.terms = a.config().num_cayley_neumann_terms;
-  if (a.config().coft) l.coft_radius = static_cast<float>(coft_radius(a.config().eps, l.oft_rows, Convention::Peft));
-  return l;
-}
+Activations activations_for(Dtype compute_dtype);  // float64 layers run in float32
 
+// One OFT adapter as the kernels take it: PEFT's rotation direction. A math-convention Neumann
+// series of n >= 3 terms is PEFT's series of n + 1 terms on -S (the transpose); fewer terms have
+// no PEFT counterpart and are refused.
+HostRotation host_rotation(const OftAdapter& adapter, Convention convention, const std::string& name);
+
+// The adapters `names` in this order (PEFT applies active OFT adapters as x R_1 R_2 ...).
 template <class Base>
-HostLayer host_layer(const LoraLayer<Base>& layer, const std::string& adapter) {
+HostLayer host_layer(const OftLayer<Base>& layer, const std::vector<std::string>& names) {
   HostLayer l = host_base(layer.base());
-  const LoraAdapter& a = layer.adapter(adapter);
-  if (a.config().use_dora) throw Error("lora: the fused kernels have no DoRA yet");
-  if (a.b_bias()) l.lora_bias = to_floats(*a.b_bias());
-  l.lora_a = to_floats(a.a());
-  l.lora_b = to_floats(a.b());
-  l.rank = static_cast<int>(a.a().rows());
-  l.scaling = static_cast<float>(a.scaling());
+  l.activations = activations_for(layer.compute_dtype());
+  for (const std::string& name : names) l.oft.push_back(host_rotation(layer.adapter(name), layer.convention(), name));
   return l;
 }
 
 // Several LoRA adapters at once, as one stacked adapter: A = [A_1; A_2; ...] (x * A^T once for all
-// of them), B = [s_1 B_1 | s_2 B_2 | ...] with the scalings folded in, lora_bias = sum s_i b_i and
-// scaling 1. Equal to PEFT's sum over adapters up to float32 summation order.
+// of them), B = [s_1 g_1 B_1 | s_2 g_2 B_2 | ...] with the scalings folded in, lora_bias =
+// sum s_i g_i b_i and scaling 1. DoRA adapters have g_i = m_i / rownorm(W + s_i B_i A_i), computed
+// here once in float64 (the weights are frozen), and add (g_i - 1) x W^T: the per-output factor
+// dot_scale = 1 + sum (g_i - 1). Equal to PEFT's sum over adapters up to float32 rounding.
 template <class Base>
-HostLayer host_layer(const LoraLayer<Base>& layer, const std::vector<std::string>& adapters) {
+HostLayer host_layer(const LoraLayer<Base>& layer, const std::vector<std::string>& names) {
   HostLayer l = host_base(layer.base());
+  l.activations = activations_for(layer.compute_dtype());
   const int out = l.out_features;
   int rank = 0;
-  for (const std::string& name : adapters) rank += static_cast<int>(layer.adapter(name).a().rows());
+  for (const std::string& name : names) rank += static_cast<int>(layer.adapter(name).a().rows());
   l.lora_b.assign(static_cast<std::size_t>(out) * rank, 0.0f);
-  std::vector<double> bias(static_cast<std::size_t>(out), 0.0);
-  bool any_bias = false;
+  Vector bias = Vector::Zero(out), dot_scale = Vector::Ones(out);
+  bool any_bias = false, any_dora = false;
+  const Matrix w = layer.base().weight();
   int r0 = 0;
-  for (const std::string& name : adapters) {
+  for (const std::string& name : names) {
     const LoraAdapter& a = layer.adapter(name);
-    if (a.config().use_dora) throw Error("lora: the fused kernels have no DoRA yet (adapter '" + name + "')");
-    const double s = a.scaling();
+    Vector g = Vector::Ones(out);
+    if (a.config().use_dora) {
+      g = layer.dora_scale(a, w);
+      dot_scale += g - Vector::Ones(out);
+      any_dora = true;
+    }
+    const Vector s = a.scaling() * g;
     const std::vector<float> a_rows = to_floats(a.a());
     l.lora_a.insert(l.lora_a.end(), a_rows.begin(), a_rows.end());
     for (int o = 0; o < out; ++o)
       for (Eigen::Index r = 0; r < a.b().cols(); ++r)
-        l.lora_b[static_cast<std::size_t>(o) * rank + r0 + r] = static_cast<float>(s * a.b()(o, r));
+        l.lora_b[static_cast<std::size_t>(o) * rank + r0 + r] = static_cast<float>(s(o) * a.b()(o, r));
     if (a.b_bias()) {
       any_bias = true;
-      for (int o = 0; o < out; ++o) bias[static_cast<std::size_t>(o)] += s * (*a.b_bias())(o);
+      bias += s.cwiseProduct(*a.b_bias());
     }
     r0 += static_cast<int>(a.a().rows());
   }
-  if (any_bias) l.lora_bias.assign(bias.begin(), bias.end());
+  if (any_bias) l.lora_bias = to_floats(bias);
+  if (any_dora) l.dot_scale = to_floats(dot_scale);
   l.rank = rank;
   l.scaling = 1.0f;
   return l;
+}
+
+// One adapter, or the layer's active adapters.
+template <class Layer>
+HostLayer host_layer(const Layer& layer, const std::string& adapter) {
+  return host_layer(layer, std::vector<std::string>{adapter});
+}
+template <class Layer>
+HostLayer host_layer(const Layer& layer) {
+  return host_layer(layer, layer.active_adapters());
 }
 
 }  // namespace qoracle::optimized

@@ -1,6 +1,9 @@
 #pragma once
 // Weight views over a HostLayer's tensors wherever they live: `at` maps each host vector to the
 // pointer the view should read (the vector itself on the host, its device copy on the GPU).
+#include <vector>
+
+#include "optimized/fused_gemv.hpp"
 #include "optimized/fused_weights.hpp"
 #include "optimized/weight_views.hpp"
 
@@ -50,6 +53,28 @@ EetqView make_view(const EetqWeights& w, const HostLayer& l, At at) {
   v.in_features = l.in_features;
   v.out_features = l.out_features;
   return v;
+}
+
+// The adapters' pointers, given the rotation blocks (rotations_on_host / _on_gpu) and where the
+// layer's tensors live.
+template <class At>
+FusedAdapters fused_adapters(const HostLayer& l, const std::vector<std::vector<float>>& rotations, At at) {
+  FusedAdapters a;
+  a.rotations = static_cast<int>(l.oft.size());
+  for (int k = 0; k < a.rotations; ++k) {
+    a.rotation[k] = at(rotations[static_cast<std::size_t>(k)]);
+    a.block_size[k] = l.oft[static_cast<std::size_t>(k)].block_size;
+  }
+  if (l.rank > 0) {
+    a.lora_a = at(l.lora_a);
+    a.lora_b = at(l.lora_b);
+    a.rank = l.rank;
+    a.scaling = l.scaling;
+    if (!l.lora_bias.empty()) a.lora_bias = at(l.lora_bias);
+  }
+  if (!l.dot_scale.empty()) a.dot_scale = at(l.dot_scale);
+  if (!l.bias.empty()) a.bias = at(l.bias);
+  return a;
 }
 
 }  // namespace qoracle::optimized

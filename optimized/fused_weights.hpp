@@ -33,20 +33,35 @@ struct EetqWeights {
   int layout = 0;                  // EetqView::Layout
 };
 
-struct HostLayer {
-  int out_features = 0, in_features = 0;
-  std::variant<DenseWeights, HqqWeights, AqlmWeights, EetqWeights> weights;
-  std::vector<float> bias;  // empty: none
-  // OFT (empty params: none): rows x b(b-1)/2, R per block by the batched Cayley.
-  std::vector<float> oft_params;
-  int oft_rows = 0, oft_block_size = 0;
+// The dtype of a layer's activations (x and y); the kernels accumulate in float32 whatever it is
+// and round y once, where they store it.
+enum class Activations { Float32, Float16, BFloat16 };
+const char* activations_name(Activations a);
+
+// One OFT adapter: its stored parameters (COFT projects them in the batched Cayley) and how R is
+// formed from them, in PEFT's direction (the exact Cayley, or PEFT's Neumann series).
+struct HostRotation {
+  std::vector<float> params;  // rows x b(b-1)/2
+  int rows = 0, block_size = 0;
   bool block_share = false, neumann = true;
   int terms = 5;
   float coft_radius = 0.0f;  // COFT: each row projected onto ||S||_F <= radius (0: none)
+};
+
+struct HostLayer {
+  int out_features = 0, in_features = 0;
+  std::variant<DenseWeights, HqqWeights, AqlmWeights, EetqWeights> weights;
+  Activations activations = Activations::Float32;
+  std::vector<float> bias;  // empty: none
+  // OFT: x R_1 R_2 ... in this order (PEFT's active order), each R block diagonal; empty: none.
+  std::vector<HostRotation> oft;
   // LoRA (rank 0: none); lora_bias is lora_B's bias (PEFT's lora_bias), empty: none.
   std::vector<float> lora_a, lora_b, lora_bias;
   int rank = 0;
   float scaling = 0.0f;
+  // DoRA (empty: none): the factor on x W^T, per output; its magnitude scales are folded into
+  // lora_b and lora_bias.
+  std::vector<float> dot_scale;
 };
 
 // A layer resident on the GPU: its tensors uploaded (and its OFT rotations computed by the batched
@@ -58,7 +73,8 @@ class ResidentFusedLayer {
   ~ResidentFusedLayer();
   ResidentFusedLayer(const ResidentFusedLayer&) = delete;
   ResidentFusedLayer& operator=(const ResidentFusedLayer&) = delete;
-  // y (tokens, out) row-major for x (tokens, in) row-major (copies both ways).
+  // y (tokens, out) row-major for x (tokens, in) row-major (copies both ways). x's values must be
+  // values of the layer's activation dtype (they are converted to it exactly).
   std::vector<float> forward(const std::vector<float>& x, int tokens) const;
   // Seconds per forward of `tokens` resident tokens, by CUDA events over `iterations` launches
   // (kernel time only: no copies), for the benchmarks.

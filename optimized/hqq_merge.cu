@@ -93,7 +93,7 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
   const HqqMergeGrouping g = hqq_merge_grouping(l, hw);
   const long long elements = static_cast<long long>(l.out_features) * l.in_features;
 
-  const std::vector<float> rotation = l.oft_params.empty() ? std::vector<float>{} : rotation_blocks_on_gpu(l);
+  const std::vector<float> rotation = l.oft.empty() ? std::vector<float>{} : rotation_blocks_on_gpu(l, l.oft[0]);
   Uploads up;
   const HqqView view = make_view(hw, l, [&](const auto& v) { return up(v); });
   const float *lora_a = up(l.lora_a), *lora_b = up(l.lora_b), *rot = up(rotation);
@@ -105,7 +105,7 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
   state.upload({OptimizerState{std::numeric_limits<float>::infinity(), hw.optimize ? 0 : 1, 0}});
 
   merged_kernel<<<blocks_for(elements), kThreads>>>(view, l.out_features, l.in_features, lora_a, lora_b, l.rank,
-                                                    l.scaling, rot, l.oft_block_size, merged.get());
+                                                    l.scaling, rot, l.oft.empty() ? 0 : l.oft[0].block_size, merged.get());
   start_kernel<<<blocks_for(g.groups), kThreads>>>(g, hw.axis, merged.get(), inv.get(), zero.get());
   for (int it = 0; hw.optimize && it < hw.iters; ++it) {  // launched unconditionally; a stopped state skips
     step_kernel<<<blocks_for(g.groups), kThreads>>>(g, hw.axis, merged.get(), inv.get(), zero.get(), err.get(), state.get());

@@ -1,8 +1,11 @@
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <memory>
 #include <string>
 
+#include "optimized/activation_io.hpp"
 #include "optimized/batched_cayley.hpp"
 #include "optimized/block_sync.cuh"
 #include "optimized/device_buffer.hpp"
@@ -19,27 +22,29 @@ namespace {
 
 constexpr int kWarpsPerBlock = 8;
 
-// The GEMV. Grid: (output tiles of 8 features, tokens). Each block rotates its token's activations into
-// shared memory once, then each warp produces one output feature.
-template <class View>
-__global__ void fused_gemv_kernel(View w, FusedAdapters a, const float* x, int in, int out, float* y) {
+// The GEMV. Grid: (output tiles of 8 features, tokens). Each block rotates its token's activations
+// into shared memory once, then each warp produces one output feature. X: float, __half or
+// __nv_bfloat16 activations (x and y); arithmetic in float32.
+template <class View, class X>
+__global__ void fused_gemv_kernel(View w, FusedAdapters a, const X* x, int in, int out, X* y) {
   extern __shared__ float smem[];
   float* x_rot = smem;
   float* u = smem + in;
+  float* scratch = u + a.rank;  // in floats, with two or more rotations
   const int t = static_cast<int>(blockIdx.y);
-  fused_prologue(x + static_cast<size_t>(t) * in, in, a, x_rot, u, static_cast<int>(threadIdx.x),
+  fused_prologue(x + static_cast<size_t>(t) * in, in, a, x_rot, scratch, u, static_cast<int>(threadIdx.x),
                  static_cast<int>(blockDim.x), BlockSync{});
   const int warp = static_cast<int>(threadIdx.x) / kWarpLanes, lane = static_cast<int>(threadIdx.x) % kWarpLanes;
   const int o = static_cast<int>(blockIdx.x) * kWarpsPerBlock + warp;
   if (o >= out) return;
   float acc = fused_dot(w, o, x_rot, in, lane, kWarpLanes);
   for (int offset = kWarpLanes / 2; offset > 0; offset /= 2) acc += __shfl_down_sync(0xffffffffu, acc, offset);
-  if (lane == 0) y[static_cast<size_t>(t) * out + o] = fused_epilogue(acc, o, a, u);
+  if (lane == 0) y[static_cast<size_t>(t) * out + o] = static_cast<X>(fused_epilogue(acc, o, a, u));
 }
 
 // Grid: (output tiles of kGemmTileOut, token tiles of kGemmTileTokens), kGemmThreads threads.
-template <class View>
-__global__ void fused_gemm_kernel(View w, FusedAdapters a, const float* x, int tokens, int in, int out, int bk, float* y) {
+template <class View, class X>
+__global__ void fused_gemm_kernel(View w, FusedAdapters a, const X* x, int tokens, int in, int out, int bk, X* y) {
   extern __shared__ float smem[];
   float* xs = smem;
   float* x_rot = xs + kGemmTileTokens * bk;
@@ -50,12 +55,24 @@ __global__ void fused_gemm_kernel(View w, FusedAdapters a, const float* x, int t
   for (int e = tid; e < kGemmTileTokens * a.rank; e += n) u[e] = 0.0f;  // first read after a barrier
   float acc[kGemmAccumulators] = {};
   for (int k0 = 0; k0 < in; k0 += bk) {
-    gemm_load_activations(x, tokens, in, t0, k0, bk, a, xs, x_rot, u, tid, n, BlockSync{});
+    const float* tile = gemm_load_activations(x, tokens, in, t0, k0, bk, a, xs, x_rot, u, tid, n, BlockSync{});
     gemm_load_weights(w, out, in, o0, k0, bk, ws, tid, n, BlockSync{});
-    gemm_accumulate<kGemmAccumulators>(ws, x_rot, bk, acc, tid, n, BlockSync{});
+    gemm_accumulate<kGemmAccumulators>(ws, tile, bk, acc, tid, n, BlockSync{});
   }
   gemm_epilogue<kGemmAccumulators>(acc, a, u, out, tokens, o0, t0, y, tid, n);
 }
+
+// Calls f with a null pointer of the device type of the layer's activations.
+template <class F>
+void with_activation_type(Activations dtype, F f) {
+  switch (dtype) {
+    case Activations::Float32: return f(static_cast<float*>(nullptr));
+    case Activations::Float16: return f(static_cast<__half*>(nullptr));
+    case Activations::BFloat16: return f(static_cast<__nv_bfloat16*>(nullptr));
+  }
+}
+
+size_t activation_bytes(Activations dtype) { return dtype == Activations::Float32 ? 4 : 2; }
 
 struct CudaEvent {
   cudaEvent_t e{};
@@ -67,44 +84,57 @@ struct CudaEvent {
 
 struct ResidentFusedLayer::Impl {
   int in = 0, out = 0, rank = 0, tile_k = 0;
+  Activations activations = Activations::Float32;
   Uploads up;
   FusedAdapters adapters;
   std::variant<DenseView, HqqView, AqlmView, EetqView> view;
 
-  size_t gemv_shared_bytes() const { return sizeof(float) * (static_cast<size_t>(in) + rank); }
+  size_t gemv_shared_bytes() const {
+    const size_t scratch = adapters.rotations > 1 ? static_cast<size_t>(in) : 0;
+    return sizeof(float) * (static_cast<size_t>(in) + rank + scratch);
+  }
   size_t gemm_shared_bytes() const { return sizeof(float) * static_cast<size_t>(gemm_shared_floats(tile_k, rank)); }
 
   // Once per layer, not per launch: more dynamic shared memory than the default 48 KB.
   void reserve_shared_memory() const {
     std::visit(
         [&](const auto& v) {
-          using V = std::decay_t<decltype(v)>;
-          if (gemv_shared_bytes() > 48 * 1024)
-            check_cuda(cudaFuncSetAttribute(fused_gemv_kernel<V>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(gemv_shared_bytes())),
-                       "shared memory for in_features + rank (at most ~99 KB on sm_80/sm_90 without tiling)");
-          if (gemm_shared_bytes() > 48 * 1024)
-            check_cuda(cudaFuncSetAttribute(fused_gemm_kernel<V>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(gemm_shared_bytes())),
-                       "shared memory for the GEMM tiles and u (rank too large?)");
+          with_activation_type(activations, [&](auto* type) {
+            using V = std::decay_t<decltype(v)>;
+            using X = std::remove_pointer_t<decltype(type)>;
+            if (gemv_shared_bytes() > 48 * 1024)
+              check_cuda(cudaFuncSetAttribute(fused_gemv_kernel<V, X>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              static_cast<int>(gemv_shared_bytes())),
+                         "shared memory for in_features + rank (at most ~227 KB on sm_90, ~163 KB on sm_80)");
+            if (gemm_shared_bytes() > 48 * 1024)
+              check_cuda(cudaFuncSetAttribute(fused_gemm_kernel<V, X>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              static_cast<int>(gemm_shared_bytes())),
+                         "shared memory for the GEMM tiles and u (rank too large?)");
+          });
         },
         view);
   }
 
   // Up to kGemvMaxTokens tokens: one warp per output reads each weight once per token; more
-  // tokens: the tiled GEMM reads each weight tile once per kGemmTileTokens tokens.
-  void launch(const float* d_x, int tokens, float* d_y) const {
+  // tokens: the tiled GEMM reads each weight tile once per kGemmTileTokens tokens. x and y hold
+  // the layer's activation dtype.
+  void launch(const void* d_x, int tokens, void* d_y) const {
     std::visit(
         [&](const auto& v) {
-          if (tokens <= kGemvMaxTokens) {
-            const dim3 grid((out + kWarpsPerBlock - 1) / kWarpsPerBlock, tokens);
-            fused_gemv_kernel<<<grid, kWarpsPerBlock * kWarpLanes, gemv_shared_bytes()>>>(v, adapters, d_x, in, out, d_y);
-            check_cuda(cudaGetLastError(), "fused_gemv_kernel launch");
-          } else {
-            const dim3 grid((out + kGemmTileOut - 1) / kGemmTileOut, (tokens + kGemmTileTokens - 1) / kGemmTileTokens);
-            fused_gemm_kernel<<<grid, kGemmThreads, gemm_shared_bytes()>>>(v, adapters, d_x, tokens, in, out, tile_k, d_y);
-            check_cuda(cudaGetLastError(), "fused_gemm_kernel launch");
-          }
+          with_activation_type(activations, [&](auto* type) {
+            using X = std::remove_pointer_t<decltype(type)>;
+            const X* x = static_cast<const X*>(d_x);
+            X* y = static_cast<X*>(d_y);
+            if (tokens <= kGemvMaxTokens) {
+              const dim3 grid((out + kWarpsPerBlock - 1) / kWarpsPerBlock, tokens);
+              fused_gemv_kernel<<<grid, kWarpsPerBlock * kWarpLanes, gemv_shared_bytes()>>>(v, adapters, x, in, out, y);
+              check_cuda(cudaGetLastError(), "fused_gemv_kernel launch");
+            } else {
+              const dim3 grid((out + kGemmTileOut - 1) / kGemmTileOut, (tokens + kGemmTileTokens - 1) / kGemmTileTokens);
+              fused_gemm_kernel<<<grid, kGemmThreads, gemm_shared_bytes()>>>(v, adapters, x, tokens, in, out, tile_k, y);
+              check_cuda(cudaGetLastError(), "fused_gemm_kernel launch");
+            }
+          });
         },
         view);
   }
@@ -118,10 +148,10 @@ ResidentFusedLayer::ResidentFusedLayer(const HostLayer& l) {
   impl->in = l.in_features;
   impl->out = l.out_features;
   impl->rank = l.rank;
-  impl->tile_k = gemm_tile_k(l.oft_params.empty() ? 1 : l.oft_block_size);
-  const std::vector<float> rotation = l.oft_params.empty() ? std::vector<float>{} : rotation_blocks_on_gpu(l);
-  impl->adapters = fused_adapters(l, impl->up(rotation), impl->up(l.lora_a), impl->up(l.lora_b), impl->up(l.lora_bias),
-                                  impl->up(l.bias));
+  impl->activations = l.activations;
+  impl->tile_k = gemm_tile_k(rotation_unit(l));
+  const std::vector<std::vector<float>> rotations = rotations_on_gpu(l);
+  impl->adapters = fused_adapters(l, rotations, [&](const auto& v) { return impl->up(v); });
   std::visit([&](const auto& w) { impl->view = make_view(w, l, [&](const auto& v) { return impl->up(v); }); },
              l.weights);
   impl->reserve_shared_memory();
@@ -134,15 +164,23 @@ std::vector<float> ResidentFusedLayer::forward(const std::vector<float>& x, int 
   if (tokens < 1 || x.size() != static_cast<size_t>(tokens) * impl_->in)
     throw Error("x: expected " + std::to_string(tokens) + " x " + std::to_string(impl_->in) + " values, got " +
                 std::to_string(x.size()));
-  DeviceBuffer<float> d_x(x.size()), d_y(static_cast<size_t>(tokens) * impl_->out);
-  d_x.upload(x);
+  const size_t y_count = static_cast<size_t>(tokens) * impl_->out;
+  if (impl_->activations == Activations::Float32) {
+    DeviceBuffer<float> d_x(x.size()), d_y(y_count);
+    d_x.upload(x);
+    impl_->launch(d_x.get(), tokens, d_y.get());
+    return d_y.download();
+  }
+  DeviceBuffer<std::uint16_t> d_x(x.size()), d_y(y_count);  // half or bfloat16 bit patterns
+  d_x.upload(activation_bits(x, impl_->activations));
   impl_->launch(d_x.get(), tokens, d_y.get());
-  return d_y.download();
+  return activation_values(d_y.download(), impl_->activations);
 }
 
 double ResidentFusedLayer::time_forward(int tokens, int iterations) const {
-  DeviceBuffer<float> d_x(static_cast<size_t>(tokens) * impl_->in), d_y(static_cast<size_t>(tokens) * impl_->out);
-  check_cuda(cudaMemset(d_x.get(), 0, sizeof(float) * tokens * impl_->in), "cudaMemset");
+  const size_t bytes = activation_bytes(impl_->activations);
+  DeviceBuffer<unsigned char> d_x(bytes * tokens * impl_->in), d_y(bytes * tokens * impl_->out);
+  check_cuda(cudaMemset(d_x.get(), 0, bytes * tokens * impl_->in), "cudaMemset");
   impl_->launch(d_x.get(), tokens, d_y.get());  // warm-up
   CudaEvent start, stop;
   check_cuda(cudaEventRecord(start.e), "cudaEventRecord");

@@ -32,6 +32,9 @@ class LoraLayer {
                    std::optional<Vector> b_bias = std::nullopt, std::optional<Vector> magnitude = std::nullopt);
   void set_active_adapters(std::vector<std::string> names) { adapters_.set_active(std::move(names)); }
   const LoraAdapter& adapter(const std::string& name) const { return adapters_.get(name).adapter; }
+  const std::vector<std::string>& active_adapters() const { return adapters_.active(); }
+  Convention convention() const { return convention_; }
+  Dtype compute_dtype() const { return dtype_; }
 
   // y = x W^T + b + sum over active adapters of s (x A^T B^T + b_B); DoRA adapters add
   // (g - 1) (x W^T) + g s x A^T B^T with g = m / rownorm(W + s B A).
@@ -49,6 +52,8 @@ class LoraLayer {
   // be merged (AQLM and EETQ refuse merges; PEFT offers no way out).
   LoraLayer<DenseLinear> dequantized() const;
   const std::vector<std::string>& merged_adapters() const { return adapters_.merged; }
+  // DoRA's g = m / rownorm(W + s B A) for a weight W (the base's, unmerged).
+  Vector dora_scale(const LoraAdapter& adapter, const Matrix& weight) const;
 
   // Deployment-dtype emulation (see OftLayer): the base output is rounded, the float32 adapter
   // output is added in float32 and the sum rounded (PEFT's vanilla Linear); merges round the
@@ -57,7 +62,6 @@ class LoraLayer {
 
  private:
   using Entry = LoraEntry;
-  Vector dora_scale(const LoraAdapter& adapter, const Matrix& weight) const;
   void replace(const Matrix& w, std::optional<Vector> bias);
 
   Base base_;

@@ -23,6 +23,9 @@ class OftLayer {
   void add_adapter(const std::string& name, const OftConfig& config, Matrix weight);
   void set_active_adapters(std::vector<std::string> names) { adapters_.set_active(std::move(names)); }
   const OftAdapter& adapter(const std::string& name) const { return adapters_.get(name); }
+  const std::vector<std::string>& active_adapters() const { return adapters_.active(); }
+  Convention convention() const { return convention_; }
+  Dtype compute_dtype() const { return dtype_; }
 
   // Unmerged: x * R_a1 * R_a2 ... (active order), then the base. Merged: the merged base alone.
   Matrix forward(const Matrix& x) const;

@@ -151,7 +151,7 @@ TEST(FusedGemvShapes, CoftAndLoraBias) {
       SCOPED_TRACE("coft eps " + std::to_string(eps) + ", " + std::to_string(tokens) + " tokens");
       HostLayer l = optimized::host_layer(layer, "default");
       expect_fused_agrees(l, x, layer.forward(x));
-      l.coft_radius = 0.0f;
+      l.oft[0].coft_radius = 0.0f;
       const Matrix unprojected = optimized::from_floats(optimized::fused_forward_on_host(l, optimized::to_floats(x), tokens), tokens, out);
       EXPECT_EQ(agrees(layer.forward(x), unprojected), eps > 1.0) << "without the projection";
     }
