@@ -96,7 +96,8 @@ HqqLinear hqq_base_from(const FixtureCase& c) {
   return HqqLinear::from_packed(cfg, out, in, packed, per_group("scale"), per_group("zero"), base_bias(c), compute, arith);
 }
 
-AqlmLinear aqlm_base_from(const FixtureCase& c) {
+// dtype: the compute dtype the layer is built for (float64: the oracle, which runs the exact math).
+AqlmLinear aqlm_base_from(const FixtureCase& c, Dtype dtype) {
   const Attributes& a = c.base.config;
   AqlmConfig cfg;
   cfg.in_group_size = static_cast<int>(a.get_int("in_group_size"));
@@ -120,11 +121,10 @@ AqlmLinear aqlm_base_from(const FixtureCase& c) {
   return AqlmLinear(cfg, out, in, std::move(indices), c.base.tensor("codebooks").values,
                     Eigen::Map<const Vector>(scales.values.data(), static_cast<Eigen::Index>(scales.values.size())),
                     base_bias(c), parse_dtype(a.get_string("dtype")),
-                    // The float64 oracle of a low-precision case runs the exact math, not the kernel.
-                    c.dtype == Dtype::Float64 ? AqlmKernel::Exact : parse_aqlm_kernel(a.get_string("kernel")));
+                    dtype == Dtype::Float64 ? AqlmKernel::Exact : parse_aqlm_kernel(a.get_string("kernel")));
 }
 
-EetqLinear eetq_base_from(const FixtureCase& c) {
+EetqLinear eetq_base_from(const FixtureCase& c, Dtype dtype) {
   const Attributes& a = c.base.config;
   const int out = static_cast<int>(a.get_int("out_features")), in = static_cast<int>(a.get_int("in_features"));
   const Tensor& weight = c.base.tensor("weight");
@@ -133,8 +133,7 @@ EetqLinear eetq_base_from(const FixtureCase& c) {
                 "] ([in, out], as EETQ stores it), got " + weight.shape_string());
   return eetq_from_checkpoint_tensors(weight, c.base.tensor("weight_scales"), base_bias(c),
                                       parse_eetq_layout(a.get_string("layout")),
-                                      // The float64 oracle of a low-precision case runs the exact math.
-                                      c.dtype == Dtype::Float64 ? EetqKernel::Exact : parse_eetq_kernel(a.get_string("kernel")),
+                                      dtype == Dtype::Float64 ? EetqKernel::Exact : parse_eetq_kernel(a.get_string("kernel")),
                                       "base");
 }
 
@@ -296,13 +295,13 @@ const std::map<std::string, LayerBuilder>& layer_builders() {
       {"oft/hqq", [](const FixtureCase& c, Dtype d) { return FixtureLayer(oft_layer_from(hqq_base_from(c), c, d)); }},
       {"lora/hqq", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(hqq_base_from(c), c, d)); }},
       {"hqq/quantize", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(hqq_base_from(c), c, d)); }},
-      {"oft/aqlm", [](const FixtureCase& c, Dtype d) { return FixtureLayer(oft_layer_from(aqlm_base_from(c), c, d)); }},
-      {"lora/aqlm", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(aqlm_base_from(c), c, d)); }},
+      {"oft/aqlm", [](const FixtureCase& c, Dtype d) { return FixtureLayer(oft_layer_from(aqlm_base_from(c, d), c, d)); }},
+      {"lora/aqlm", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(aqlm_base_from(c, d), c, d)); }},
       // e.g. made by qoracle's quantizer and run by the real library
-      {"aqlm/quantized", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(aqlm_base_from(c), c, d)); }},
-      {"oft/eetq", [](const FixtureCase& c, Dtype d) { return FixtureLayer(oft_layer_from(eetq_base_from(c), c, d)); }},
-      {"lora/eetq", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(eetq_base_from(c), c, d)); }},
-      {"eetq/quantize", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(eetq_base_from(c), c, d)); }},
+      {"aqlm/quantized", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(aqlm_base_from(c, d), c, d)); }},
+      {"oft/eetq", [](const FixtureCase& c, Dtype d) { return FixtureLayer(oft_layer_from(eetq_base_from(c, d), c, d)); }},
+      {"lora/eetq", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(eetq_base_from(c, d), c, d)); }},
+      {"eetq/quantize", [](const FixtureCase& c, Dtype d) { return FixtureLayer(lora_layer_from(eetq_base_from(c, d), c, d)); }},
   };
   return table;
 }

@@ -12,10 +12,11 @@ struct CayleyBatch {
   bool neumann = true;
   int terms = 5;       // Neumann terms (PEFT's num_cayley_neumann_terms)
   float coft_radius = 0.0f;  // COFT: project each row onto ||S||_F <= radius first (0: no COFT)
+  bool math_series = false;  // Neumann: the math convention's series (cayley_block.hpp), not PEFT's
 };
 
-// params: rows x b(b-1)/2, row-major. Returns rows x b x b, row-major (R per block, in PEFT's
-// direction). Throws qoracle::Error on a bad size, and "no GPU: ..." without a usable device.
+// params: rows x b(b-1)/2, row-major. Returns rows x b x b, row-major (R per block; PEFT's
+// direction unless math_series). Throws qoracle::Error on a bad size, and "no GPU: ..." without a usable device.
 std::vector<float> batched_cayley(const CayleyBatch& batch, const std::vector<float>& params);
 
 // The size checks batched_cayley makes first (with or without CUDA): throws qoracle::Error naming

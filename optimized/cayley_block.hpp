@@ -99,21 +99,36 @@ QORACLE_HD void cayley_exact_block(const float* s, int b, float* aug, float* r, 
   sync();
 }
 
-// PEFT's Cayley-Neumann series with n = `terms`: n = 1: I; n = 2: I + 2S; n > 2:
-// I + 2S + 2S^2 + ... + 2S^(m-1) + S^m with m = max(3, n - 1), so n = 3 and n = 4 coincide
-// (spec peft-oft-lora.md §1.4). p and q are b x b scratch.
+// A truncated Neumann series R = I + 2 S' + 2 S'^2 + ... + 2 S'^(last-1) + last_weight S'^last with
+// S' = sign * S. PEFT's with n = `terms` (spec peft-oft-lora.md §1.4): n = 1: I; n = 2: I + 2S;
+// n > 2: last = max(3, n - 1), weight 1, so n = 3 and n = 4 coincide. The math convention's
+// (I - S) sum_{k<n} (-S)^k expands to I + 2 sum_{1<=k<n} (-S)^k + (-S)^n: last n on -S, which
+// is R's transpose in PEFT's direction.
+struct NeumannSeries {
+  int last = 0;
+  float last_weight = 1.0f, sign = 1.0f;
+};
+
+QORACLE_HD inline NeumannSeries neumann_series(int terms, bool math_convention) {
+  if (math_convention) return {terms, 1.0f, -1.0f};
+  if (terms <= 1) return {0, 1.0f, 1.0f};
+  if (terms == 2) return {1, 2.0f, 1.0f};
+  return {terms - 1 > 3 ? terms - 1 : 3, 1.0f, 1.0f};
+}
+
+// The series from S' (already signed); p and q are b x b scratch.
 template <class Sync>
-QORACLE_HD void cayley_neumann_block(const float* s, int b, int terms, float* p, float* q, float* r, int tid,
+QORACLE_HD void cayley_neumann_block(const float* s, int b, NeumannSeries series, float* p, float* q, float* r, int tid,
                                      int nthreads, Sync sync) {
+  const float w1 = series.last == 1 ? series.last_weight : 2.0f;
   for (int e = tid; e < b * b; e += nthreads) {
     const float id = (e / b == e % b) ? 1.0f : 0.0f;
-    r[e] = terms > 1 ? id + 2.0f * s[e] : id;
+    r[e] = series.last >= 1 ? id + w1 * s[e] : id;
     p[e] = s[e];
   }
   sync();
-  const int last = terms > 2 ? (terms - 1 > 3 ? terms - 1 : 3) : 1;
-  for (int k = 2; k <= last; ++k) {
-    // q = p * s (the power S^k), then r += 2 q, or q alone for the last term.
+  for (int k = 2; k <= series.last; ++k) {
+    // q = p * s (the power S'^k), then r += 2 q, or last_weight q for the last term.
     for (int e = tid; e < b * b; e += nthreads) {
       const int i = e / b, j = e % b;
       float acc = 0.0f;
@@ -121,12 +136,31 @@ QORACLE_HD void cayley_neumann_block(const float* s, int b, int terms, float* p,
       q[e] = acc;
     }
     sync();
-    const float weight = k == last ? 1.0f : 2.0f;
+    const float weight = k == series.last ? series.last_weight : 2.0f;
     for (int e = tid; e < b * b; e += nthreads) {
       r[e] += weight * q[e];
       p[e] = q[e];
     }
     sync();
+  }
+}
+
+// Scratch floats per block for rotation_block: the Neumann series keeps S and two powers; the
+// exact Cayley keeps [I+S | I-S] (S itself is built in r, which the solve overwrites last).
+QORACLE_HD inline int rotation_scratch_floats(int b, bool neumann) { return (neumann ? 3 : 2) * b * b; }
+
+// One OFT block's R from its parameter row v: COFT's factor, S, then the exact Cayley or the
+// Neumann series. ws: rotation_scratch_floats; partial: nthreads floats (COFT's reduction).
+template <class Sync>
+QORACLE_HD void rotation_block(const float* v, int b, bool neumann, NeumannSeries series, float coft_radius, float* ws,
+                               float* partial, float* r, int tid, int nthreads, Sync sync) {
+  const float f = coft_factor(v, b * (b - 1) / 2, coft_radius, partial, tid, nthreads, sync);
+  if (neumann) {
+    skew_block(v, b, ws, tid, nthreads, sync, f * series.sign);
+    cayley_neumann_block(ws, b, series, ws + b * b, ws + 2 * b * b, r, tid, nthreads, sync);
+  } else {
+    skew_block(v, b, r, tid, nthreads, sync, f);
+    cayley_exact_block(r, b, ws, r, tid, nthreads, sync);
   }
 }
 

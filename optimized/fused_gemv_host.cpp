@@ -104,25 +104,18 @@ int rotation_unit(const HostLayer& l) {
 std::vector<float> rotation_blocks_on_host(const HostLayer& l, const HostRotation& rot) {
   const int b = rot.block_size, blocks = l.in_features / b;
   const std::size_t n_el = static_cast<std::size_t>(b) * (b - 1) / 2, bb = static_cast<std::size_t>(b) * b;
-  std::vector<float> r(blocks * bb), ws(3 * bb);
+  std::vector<float> r(blocks * bb), ws(static_cast<std::size_t>(rotation_scratch_floats(b, rot.neumann)));
   for (int j = 0; j < blocks; ++j) {
-    const float* v = rot.params.data() + (rot.block_share ? 0 : j * n_el);
-    float* rj = r.data() + j * bb;
     float partial = 0.0f;
-    const float f = coft_factor(v, static_cast<int>(n_el), rot.coft_radius, &partial, 0, 1, NoSync{});
-    if (rot.neumann) {
-      skew_block(v, b, ws.data(), 0, 1, NoSync{}, f);
-      cayley_neumann_block(ws.data(), b, rot.terms, ws.data() + bb, ws.data() + 2 * bb, rj, 0, 1, NoSync{});
-    } else {
-      skew_block(v, b, rj, 0, 1, NoSync{}, f);
-      cayley_exact_block(rj, b, ws.data(), rj, 0, 1, NoSync{});
-    }
+    rotation_block(rot.params.data() + (rot.block_share ? 0 : j * n_el), b, rot.neumann,
+                   neumann_series(rot.terms, rot.math_series), rot.coft_radius, ws.data(), &partial, r.data() + j * bb, 0, 1,
+                   NoSync{});
   }
   return r;
 }
 
 std::vector<float> rotation_blocks_on_gpu(const HostLayer& l, const HostRotation& rot) {
-  const std::vector<float> r = batched_cayley({rot.rows, rot.block_size, rot.neumann, rot.terms, rot.coft_radius}, rot.params);
+  const std::vector<float> r = batched_cayley({rot.rows, rot.block_size, rot.neumann, rot.terms, rot.coft_radius, rot.math_series}, rot.params);
   if (!rot.block_share) return r;
   std::vector<float> rotation;
   for (int j = 0; j < l.in_features / rot.block_size; ++j) rotation.insert(rotation.end(), r.begin(), r.end());

@@ -36,7 +36,7 @@ Activations activations_for(Dtype compute_dtype) {
   }
 }
 
-HostRotation host_rotation(const OftAdapter& a, Convention convention, const std::string& name) {
+HostRotation host_rotation(const OftAdapter& a, Convention convention) {
   HostRotation r;
   // The stored (unprojected) parameters: COFT's projection runs in the batched Cayley.
   const Matrix& w = a.weight();
@@ -46,14 +46,7 @@ HostRotation host_rotation(const OftAdapter& a, Convention convention, const std
   r.block_share = a.config().block_share;
   r.neumann = a.config().use_cayley_neumann;
   r.terms = a.config().num_cayley_neumann_terms;
-  if (r.neumann && convention == Convention::Math) {
-    // (I - S) sum_{k<n} (-S)^k = I + 2 sum_{1<=k<n} (-S)^k + (-S)^n: PEFT's n + 1 terms on -S.
-    if (r.terms < 3)
-      throw Error("oft adapter '" + name + "': num_cayley_neumann_terms " + std::to_string(r.terms) +
-                  " in the math convention has no PEFT-direction equivalent in the fused kernels; expected >= 3");
-    for (float& v : r.params) v = -v;
-    r.terms += 1;
-  }
+  r.math_series = convention == Convention::Math;
   if (a.config().coft) r.coft_radius = static_cast<float>(coft_radius(a.config().eps, r.rows, convention));
   return r;
 }

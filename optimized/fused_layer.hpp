@@ -23,17 +23,18 @@ HostLayer host_base(const EetqLinear& base, EetqLayout layout = EetqLayout::Inte
 
 Activations activations_for(Dtype compute_dtype);  // float64 layers run in float32
 
-// One OFT adapter as the kernels take it: PEFT's rotation direction. A math-convention Neumann
-// series of n >= 3 terms is PEFT's series of n + 1 terms on -S (the transpose); fewer terms have
-// no PEFT counterpart and are refused.
-HostRotation host_rotation(const OftAdapter& adapter, Convention convention, const std::string& name);
+// One OFT adapter as the kernels take it, in the layer's convention (the Neumann series and COFT's
+// radius differ).
+HostRotation host_rotation(const OftAdapter& adapter, Convention convention);
 
 // The adapters `names` in this order (PEFT applies active OFT adapters as x R_1 R_2 ...).
 template <class Base>
 HostLayer host_layer(const OftLayer<Base>& layer, const std::vector<std::string>& names) {
   HostLayer l = host_base(layer.base());
   l.activations = activations_for(layer.compute_dtype());
-  for (const std::string& name : names) l.oft.push_back(host_rotation(layer.adapter(name), layer.convention(), name));
+  for (const std::string& name : names)
+    if (layer.adapter(name).blocks().block_size > 1)  // blocks of 1 are R = [1]: nothing to rotate
+      l.oft.push_back(host_rotation(layer.adapter(name), layer.convention()));
   return l;
 }
 

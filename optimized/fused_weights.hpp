@@ -39,12 +39,13 @@ enum class Activations { Float32, Float16, BFloat16 };
 const char* activations_name(Activations a);
 
 // One OFT adapter: its stored parameters (COFT projects them in the batched Cayley) and how R is
-// formed from them, in PEFT's direction (the exact Cayley, or PEFT's Neumann series).
+// formed from them: the exact Cayley, or a Neumann series (PEFT's, or the math convention's).
 struct HostRotation {
   std::vector<float> params;  // rows x b(b-1)/2
   int rows = 0, block_size = 0;
   bool block_share = false, neumann = true;
   int terms = 5;
+  bool math_series = false;
   float coft_radius = 0.0f;  // COFT: each row projected onto ||S||_F <= radius (0: none)
 };
 

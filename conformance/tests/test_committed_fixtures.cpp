@@ -4,40 +4,18 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 
 #include "conformance/case_runner.hpp"
 #include "reference/seeded_random.hpp"
+#include "committed_cases.hpp"
 #include "test_support.hpp"
 
 using namespace qoracle;
+using qoracle::testing::CaseRef;
+using qoracle::testing::committed_cases;
+using qoracle::testing::sanitized;
 
 namespace {
-
-struct CaseRef {
-  std::string file, name;
-};
-void PrintTo(const CaseRef& r, std::ostream* os) { *os << r.file << " :: " << r.name; }
-
-std::vector<CaseRef> committed_cases() {
-  std::vector<CaseRef> refs;
-  std::vector<std::string> files;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(qoracle::testing::source_path("fixtures")))
-    if (e.is_regular_file() && e.path().extension() == ".h5") files.push_back(e.path().string());
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files)
-    for (const auto& n : list_cases(f)) refs.push_back({f, n});
-  return refs;
-}
-
-std::string sanitized(const CaseRef& r) {
-  // The folder says which producer and version (fixtures/peft/peft-0.19.1/...), the stem the dtype.
-  const auto rel = std::filesystem::relative(r.file, qoracle::testing::source_path("fixtures"));
-  std::string s = rel.parent_path().string() + "__" + rel.stem().string() + "__" + r.name;
-  for (char& ch : s)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return s;
-}
 
 class CommittedFixture : public ::testing::TestWithParam<CaseRef> {};
 

@@ -76,7 +76,7 @@ Matrix block_on_host(const CayleyCase& c, const float* v, int threads) {
   auto worker = [&](int tid, auto sync) {
     if (c.neumann) {
       optimized::skew_block(v, b, ws.data(), tid, threads, sync);
-      optimized::cayley_neumann_block(ws.data(), b, c.terms, ws.data() + b * b, ws.data() + 2 * b * b, r.data(), tid,
+      optimized::cayley_neumann_block(ws.data(), b, optimized::neumann_series(c.terms, false), ws.data() + b * b, ws.data() + 2 * b * b, r.data(), tid,
                                       threads, sync);
     } else {
       optimized::skew_block(v, b, r.data(), tid, threads, sync);  // S in the output, as the kernel
