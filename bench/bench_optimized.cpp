@@ -31,8 +31,8 @@ void register_forward(const LayerCase& c) {
         return;
       }
       const optimized::HostLayer host = c.adapter == AdapterKind::Oft
-                                            ? optimized::host_layer(oft_layer<Base>(c.features), "default")
-                                            : optimized::host_layer(lora_layer<Base>(c.features), "default");
+                                            ? optimized::host_layer(oft_layer<Base>(c.shape), "default")
+                                            : optimized::host_layer(lora_layer<Base>(c.shape), "default");
       const optimized::ResidentFusedLayer layer(host);
       double seconds = 0;
       for (auto _ : state) {
@@ -41,7 +41,7 @@ void register_forward(const LayerCase& c) {
         seconds += t;
       }
       set_forward_counters<Base>(state, c);
-      const double floor = weight_bytes(base_layer<Base>(c.features)) / copy_bandwidth();
+      const double floor = weight_bytes(base_layer<Base>(c.shape)) / copy_bandwidth();
       state.counters["x_memory_floor"] = seconds / static_cast<double>(state.iterations()) / floor;
       state.counters["copy_GBps"] = copy_bandwidth() * 1e-9;
       state.SetLabel(device.reason);
@@ -71,7 +71,7 @@ void register_hqq_merge(int features) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (const LayerCase& c : forward_cases()) register_forward(c);
+  for (const LayerCase& c : device_forward_cases()) register_forward(c);
   for (int n : {256, 1024, 4096}) register_hqq_merge(n);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -17,14 +17,14 @@ using namespace qoracle::bench;
 void register_forward(const LayerCase& c) {
   with_base(c.base, [&]<class Base>() {
     benchmark::RegisterBenchmark(("reference/forward/" + c.name()).c_str(), [c](benchmark::State& state) {
-      const Matrix x = activations(c.tokens, c.features);
+      const Matrix x = activations(c.tokens, c.shape.in);
       auto run = [&](const auto& layer) {
         for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x));
       };
       if (c.adapter == AdapterKind::Oft)
-        run(oft_layer<Base>(c.features));
+        run(oft_layer<Base>(c.shape));
       else
-        run(lora_layer<Base>(c.features));
+        run(lora_layer<Base>(c.shape));
       set_forward_counters<Base>(state, c);
     })->Unit(benchmark::kMicrosecond);
   });

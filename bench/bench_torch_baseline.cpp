@@ -19,14 +19,14 @@ using namespace qoracle::torch_baseline;
 void register_forward(const LayerCase& c) {
   with_base(c.base, [&]<class Base>() {
     benchmark::RegisterBenchmark(("torch/forward/" + c.name()).c_str(), [c](benchmark::State& state) {
-      const at::Tensor x = to_tensor(activations(c.tokens, c.features));
+      const at::Tensor x = to_tensor(activations(c.tokens, c.shape.in));
       auto run = [&](const auto& layer) {
         for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x));
       };
       if (c.adapter == AdapterKind::Oft)
-        run(TorchOftLinear(oft_layer<Base>(c.features), "default"));
+        run(TorchOftLinear(oft_layer<Base>(c.shape), "default"));
       else
-        run(TorchLoraLinear(lora_layer<Base>(c.features), "default"));
+        run(TorchLoraLinear(lora_layer<Base>(c.shape), "default"));
       set_forward_counters<Base>(state, c);
     })->Unit(benchmark::kMicrosecond);
   });

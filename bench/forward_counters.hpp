@@ -14,7 +14,7 @@ template <class Base>
 void set_forward_counters(benchmark::State& state, const LayerCase& c) {
   state.SetItemsProcessed(state.iterations() * c.tokens);
   state.SetBytesProcessed(
-      static_cast<std::int64_t>(static_cast<double>(state.iterations()) * weight_bytes(base_layer<Base>(c.features))));
+      static_cast<std::int64_t>(static_cast<double>(state.iterations()) * weight_bytes(base_layer<Base>(c.shape))));
 }
 
 }  // namespace qoracle::bench

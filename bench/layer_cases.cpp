@@ -23,9 +23,13 @@ const char* base_format_name(BaseFormat f) {
 
 const char* adapter_kind_name(AdapterKind a) { return a == AdapterKind::Oft ? "oft" : "lora"; }
 
+std::string LayerShape::name() const {
+  return out == in ? "n" + std::to_string(in) : "o" + std::to_string(out) + "_i" + std::to_string(in);
+}
+
 std::string LayerCase::name() const {
-  return std::string(adapter_kind_name(adapter)) + "/" + base_format_name(base) + "/n" + std::to_string(features) +
-         "/t" + std::to_string(tokens);
+  return std::string(adapter_kind_name(adapter)) + "/" + base_format_name(base) + "/" + shape.name() + "/t" +
+         std::to_string(tokens);
 }
 
 std::string LayerCase::test_name() const {
@@ -43,6 +47,17 @@ std::vector<LayerCase> forward_cases() {
     for (BaseFormat f : {BaseFormat::Linear, BaseFormat::Hqq, BaseFormat::Aqlm, BaseFormat::Eetq})
       for (int n : {256, 1024, 4096})
         for (int t : {1, 8, 128}) cases.push_back({a, f, n, t});
+  return cases;
+}
+
+std::vector<LayerCase> device_forward_cases() {
+  std::vector<LayerCase> cases = forward_cases();
+  for (AdapterKind a : {AdapterKind::Oft, AdapterKind::Lora})
+    for (BaseFormat f : {BaseFormat::Linear, BaseFormat::Hqq, BaseFormat::Aqlm, BaseFormat::Eetq}) {
+      cases.push_back({a, f, 4096, 2048});
+      for (LayerShape shape : {LayerShape(11008, 4096), LayerShape(4096, 11008)})
+        for (int t : {1, 8, 128, 2048}) cases.push_back({a, f, shape, t});
+    }
   return cases;
 }
 
@@ -70,7 +85,11 @@ Vector cayley_params(int block_size) {
 namespace {
 
 // Distinct, fixed seeds per tensor role so changing one part of a layer leaves the others alone.
-std::uint64_t seed_for(int features, std::uint64_t role) { return kSeed ^ (static_cast<std::uint64_t>(features) << 8) ^ role; }
+// (A square shape's seeds are what they were before shapes had two sides.)
+std::uint64_t seed_for(LayerShape shape, std::uint64_t role) {
+  const std::uint64_t out = shape.out == shape.in ? 0 : static_cast<std::uint64_t>(shape.out) << 40;
+  return kSeed ^ (static_cast<std::uint64_t>(shape.in) << 8) ^ out ^ role;
+}
 
 Vector bias_vector(int n, Dtype dtype) {
   SeededRandom rng(seed_for(n, 1));
@@ -78,59 +97,60 @@ Vector bias_vector(int n, Dtype dtype) {
 }
 
 template <class Base>
-Base build_base(int n);
+Base build_base(LayerShape shape);
 
 template <>
-DenseLinear build_base<DenseLinear>(int n) {
-  SeededRandom rng(seed_for(n, 2));
-  return DenseLinear(round_to(Dtype::Float32, rng.normal(n, n, 0.02)), bias_vector(n, Dtype::Float32));
+DenseLinear build_base<DenseLinear>(LayerShape s) {
+  SeededRandom rng(seed_for(s, 2));
+  return DenseLinear(round_to(Dtype::Float32, rng.normal(s.out, s.in, 0.02)), bias_vector(s.out, Dtype::Float32));
 }
 
 template <>
-HqqLinear build_base<HqqLinear>(int n) {
+HqqLinear build_base<HqqLinear>(LayerShape s) {
   HqqQuantized q;
   q.config = hqq_base_quantize_config(4, 64, 1);
-  q.out_features = q.in_features = n;
-  const HqqGrouping g = hqq_grouping(q.config, n, n);
-  SeededRandom rng(seed_for(n, 3));
+  q.out_features = s.out;
+  q.in_features = s.in;
+  const HqqGrouping g = hqq_grouping(q.config, s.out, s.in);
+  SeededRandom rng(seed_for(s, 3));
   q.codes = (rng.uniform(g.rows, g.cols, 0.0, 16.0).array().floor()).cast<int>().matrix();
   q.scale = round_to(Dtype::Float32, Vector(rng.uniform(g.groups, 1, 0.002, 0.006).col(0)));
   q.zero = Vector(rng.uniform(g.groups, 1, 6.0, 9.0).col(0)).array().round().matrix();  // round_zero (4-bit)
-  return HqqLinear(std::move(q), bias_vector(n, Dtype::Float32), Dtype::Float64);
+  return HqqLinear(std::move(q), bias_vector(s.out, Dtype::Float32), Dtype::Float64);
 }
 
 template <>
-AqlmLinear build_base<AqlmLinear>(int n) {
+AqlmLinear build_base<AqlmLinear>(LayerShape s) {
   const AqlmConfig config{.in_group_size = 8, .out_group_size = 1, .num_codebooks = 1, .nbits_per_codebook = 16};
-  const AqlmGeometry geo = aqlm_geometry(config, n, n);
-  SeededRandom rng(seed_for(n, 4));
+  const AqlmGeometry geo = aqlm_geometry(config, s.out, s.in);
+  SeededRandom rng(seed_for(s, 4));
   std::vector<int> codes(static_cast<std::size_t>(geo.out_groups) * geo.in_groups);
   for (int& c : codes) c = static_cast<int>(rng.next_u64() % static_cast<std::uint64_t>(geo.entries));
   const Matrix cb = round_to(Dtype::Float16, rng.normal(geo.entries, config.in_group_size, 1.0));
   std::vector<double> codebooks(static_cast<std::size_t>(cb.size()));
   for (Eigen::Index k = 0; k < cb.rows(); ++k)
     for (Eigen::Index c = 0; c < cb.cols(); ++c) codebooks[static_cast<std::size_t>(k * cb.cols() + c)] = cb(k, c);
-  const Vector scales = round_to(Dtype::Float16, Vector(rng.uniform(n, 1, 0.01, 0.03).col(0)));
-  return AqlmLinear(config, n, n, std::move(codes), std::move(codebooks), scales, bias_vector(n, Dtype::Float16),
-                    Dtype::Float16, AqlmKernel::Exact);
+  const Vector scales = round_to(Dtype::Float16, Vector(rng.uniform(s.out, 1, 0.01, 0.03).col(0)));
+  return AqlmLinear(config, s.out, s.in, std::move(codes), std::move(codebooks), scales,
+                    bias_vector(s.out, Dtype::Float16), Dtype::Float16, AqlmKernel::Exact);
 }
 
 template <>
-EetqLinear build_base<EetqLinear>(int n) {
-  SeededRandom rng(seed_for(n, 5));
-  return EetqLinear(eetq_quantize(rng.normal(n, n, 0.02), Dtype::Float16), bias_vector(n, Dtype::Float16),
+EetqLinear build_base<EetqLinear>(LayerShape s) {
+  SeededRandom rng(seed_for(s, 5));
+  return EetqLinear(eetq_quantize(rng.normal(s.out, s.in, 0.02), Dtype::Float16), bias_vector(s.out, Dtype::Float16),
                     EetqKernel::Exact);
 }
 
 }  // namespace
 
 template <class Base>
-const Base& base_layer(int features) {
+const Base& base_layer(LayerShape shape) {
   static std::mutex mutex;
-  static std::map<int, Base> cache;
+  static std::map<LayerShape, Base> cache;
   std::lock_guard lock(mutex);
-  auto it = cache.find(features);
-  if (it == cache.end()) it = cache.emplace(features, build_base<Base>(features)).first;
+  auto it = cache.find(shape);
+  if (it == cache.end()) it = cache.emplace(shape, build_base<Base>(shape)).first;
   return it->second;
 }
 
@@ -141,10 +161,10 @@ OftConfig bench_oft_config() {
 }
 
 template <class Base>
-OftLayer<Base> oft_layer(int features, Convention convention, OftConfig config) {
-  OftLayer<Base> layer(base_layer<Base>(features), convention);
-  const OftBlocks blocks = resolve_oft_blocks(features, config);
-  SeededRandom rng(seed_for(features, 6));
+OftLayer<Base> oft_layer(LayerShape shape, Convention convention, OftConfig config) {
+  OftLayer<Base> layer(base_layer<Base>(shape), convention);
+  const OftBlocks blocks = resolve_oft_blocks(shape.in, config);
+  SeededRandom rng(seed_for(shape, 6));
   layer.add_adapter("default", config,
                     round_to(Dtype::Float32, rng.normal(blocks.param_rows, blocks.n_elements, 0.01)));
   layer.set_active_adapters({"default"});
@@ -152,20 +172,20 @@ OftLayer<Base> oft_layer(int features, Convention convention, OftConfig config) 
 }
 
 template <class Base>
-LoraLayer<Base> lora_layer(int features) {
-  LoraLayer<Base> layer(base_layer<Base>(features), Convention::Peft);
-  SeededRandom rng(seed_for(features, 7));
+LoraLayer<Base> lora_layer(LayerShape shape) {
+  LoraLayer<Base> layer(base_layer<Base>(shape), Convention::Peft);
+  SeededRandom rng(seed_for(shape, 7));
   const LoraConfig config{.r = kLoraRank, .lora_alpha = 2.0 * kLoraRank};
-  Matrix a = round_to(Dtype::Float32, rng.normal(kLoraRank, features, 1.0 / std::sqrt(features)));
-  Matrix b = round_to(Dtype::Float32, rng.normal(features, kLoraRank, 0.02));
+  Matrix a = round_to(Dtype::Float32, rng.normal(kLoraRank, shape.in, 1.0 / std::sqrt(shape.in)));
+  Matrix b = round_to(Dtype::Float32, rng.normal(shape.out, kLoraRank, 0.02));
   layer.add_adapter("default", config, std::move(a), std::move(b));
   layer.set_active_adapters({"default"});
   return layer;
 }
 
-Matrix activations(int tokens, int features) {
-  SeededRandom rng(seed_for(features, 8) ^ static_cast<std::uint64_t>(tokens));
-  return round_to(Dtype::Float32, rng.normal(tokens, features, 1.0));
+Matrix activations(int tokens, int in_features) {
+  SeededRandom rng(seed_for(in_features, 8) ^ static_cast<std::uint64_t>(tokens));
+  return round_to(Dtype::Float32, rng.normal(tokens, in_features, 1.0));
 }
 
 template <>
@@ -187,9 +207,9 @@ template <>
 double weight_bytes(const EetqLinear& b) { return 1.0 * b.in_features() * b.out_features() + 2.0 * b.out_features(); }
 
 #define QORACLE_BENCH_INSTANTIATE(Base)                                         \
-  template const Base& base_layer<Base>(int);                                  \
-  template OftLayer<Base> oft_layer<Base>(int, Convention, OftConfig);                    \
-  template LoraLayer<Base> lora_layer<Base>(int);
+  template const Base& base_layer<Base>(LayerShape);                          \
+  template OftLayer<Base> oft_layer<Base>(LayerShape, Convention, OftConfig);  \
+  template LoraLayer<Base> lora_layer<Base>(LayerShape);
 QORACLE_BENCH_INSTANTIATE(DenseLinear)
 QORACLE_BENCH_INSTANTIATE(HqqLinear)
 QORACLE_BENCH_INSTANTIATE(AqlmLinear)

@@ -19,10 +19,19 @@ enum class AdapterKind { Oft, Lora };
 const char* base_format_name(BaseFormat f);   // "linear", "hqq", "aqlm", "eetq"
 const char* adapter_kind_name(AdapterKind a);  // "oft", "lora"
 
+// A layer's size. Square layers are named "n1024"; others "o11008_i4096" (out, in).
+struct LayerShape {
+  int out = 0, in = 0;
+  LayerShape(int features) : out(features), in(features) {}  // square (implicit: most cases are)
+  LayerShape(int out_features, int in_features) : out(out_features), in(in_features) {}
+  std::string name() const;
+  auto operator<=>(const LayerShape&) const = default;
+};
+
 struct LayerCase {
   AdapterKind adapter;
   BaseFormat base;
-  int features;  // square layer: in = out = features
+  LayerShape shape;
   int tokens;
   std::string name() const;  // e.g. "oft/hqq/n1024/t8"
   std::string test_name() const;  // the same with '_' for '/', for gtest
@@ -31,7 +40,12 @@ struct LayerCase {
 void PrintTo(const LayerCase& c, std::ostream* os);
 
 // Every forward case: {OFT, LoRA} x {linear, HQQ, AQLM, EETQ} x {256, 1024, 4096} x {1, 8, 128}.
+// The CPU benchmarks (reference, LibTorch) run these.
 std::vector<LayerCase> forward_cases();
+// The GPU's cases: forward_cases, plus LLaMA-7B's MLP shapes (out 11008 x in 4096 and 4096 x
+// 11008) at 1, 8, 128 and 2048 tokens, and 4096 x 4096 at 2048 tokens; sizes a float64 CPU
+// reference would take minutes per iteration on.
+std::vector<LayerCase> device_forward_cases();
 
 // Merge paths at 256 and 1024, where the layer has one: linear and HQQ merge then unmerge (HQQ requantizes both
 // times); EETQ's export (dequantize, merge, requantize). AQLM has no merge (PEFT raises).
@@ -60,16 +74,16 @@ constexpr int kOftBlockSize = 32;
 constexpr int kLoraRank = 16;
 constexpr std::uint64_t kSeed = 20261123;
 
-// Built once per (format, size) and kept: HQQ, AQLM and EETQ construction at 4096 is seconds.
+// Built once per (format, shape) and kept: HQQ, AQLM and EETQ construction at 4096 is seconds.
 template <class Base>
-const Base& base_layer(int features);
+const Base& base_layer(LayerShape shape);
 OftConfig bench_oft_config();  // block size 32, Neumann with 5 terms
 template <class Base>
-OftLayer<Base> oft_layer(int features, Convention convention = Convention::Peft, OftConfig config = bench_oft_config());
+OftLayer<Base> oft_layer(LayerShape shape, Convention convention = Convention::Peft, OftConfig config = bench_oft_config());
 template <class Base>
-LoraLayer<Base> lora_layer(int features);
-// The activations of a case: N(0, 1), float32-representable.
-Matrix activations(int tokens, int features);
+LoraLayer<Base> lora_layer(LayerShape shape);
+// The activations of a case: N(0, 1), float32-representable, tokens x in_features.
+Matrix activations(int tokens, int in_features);
 
 // Calls f.template operator()<Base>() with the base type of a format.
 template <class F>

@@ -1,6 +1,7 @@
 #pragma once
 // A reference layer's stored tensors and adapters, as the fused kernels take them (float32, the
 // base in its own stored layout). The bridge between the oracle's types and the kernels' plain data.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,13 +54,14 @@ HostLayer host_layer(const LoraLayer<Base>& layer, const std::vector<std::string
   l.lora_b.assign(static_cast<std::size_t>(out) * rank, 0.0f);
   Vector bias = Vector::Zero(out), dot_scale = Vector::Ones(out);
   bool any_bias = false, any_dora = false;
-  const Matrix w = layer.base().weight();
+  std::optional<Matrix> w;  // the dequantized base, for DoRA only (it is large)
   int r0 = 0;
   for (const std::string& name : names) {
     const LoraAdapter& a = layer.adapter(name);
     Vector g = Vector::Ones(out);
     if (a.config().use_dora) {
-      g = layer.dora_scale(a, w);
+      if (!w) w = layer.base().weight();
+      g = layer.dora_scale(a, *w);
       dot_scale += g - Vector::Ones(out);
       any_dora = true;
     }

@@ -33,10 +33,10 @@ struct Prepared {
 Prepared prepare(const LayerCase& c, const Matrix& x) {
   return with_base(c.base, [&]<class Base>() {
     if (c.adapter == AdapterKind::Oft) {
-      const OftLayer<Base> layer = oft_layer<Base>(c.features);
+      const OftLayer<Base> layer = oft_layer<Base>(c.shape);
       return Prepared{optimized::host_layer(layer, "default"), layer.forward(x)};
     }
-    const LoraLayer<Base> layer = lora_layer<Base>(c.features);
+    const LoraLayer<Base> layer = lora_layer<Base>(c.shape);
     return Prepared{optimized::host_layer(layer, "default"), layer.forward(x)};
   });
 }
@@ -59,7 +59,7 @@ class FusedGemv : public ::testing::TestWithParam<LayerCase> {};
 TEST_P(FusedGemv, AgreesWithReference) {
   const LayerCase c = GetParam();
   QORACLE_SEED_TRACE(kSeed);
-  const Matrix x = activations(c.tokens, c.features);
+  const Matrix x = activations(c.tokens, c.shape.in);
   const Prepared p = prepare(c, x);
   expect_fused_agrees(p.layer, x, p.oracle);
 }
@@ -67,7 +67,7 @@ TEST_P(FusedGemv, AgreesWithReference) {
 std::vector<LayerCase> cases_at_256() {
   std::vector<LayerCase> out;
   for (const LayerCase& c : forward_cases())
-    if (c.features == 256) out.push_back(c);
+    if (c.shape == LayerShape(256)) out.push_back(c);
   return out;
 }
 

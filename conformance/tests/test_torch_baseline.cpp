@@ -29,13 +29,13 @@ TEST_P(TorchBaselineForward, AgreesWithReference) {
   const LayerCase c = GetParam();
   at::set_num_threads(1);
   QORACLE_SEED_TRACE(kSeed);
-  const Matrix x = activations(c.tokens, c.features);
+  const Matrix x = activations(c.tokens, c.shape.in);
   with_base(c.base, [&]<class Base>() {
     if (c.adapter == AdapterKind::Oft) {
-      const OftLayer<Base> layer = oft_layer<Base>(c.features);
+      const OftLayer<Base> layer = oft_layer<Base>(c.shape);
       EXPECT_TRUE(agrees(layer.forward(x), TorchOftLinear(layer, "default").forward(to_tensor(x))));
     } else {
-      const LoraLayer<Base> layer = lora_layer<Base>(c.features);
+      const LoraLayer<Base> layer = lora_layer<Base>(c.shape);
       EXPECT_TRUE(agrees(layer.forward(x), TorchLoraLinear(layer, "default").forward(to_tensor(x))));
     }
   });
@@ -44,7 +44,7 @@ TEST_P(TorchBaselineForward, AgreesWithReference) {
 std::vector<LayerCase> affordable_cases() {
   std::vector<LayerCase> out;
   for (const LayerCase& c : forward_cases())
-    if (c.features <= 1024 && c.tokens <= 8) out.push_back(c);
+    if (c.shape.in <= 1024 && c.tokens <= 8) out.push_back(c);
   return out;
 }
 
