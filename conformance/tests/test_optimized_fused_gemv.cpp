@@ -187,6 +187,39 @@ TEST(FusedGemvShapes, SeveralLoraAdaptersStacked) {
   }
 }
 
+// float16 and bfloat16 activations on every benchmarked layer kind at 256 features, through the
+// GEMV and the GEMM: the fp64 referee (TOLERANCES.md), with the reference's emulation of PEFT in
+// that dtype standing in for PEFT's own result.
+TEST(FusedGemvShapes, HalfPrecisionActivations) {
+  QORACLE_SEED_TRACE(kSeed);
+  for (const Dtype dtype : {Dtype::Float16, Dtype::BFloat16})
+    for (const LayerCase& c : cases_at_256()) {
+      if (c.tokens == 128) continue;  // 8 (the GEMV) and 20 (the GEMM) below
+      for (int tokens : {8, 20}) {
+        const Matrix x = round_to(dtype, activations(tokens, 256));
+        SCOPED_TRACE(c.name() + " " + dtype_name(dtype) + " " + std::to_string(tokens) + " tokens");
+        with_base(c.base, [&]<class Base>() {
+          auto check = [&](auto layer) {
+            const Matrix oracle = layer.forward(x);
+            layer.set_compute_dtype(dtype);
+            const Matrix peft_like = layer.forward(x);
+            const HostLayer l = optimized::host_layer(layer);
+            ASSERT_EQ(l.activations, optimized::activations_for(dtype));
+            const Matrix ours = optimized::from_floats(optimized::fused_forward_on_host(l, optimized::to_floats(x), tokens), tokens, 256);
+            const OracleJudgement j = judge_against_oracle(Tensor::from_matrix(oracle, Dtype::Float64), Tensor::from_matrix(peft_like, Dtype::Float64),
+                                                           Tensor::from_matrix(ours, Dtype::Float64), oracle_factor(dtype), dtype);
+            EXPECT_TRUE(j.passed) << j.message();
+            EXPECT_EQ(ours, round_to(dtype, ours)) << "y is stored in " << dtype_name(dtype);
+          };
+          if (c.adapter == AdapterKind::Oft)
+            check(oft_layer<Base>(256));
+          else
+            check(lora_layer<Base>(256));
+        });
+      }
+    }
+}
+
 TEST(FusedGemvShapes, EetqEveryLayout) {
   const EetqLinear& base = base_layer<EetqLinear>(256);
   LoraLayer<EetqLinear> layer = lora_layer<EetqLinear>(256);
