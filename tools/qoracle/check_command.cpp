@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "conformance/case_runner.hpp"
+#include "conformance/optimized_check.hpp"
 #include "reference/error.hpp"
 #include "tools/qoracle/commands.hpp"
 #include "tools/qoracle/fixture_paths.hpp"
@@ -25,11 +26,12 @@ CheckRow error_row(const std::string& file, const std::string& case_name, const 
 
 int check_command(const std::vector<std::string>& args) {
   std::vector<std::string> paths;
-  bool json = false;
+  bool json = false, optimized = true;
   std::string report = "reports/conformance.md";
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--json") json = true;
     else if (args[i] == "--no-report") report.clear();
+    else if (args[i] == "--no-optimized") optimized = false;
     else if (args[i] == "--report" && i + 1 < args.size()) report = args[++i];
     else if (args[i].rfind("--", 0) == 0) throw Error("unknown option '" + args[i] + "'");
     else paths.push_back(args[i]);
@@ -49,8 +51,13 @@ int check_command(const std::vector<std::string>& args) {
     }
     for (const auto& name : names) {
       try {
-        const auto case_rows = check_case(read_case(file, name));
+        const FixtureCase c = read_case(file, name);
+        const auto case_rows = check_case(c);
         rows.insert(rows.end(), case_rows.begin(), case_rows.end());
+        if (optimized) {  // the fused kernels on the same case (host emulation; the GPU where present)
+          const auto optimized_rows = check_case_optimized(c);
+          rows.insert(rows.end(), optimized_rows.begin(), optimized_rows.end());
+        }
       } catch (const Error& e) {
         rows.push_back(error_row(file, name, e.what()));
       }

@@ -11,9 +11,11 @@ namespace {
 constexpr const char* kUsage = R"(usage: qoracle <command> [options]
 
 commands:
-  check PATH... [--json] [--report FILE | --no-report]
+  check PATH... [--json] [--report FILE | --no-report] [--no-optimized]
       Recompute every case in the given .h5 files or folders (searched recursively) with
       the reference; print one row per case and expected output. Exit 1 on any FAIL or ERROR.
+      Each forward also runs through the optimized path (the fused kernels' host emulation,
+      and the kernels on a GPU), judged against the float64 oracle; --no-optimized skips it.
       Writes a Markdown conformance report (default reports/conformance.md).
   inspect FILE
       Summarize a fixture file: its cases, producers, adapters, tensors and tolerances.

@@ -119,26 +119,22 @@ void print_json(std::ostream& out, const std::vector<CheckRow>& rows) {
   out << "  ]\n}\n";
 }
 
-void write_markdown_report(std::ostream& out, const std::vector<CheckRow>& rows) {
-  const Tally t = tally(rows);
-  out << "# Conformance report\n\n"
-      << "Written by `qoracle check`. Each expected output of each fixture case was recomputed with the "
-         "double-precision reference and compared with `max|actual - expected| <= atol + rtol * max|expected|` "
-         "(conformance/TOLERANCES.md).\n\n"
-      << "**" << t.passed << " passed, " << t.failed << " failed, " << t.errors << " errors** over "
-      << rows.size() << " checks.\n\n";
+namespace {
 
-  // Matrix: layer kind x (producer, dtype, convention) -> passed/total.
+template <class Select>
+void write_matrix(std::ostream& out, const std::string& heading, const std::vector<CheckRow>& rows, Select select) {
   std::map<std::string, std::map<std::string, std::pair<int, int>>> matrix;
   std::set<std::string> columns;
   for (const auto& r : rows) {
+    if (!select(r)) continue;
     const std::string col = r.producer + " " + r.dtype + " " + r.convention;
     columns.insert(col);
     auto& cell = matrix[r.layer_kind.empty() ? "(unreadable)" : r.layer_kind][col];
     cell.second += 1;
     if (r.status == CheckStatus::Pass) cell.first += 1;
   }
-  out << "## Matrix (passed / checked)\n\n| layer kind |";
+  if (matrix.empty()) return;
+  out << heading << "\n\n| layer kind |";
   for (const auto& col : columns) out << " " << col << " |";
   out << "\n|---|";
   for (std::size_t i = 0; i < columns.size(); ++i) out << "---|";
@@ -152,6 +148,30 @@ void write_markdown_report(std::ostream& out, const std::vector<CheckRow>& rows)
     }
     out << "\n";
   }
+  out << "\n";
+}
+
+}  // namespace
+
+void write_markdown_report(std::ostream& out, const std::vector<CheckRow>& rows) {
+  const Tally t = tally(rows);
+  out << "# Conformance report\n\n"
+      << "Written by `qoracle check`. Each expected output of each fixture case was recomputed with the "
+         "double-precision reference and compared with `max|actual - expected| <= atol + rtol * max|expected|` "
+         "(conformance/TOLERANCES.md).\n\n"
+      << "**" << t.passed << " passed, " << t.failed << " failed, " << t.errors << " errors** over "
+      << rows.size() << " checks.\n\n";
+
+  // Matrices: layer kind x (producer, dtype, convention) -> passed/total; the reference's checks,
+  // then the optimized path's (outputs "forward@optimized-...").
+  auto optimized_row = [](const CheckRow& r) { return r.output.rfind("forward@optimized", 0) == 0; };
+  write_matrix(out, "## Matrix (passed / checked)", rows, [&](const CheckRow& r) { return !optimized_row(r); });
+  write_matrix(out,
+               "## Optimized path (passed / checked)\n\nEach case's forward through the fused kernels "
+               "(optimized/): their shared code on the host through the GEMV and the GEMM, and the kernels "
+               "themselves where a GPU is present, against the float64 oracle (float16/bfloat16: at most twice "
+               "as far from it as the producer's own result).",
+               rows, optimized_row);
 
   // Quantizer agreement: how often our codes equal the producer's, and how close scales and zeros are.
   struct Agreement {

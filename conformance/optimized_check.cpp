@@ -1,0 +1,92 @@
+#include "conformance/optimized_check.hpp"
+
+#include <functional>
+#include <string>
+#include <variant>
+
+#include "conformance/tolerances.hpp"
+#include "optimized/device_probe.hpp"
+#include "optimized/fused_gemm.hpp"
+#include "optimized/fused_layer.hpp"
+#include "reference/dtype.hpp"
+#include "reference/error.hpp"
+
+namespace qoracle {
+
+namespace {
+
+// The rows of m repeated until there are more than kGemvMaxTokens of them.
+Matrix past_the_gemv(const Matrix& m) {
+  const auto reps = static_cast<Eigen::Index>(optimized::kGemvMaxTokens / m.rows() + 1);
+  return m.replicate(reps, 1);
+}
+
+using Forward = std::function<std::vector<float>(const optimized::HostLayer&, const std::vector<float>&, int)>;
+
+CheckRow judged(CheckRow row, Dtype dtype, const Matrix& oracle, const Matrix& producer, const Matrix& ours) {
+  const Tensor o = Tensor::from_matrix(oracle, Dtype::Float64), ours_t = Tensor::from_matrix(ours, Dtype::Float64);
+  if (dtype == Dtype::Float64 || dtype == Dtype::Float32) {
+    row.comparison = compare(o, ours_t, float32_against_oracle());
+    row.status = row.comparison.passed ? CheckStatus::Pass : CheckStatus::Fail;
+    return row;
+  }
+  row.referee = judge_against_oracle(o, Tensor::from_matrix(producer, Dtype::Float64), ours_t, oracle_factor(dtype), dtype);
+  row.status = row.referee->passed ? CheckStatus::Pass : CheckStatus::Fail;
+  if (ours != round_to(dtype, ours)) {
+    row.status = CheckStatus::Fail;
+    row.error = std::string("y holds values that are not ") + dtype_name(dtype) + ", the activation dtype";
+  }
+  return row;
+}
+
+}  // namespace
+
+std::vector<CheckRow> check_case_optimized(const FixtureCase& c) {
+  const ExpectedOutput* expected = nullptr;
+  for (const ExpectedOutput& e : c.expected)
+    if (e.name == "forward") expected = &e;
+  if (!expected) return {};
+  CheckRow proto;
+  proto.file = c.file;
+  proto.case_name = c.name;
+  proto.layer_kind = c.layer_kind;
+  proto.dtype = dtype_name(c.dtype);
+  proto.convention = convention_name(c.convention);
+  proto.producer = c.producer;
+  proto.output = "forward@optimized";
+  std::vector<CheckRow> rows;
+  try {
+    const Matrix x = c.x.as_matrix("inputs/x");
+    const Matrix producer = expected->value.as_matrix("expected/forward");
+    const Matrix oracle = std::visit([&](const auto& l) { return l.forward(x); }, fixture_layer(c, Dtype::Float64));
+    const optimized::HostLayer layer =
+        std::visit([](const auto& l) { return optimized::host_layer(l); }, fixture_layer(c, c.dtype));
+    auto run = [&](const std::string& path, const Forward& forward, const Matrix& xs, const Matrix& want, const Matrix& base) {
+      CheckRow row = proto;
+      row.output = "forward@optimized-" + path;
+      const auto tokens = static_cast<int>(xs.rows());
+      try {
+        const Matrix ours = optimized::from_floats(forward(layer, optimized::to_floats(xs), tokens), tokens, layer.out_features);
+        rows.push_back(judged(row, c.dtype, want, base, ours));
+      } catch (const Error& e) {
+        row.error = e.what();
+        rows.push_back(row);
+      }
+    };
+    const Matrix x2 = past_the_gemv(x), oracle2 = past_the_gemv(oracle), producer2 = past_the_gemv(producer);
+    run("gemv-host", optimized::fused_gemv_on_host, x, oracle, producer);
+    run("gemm-host", optimized::fused_gemm_on_host, x2, oracle2, producer2);
+    if (optimized::probe_device().available)  // the kernel (GEMV or GEMM) follows from the token count
+      for (const Matrix* m : {&x, &x2}) {
+        const bool first = m == &x;
+        run("gpu-t" + std::to_string(m->rows()), optimized::fused_forward, *m, first ? oracle : oracle2,
+            first ? producer : producer2);
+      }
+  } catch (const Error& e) {
+    proto.error = e.what();
+    rows.push_back(proto);
+  }
+  return rows;
+}
+
+}  // namespace qoracle

@@ -1,0 +1,19 @@
+#pragma once
+// A fixture case's forward through the optimized path (optimized/: the fused kernels), judged
+// against the float64 oracle as conformance/TOLERANCES.md says for the case's dtype:
+//   float16/bfloat16: the fp64 referee against the producer's own result (the fixture's expected
+//     forward), and every output a value of the dtype (the kernels store y in it);
+//   float32/float64: the float32 rule (the kernels compute in float32).
+#include <vector>
+
+#include "conformance/case_runner.hpp"
+
+namespace qoracle {
+
+// One row per path: "forward@optimized-gemv-host" (the case's tokens) and
+// "forward@optimized-gemm-host" (its tokens repeated past the GEMV's 8), the kernels' shared code
+// run on the host; with a GPU also "...-gpu-t<tokens>" for both token counts, the kernels. A case without
+// a forward output has no rows; one the kernels cannot take gives one Error row naming why.
+std::vector<CheckRow> check_case_optimized(const FixtureCase& c);
+
+}  // namespace qoracle
