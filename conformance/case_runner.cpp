@@ -363,14 +363,19 @@ const char* status_name(CheckStatus s) {
   return "?";
 }
 
+CheckRow case_row(const FixtureCase& c) {
+  CheckRow row;
+  row.file = c.file;
+  row.case_name = c.name;
+  row.layer_kind = c.layer_kind;
+  row.dtype = dtype_name(c.dtype);
+  row.convention = convention_name(c.convention);
+  row.producer = c.producer;
+  return row;
+}
+
 std::vector<CheckRow> check_case(const FixtureCase& c) {
-  CheckRow proto;
-  proto.file = c.file;
-  proto.case_name = c.name;
-  proto.layer_kind = c.layer_kind;
-  proto.dtype = dtype_name(c.dtype);
-  proto.convention = convention_name(c.convention);
-  proto.producer = c.producer;
+  CheckRow proto = case_row(c);
   std::vector<std::string> names;
   for (const auto& e : c.expected) names.push_back(e.name);
   std::map<std::string, Tensor> actual, oracle;

@@ -47,6 +47,9 @@ struct CheckRow {
   std::string error;
 };
 
+// A row naming the case (file, case, layer kind, dtype, convention, producer), status Error.
+CheckRow case_row(const FixtureCase& c);
+
 // One row per expected output; a case that cannot be evaluated gives one Error row.
 std::vector<CheckRow> check_case(const FixtureCase& c);
 

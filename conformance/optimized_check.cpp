@@ -46,13 +46,7 @@ std::vector<CheckRow> check_case_optimized(const FixtureCase& c) {
   for (const ExpectedOutput& e : c.expected)
     if (e.name == "forward") expected = &e;
   if (!expected) return {};
-  CheckRow proto;
-  proto.file = c.file;
-  proto.case_name = c.name;
-  proto.layer_kind = c.layer_kind;
-  proto.dtype = dtype_name(c.dtype);
-  proto.convention = convention_name(c.convention);
-  proto.producer = c.producer;
+  CheckRow proto = case_row(c);
   proto.output = "forward@optimized";
   std::vector<CheckRow> rows;
   try {
