@@ -46,8 +46,8 @@ void check_fused_layer(const HostLayer& l, std::size_t x_size, int tokens) {
     if (!(r.coft_radius >= 0.0f) || !std::isfinite(r.coft_radius))
       throw Error(where + "coft_radius: expected a finite value >= 0 (0: no COFT), got " + std::to_string(r.coft_radius));
   }
-  if (rotation_unit(l) > kGemmMaxTileK)
-    throw Error("oft: the block sizes' least common multiple is " + std::to_string(rotation_unit(l)) +
+  if (const int unit = rotation_unit(l); unit > kGemmMaxTileK)
+    throw Error("oft: the block sizes' least common multiple is " + std::to_string(unit) +
                 "; the GEMM's input steps hold whole blocks of every adapter, expected at most " + std::to_string(kGemmMaxTileK));
   if (!l.dot_scale.empty()) expect_size(l.dot_scale.size(), out, "dot_scale");
   if (l.rank > 0) {
@@ -101,25 +101,33 @@ int rotation_unit(const HostLayer& l) {
   return unit;
 }
 
-std::vector<float> rotation_blocks_on_host(const HostLayer& l, const HostRotation& rot) {
-  const int b = rot.block_size, blocks = l.in_features / b;
-  const std::size_t n_el = static_cast<std::size_t>(b) * (b - 1) / 2, bb = static_cast<std::size_t>(b) * b;
-  std::vector<float> r(blocks * bb), ws(static_cast<std::size_t>(rotation_scratch_floats(b, rot.neumann)));
-  for (int j = 0; j < blocks; ++j) {
-    float partial = 0.0f;
-    rotation_block(rot.params.data() + (rot.block_share ? 0 : j * n_el), b, rot.neumann,
-                   neumann_series(rot.terms, rot.math_series), rot.coft_radius, ws.data(), &partial, r.data() + j * bb, 0, 1,
-                   NoSync{});
-  }
-  return r;
-}
+namespace {
 
-std::vector<float> rotation_blocks_on_gpu(const HostLayer& l, const HostRotation& rot) {
-  const std::vector<float> r = batched_cayley({rot.rows, rot.block_size, rot.neumann, rot.terms, rot.coft_radius, rot.math_series}, rot.params);
+// One b x b rotation per parameter row -> one per OFT block: block_share's single row serves all.
+std::vector<float> per_block(const HostLayer& l, const HostRotation& rot, std::vector<float> r) {
   if (!rot.block_share) return r;
   std::vector<float> rotation;
   for (int j = 0; j < l.in_features / rot.block_size; ++j) rotation.insert(rotation.end(), r.begin(), r.end());
   return rotation;
+}
+
+}  // namespace
+
+std::vector<float> rotation_blocks_on_host(const HostLayer& l, const HostRotation& rot) {
+  const int b = rot.block_size;
+  const std::size_t n_el = static_cast<std::size_t>(b) * (b - 1) / 2, bb = static_cast<std::size_t>(b) * b;
+  std::vector<float> r(static_cast<std::size_t>(rot.rows) * bb), ws(static_cast<std::size_t>(rotation_scratch_floats(b, rot.neumann)));
+  for (int j = 0; j < rot.rows; ++j) {
+    float partial = 0.0f;
+    rotation_block(rot.params.data() + j * n_el, b, rot.neumann, neumann_series(rot.terms, rot.math_series),
+                   rot.coft_radius, ws.data(), &partial, r.data() + j * bb, 0, 1, NoSync{});
+  }
+  return per_block(l, rot, std::move(r));
+}
+
+std::vector<float> rotation_blocks_on_gpu(const HostLayer& l, const HostRotation& rot) {
+  return per_block(l, rot,
+                   batched_cayley({rot.rows, rot.block_size, rot.neumann, rot.terms, rot.coft_radius, rot.math_series}, rot.params));
 }
 
 std::vector<std::vector<float>> rotations_on_host(const HostLayer& l) {
