@@ -23,7 +23,9 @@ Matrix past_the_gemv(const Matrix& m) {
 
 using Forward = std::function<std::vector<float>(const optimized::HostLayer&, const std::vector<float>&, int)>;
 
-CheckRow judged(CheckRow row, Dtype dtype, const Matrix& oracle, const Matrix& producer, const Matrix& ours) {
+}  // namespace
+
+CheckRow judge_optimized_forward(CheckRow row, Dtype dtype, const Matrix& oracle, const Matrix& producer, const Matrix& ours) {
   const Tensor o = Tensor::from_matrix(oracle, Dtype::Float64), ours_t = Tensor::from_matrix(ours, Dtype::Float64);
   if (dtype == Dtype::Float64 || dtype == Dtype::Float32) {
     row.comparison = compare(o, ours_t, float32_against_oracle());
@@ -38,8 +40,6 @@ CheckRow judged(CheckRow row, Dtype dtype, const Matrix& oracle, const Matrix& p
   }
   return row;
 }
-
-}  // namespace
 
 std::vector<CheckRow> check_case_optimized(const FixtureCase& c) {
   const ExpectedOutput* expected = nullptr;
@@ -61,7 +61,7 @@ std::vector<CheckRow> check_case_optimized(const FixtureCase& c) {
       const auto tokens = static_cast<int>(xs.rows());
       try {
         const Matrix ours = optimized::from_floats(forward(layer, optimized::to_floats(xs), tokens), tokens, layer.out_features);
-        rows.push_back(judged(row, c.dtype, want, base, ours));
+        rows.push_back(judge_optimized_forward(row, c.dtype, want, base, ours));
       } catch (const Error& e) {
         row.error = e.what();
         rows.push_back(row);

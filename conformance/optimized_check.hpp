@@ -10,6 +10,10 @@
 
 namespace qoracle {
 
+// `row` judged: `ours`, the optimized path's forward in `dtype`, against the float64 `oracle`, with
+// `producer` (PEFT's result in that dtype, or a stand-in for it) as the fp64 referee's baseline.
+CheckRow judge_optimized_forward(CheckRow row, Dtype dtype, const Matrix& oracle, const Matrix& producer, const Matrix& ours);
+
 // One row per path: "forward@optimized-gemv-host" (the case's tokens) and
 // "forward@optimized-gemm-host" (its tokens repeated past the GEMV's 8), the kernels' shared code
 // run on the host; with a GPU also "...-gpu-t<tokens>" for both token counts, the kernels. A case without

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "bench/layer_cases.hpp"
+#include "conformance/optimized_check.hpp"
 #include "conformance/tolerances.hpp"
 #include "optimized/device_probe.hpp"
 #include "optimized/fused_gemm.hpp"
@@ -206,10 +207,8 @@ TEST(FusedGemvShapes, HalfPrecisionActivations) {
             const HostLayer l = optimized::host_layer(layer);
             ASSERT_EQ(l.activations, optimized::activations_for(dtype));
             const Matrix ours = optimized::from_floats(optimized::fused_forward_on_host(l, optimized::to_floats(x), tokens), tokens, 256);
-            const OracleJudgement j = judge_against_oracle(Tensor::from_matrix(oracle, Dtype::Float64), Tensor::from_matrix(peft_like, Dtype::Float64),
-                                                           Tensor::from_matrix(ours, Dtype::Float64), oracle_factor(dtype), dtype);
-            EXPECT_TRUE(j.passed) << j.message();
-            EXPECT_EQ(ours, round_to(dtype, ours)) << "y is stored in " << dtype_name(dtype);
+            const CheckRow row = judge_optimized_forward(CheckRow{}, dtype, oracle, peft_like, ours);
+            EXPECT_EQ(row.status, CheckStatus::Pass) << row.error << " " << row.referee->message();
           };
           if (c.adapter == AdapterKind::Oft)
             check(oft_layer<Base>(256));
