@@ -1,12 +1,18 @@
-// The optimized kernels (optimized/) on every forward case of bench/layer_cases (the GEMV at 1
-// and 8 tokens, the tiled GEMM at 128), timed on the device with CUDA events, weights resident.
+// The optimized kernels (optimized/) on every forward case of bench/layer_cases' device table (the
+// GEMV up to 8 tokens, the tiled GEMM beyond), and the same cases through the PEFT-order baseline
+// (bench/peft_order_gpu: PEFT's ops one launch each on cuBLAS), timed on the device with CUDA
+// events, weights resident.
 // Without a GPU every case reports "no GPU: ..." as a skipped benchmark. Bytes are the quantized
 // weight bytes a forward reads; the counter x_memory_floor is the time over those bytes read at
 // the device's measured copy bandwidth (1 = as fast as reading the weights can be).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <string>
+
 #include "bench/forward_counters.hpp"
 #include "bench/layer_cases.hpp"
+#include "bench/peft_order_gpu/peft_order_layer.hpp"
 #include "optimized/copy_bandwidth.hpp"
 #include "optimized/device_probe.hpp"
 #include "optimized/fused_layer.hpp"
@@ -17,23 +23,53 @@ namespace {
 using namespace qoracle;
 using namespace qoracle::bench;
 
+const char* short_name(optimized::Activations dtype) {
+  switch (dtype) {
+    case optimized::Activations::Float16: return "f16";
+    case optimized::Activations::BFloat16: return "bf16";
+    case optimized::Activations::Float32: break;
+  }
+  return "f32";
+}
+
 double copy_bandwidth() {  // measured once per run
   static const double bandwidth = optimized::device_copy_bandwidth();
   return bandwidth;
 }
 
-void register_forward(const LayerCase& c) {
+// The case's layer as the kernels take it, activations in `dtype`. The last one is kept: the
+// fused kernels and the baseline run the same case one after the other, and building a
+// 4096 x 11008 layer (the float64 reference quantizes it) takes seconds.
+const optimized::HostLayer& host_layer_for(const LayerCase& c, optimized::Activations dtype) {
+  static std::string key;
+  static optimized::HostLayer host;
+  const std::string name = c.name() + "/" + optimized::activations_name(dtype);
+  if (name != key) {
+    host = with_base(c.base, [&]<class Base>() {
+      return c.adapter == AdapterKind::Oft ? optimized::host_layer(oft_layer<Base>(c.shape), "default")
+                                           : optimized::host_layer(lora_layer<Base>(c.shape), "default");
+    });
+    host.activations = dtype;
+    key = name;
+  }
+  return host;
+}
+
+// One forward case on the GPU through `Layer` (built from the case's HostLayer, then timed by its
+// time_forward): the fused kernels, or the PEFT-order baseline. Both report the same counters, so
+// bench/gpu_report.py can put them side by side. Float32 cases keep the CPU table's names;
+// others end in /f16 or /bf16.
+template <class Layer>
+void register_forward(const std::string& prefix, const LayerCase& c, optimized::Activations dtype) {
+  const std::string suffix = dtype == optimized::Activations::Float32 ? "" : std::string("/") + short_name(dtype);
   with_base(c.base, [&]<class Base>() {
-    benchmark::RegisterBenchmark(("optimized/forward/" + c.name()).c_str(), [c](benchmark::State& state) {
+    benchmark::RegisterBenchmark((prefix + "/forward/" + c.name() + suffix).c_str(), [c, dtype](benchmark::State& state) {
       const auto device = optimized::probe_device();
       if (!device.available) {
         state.SkipWithError(("no GPU: " + device.reason).c_str());
         return;
       }
-      const optimized::HostLayer host = c.adapter == AdapterKind::Oft
-                                            ? optimized::host_layer(oft_layer<Base>(c.shape), "default")
-                                            : optimized::host_layer(lora_layer<Base>(c.shape), "default");
-      const optimized::ResidentFusedLayer layer(host);
+      const Layer layer(host_layer_for(c, dtype));
       double seconds = 0;
       for (auto _ : state) {
         const double t = layer.time_forward(c.tokens, 20);
@@ -71,7 +107,16 @@ void register_hqq_merge(int features) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (const LayerCase& c : device_forward_cases()) register_forward(c);
+  using optimized::Activations;
+  for (const LayerCase& c : device_forward_cases()) {
+    // float16, as PEFT users run these layers, at the sizes of a 7B model.
+    const bool large = std::min(c.shape.in, c.shape.out) >= 4096;
+    for (Activations dtype : {Activations::Float32, Activations::Float16}) {
+      if (dtype != Activations::Float32 && !large) continue;
+      register_forward<optimized::ResidentFusedLayer>("optimized", c, dtype);
+      register_forward<PeftOrderGpuLayer>("peft_order_gpu", c, dtype);
+    }
+  }
   for (int n : {256, 1024, 4096}) register_hqq_merge(n);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -21,8 +21,6 @@ Matrix past_the_gemv(const Matrix& m) {
   return m.replicate(reps, 1);
 }
 
-using Forward = std::function<std::vector<float>(const optimized::HostLayer&, const std::vector<float>&, int)>;
-
 }  // namespace
 
 CheckRow judge_optimized_forward(CheckRow row, Dtype dtype, const Matrix& oracle, const Matrix& producer, const Matrix& ours) {
@@ -41,7 +39,7 @@ CheckRow judge_optimized_forward(CheckRow row, Dtype dtype, const Matrix& oracle
   return row;
 }
 
-std::vector<CheckRow> check_case_optimized(const FixtureCase& c) {
+std::vector<CheckRow> check_case_forward(const FixtureCase& c, const std::vector<ForwardPath>& paths) {
   const ExpectedOutput* expected = nullptr;
   for (const ExpectedOutput& e : c.expected)
     if (e.name == "forward") expected = &e;
@@ -55,32 +53,36 @@ std::vector<CheckRow> check_case_optimized(const FixtureCase& c) {
     const Matrix oracle = std::visit([&](const auto& l) { return l.forward(x); }, fixture_layer(c, Dtype::Float64));
     const optimized::HostLayer layer =
         std::visit([](const auto& l) { return optimized::host_layer(l); }, fixture_layer(c, c.dtype));
-    auto run = [&](const std::string& path, const Forward& forward, const Matrix& xs, const Matrix& want, const Matrix& base) {
-      CheckRow row = proto;
-      row.output = "forward@optimized-" + path;
-      const auto tokens = static_cast<int>(xs.rows());
-      try {
-        const Matrix ours = optimized::from_floats(forward(layer, optimized::to_floats(xs), tokens), tokens, layer.out_features);
-        rows.push_back(judge_optimized_forward(row, c.dtype, want, base, ours));
-      } catch (const Error& e) {
-        row.error = e.what();
-        rows.push_back(row);
-      }
-    };
     const Matrix x2 = past_the_gemv(x), oracle2 = past_the_gemv(oracle), producer2 = past_the_gemv(producer);
-    run("gemv-host", optimized::fused_gemv_on_host, x, oracle, producer);
-    run("gemm-host", optimized::fused_gemm_on_host, x2, oracle2, producer2);
-    if (optimized::probe_device().available)  // the kernel (GEMV or GEMM) follows from the token count
-      for (const Matrix* m : {&x, &x2}) {
-        const bool first = m == &x;
-        run("gpu-t" + std::to_string(m->rows()), optimized::fused_forward, *m, first ? oracle : oracle2,
-            first ? producer : producer2);
+    for (const ForwardPath& path : paths)
+      for (const bool repeated : {false, true}) {
+        if (!(repeated ? path.past_the_gemv : path.fixture_tokens)) continue;
+        const Matrix& xs = repeated ? x2 : x;
+        const auto tokens = static_cast<int>(xs.rows());
+        CheckRow row = proto;
+        row.output = "forward@" + path.name;
+        if (path.fixture_tokens && path.past_the_gemv) row.output += "-t" + std::to_string(tokens);
+        try {
+          const Matrix ours = optimized::from_floats(path.forward(layer, optimized::to_floats(xs), tokens), tokens, layer.out_features);
+          rows.push_back(judge_optimized_forward(row, c.dtype, repeated ? oracle2 : oracle, repeated ? producer2 : producer, ours));
+        } catch (const Error& e) {
+          row.error = e.what();
+          rows.push_back(row);
+        }
       }
   } catch (const Error& e) {
     proto.error = e.what();
     rows.push_back(proto);
   }
   return rows;
+}
+
+std::vector<CheckRow> check_case_optimized(const FixtureCase& c) {
+  std::vector<ForwardPath> paths = {{"optimized-gemv-host", optimized::fused_gemv_on_host, true, false},
+                                    {"optimized-gemm-host", optimized::fused_gemm_on_host, false, true}};
+  // With a GPU, the kernels (the GEMV or the GEMM follows from the token count).
+  if (optimized::probe_device().available) paths.push_back({"optimized-gpu", optimized::fused_forward, true, true});
+  return check_case_forward(c, paths);
 }
 
 }  // namespace qoracle

@@ -4,9 +4,12 @@
 //   float16/bfloat16: the fp64 referee against the producer's own result (the fixture's expected
 //     forward), and every output a value of the dtype (the kernels store y in it);
 //   float32/float64: the float32 rule (the kernels compute in float32).
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "conformance/case_runner.hpp"
+#include "optimized/fused_weights.hpp"
 
 namespace qoracle {
 
@@ -14,7 +17,20 @@ namespace qoracle {
 // `producer` (PEFT's result in that dtype, or a stand-in for it) as the fp64 referee's baseline.
 CheckRow judge_optimized_forward(CheckRow row, Dtype dtype, const Matrix& oracle, const Matrix& producer, const Matrix& ours);
 
-// One row per path: "forward@optimized-gemv-host" (the case's tokens) and
+// A way to run a layer's forward as the kernels take it (HostLayer, x row-major, tokens -> y), and on
+// which tokens: the fixture's, and/or those repeated past the GEMV's 8 (the GEMM's side). Its rows
+// are "forward@<name>", ending in "-t<tokens>" when it runs on both.
+struct ForwardPath {
+  std::string name;
+  std::function<std::vector<float>(const optimized::HostLayer&, const std::vector<float>&, int)> forward;
+  bool fixture_tokens = true, past_the_gemv = true;
+};
+
+// The case's forward through each path, each judged by judge_optimized_forward. A case without a
+// forward output has no rows; one the paths cannot take gives one Error row naming why.
+std::vector<CheckRow> check_case_forward(const FixtureCase& c, const std::vector<ForwardPath>& paths);
+
+// check_case_forward through the optimized paths. One row per path: "forward@optimized-gemv-host" (the case's tokens) and
 // "forward@optimized-gemm-host" (its tokens repeated past the GEMV's 8), the kernels' shared code
 // run on the host; with a GPU also "...-gpu-t<tokens>" for both token counts, the kernels. A case without
 // a forward output has no rows; one the kernels cannot take gives one Error row naming why.

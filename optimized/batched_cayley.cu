@@ -3,6 +3,7 @@
 #include <string>
 
 #include "optimized/batched_cayley.hpp"
+#include "optimized/batched_cayley_launch.hpp"
 #include "optimized/block_sync.cuh"
 #include "optimized/cayley_block.hpp"
 #include "optimized/device_buffer.hpp"
@@ -28,7 +29,23 @@ __global__ void cayley_kernel(const float* params, int b, bool neumann, NeumannS
                  static_cast<int>(blockDim.x), BlockSync{});
 }
 
+size_t scratch_bytes(const CayleyBatch& batch) {
+  return sizeof(float) * static_cast<size_t>(rotation_scratch_floats(batch.block_size, batch.neumann));
+}
+
 }  // namespace
+
+std::size_t cayley_global_scratch_floats(const CayleyBatch& batch) {
+  return scratch_bytes(batch) <= kSharedLimit ? 0 : static_cast<size_t>(batch.rows) * scratch_bytes(batch) / sizeof(float);
+}
+
+void launch_batched_cayley(const CayleyBatch& batch, const float* d_params, float* d_out, float* d_scratch) {
+  const bool shared = scratch_bytes(batch) <= kSharedLimit;
+  cayley_kernel<<<batch.rows, kThreads, shared ? scratch_bytes(batch) : 0>>>(
+      d_params, batch.block_size, batch.neumann, neumann_series(batch.terms, batch.math_series), batch.coft_radius, d_out,
+      d_scratch, shared);
+  check_cuda(cudaGetLastError(), "cayley_kernel launch");
+}
 
 std::vector<float> batched_cayley(const CayleyBatch& batch, const std::vector<float>& params) {
   check_cayley_batch(batch, params);
@@ -36,15 +53,10 @@ std::vector<float> batched_cayley(const CayleyBatch& batch, const std::vector<fl
   const DeviceStatus device = probe_device();
   if (!device.available) throw Error("no GPU: " + device.reason);
 
-  const size_t scratch_bytes = sizeof(float) * rotation_scratch_floats(b, batch.neumann);
-  const bool shared = scratch_bytes <= kSharedLimit;
   DeviceBuffer<float> d_params(params.size()), d_out(static_cast<size_t>(batch.rows) * b * b);
-  DeviceBuffer<float> d_scratch(shared ? 0 : static_cast<size_t>(batch.rows) * rotation_scratch_floats(b, batch.neumann));
+  DeviceBuffer<float> d_scratch(cayley_global_scratch_floats(batch));
   d_params.upload(params);
-  cayley_kernel<<<batch.rows, kThreads, shared ? scratch_bytes : 0>>>(
-      d_params.get(), b, batch.neumann, neumann_series(batch.terms, batch.math_series), batch.coft_radius, d_out.get(),
-      d_scratch.get(), shared);
-  check_cuda(cudaGetLastError(), "cayley_kernel launch");
+  launch_batched_cayley(batch, d_params.get(), d_out.get(), d_scratch.get());
   return d_out.download();
 }
 

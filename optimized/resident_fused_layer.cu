@@ -5,9 +5,9 @@
 #include <memory>
 #include <string>
 
-#include "optimized/activation_io.hpp"
 #include "optimized/batched_cayley.hpp"
 #include "optimized/block_sync.cuh"
+#include "optimized/device_activations.cuh"
 #include "optimized/device_buffer.hpp"
 #include "optimized/device_probe.hpp"
 #include "optimized/fused_gemm.hpp"
@@ -61,24 +61,6 @@ __global__ void fused_gemm_kernel(View w, FusedAdapters a, const X* x, int token
   }
   gemm_epilogue<kGemmAccumulators>(acc, a, u, out, tokens, o0, t0, y, tid, n);
 }
-
-// Calls f with a null pointer of the device type of the layer's activations.
-template <class F>
-void with_activation_type(Activations dtype, F f) {
-  switch (dtype) {
-    case Activations::Float32: return f(static_cast<float*>(nullptr));
-    case Activations::Float16: return f(static_cast<__half*>(nullptr));
-    case Activations::BFloat16: return f(static_cast<__nv_bfloat16*>(nullptr));
-  }
-}
-
-size_t activation_bytes(Activations dtype) { return dtype == Activations::Float32 ? 4 : 2; }
-
-struct CudaEvent {
-  cudaEvent_t e{};
-  CudaEvent() { check_cuda(cudaEventCreate(&e), "cudaEventCreate"); }
-  ~CudaEvent() { cudaEventDestroy(e); }
-};
 
 }  // namespace
 
@@ -164,32 +146,13 @@ std::vector<float> ResidentFusedLayer::forward(const std::vector<float>& x, int 
   if (tokens < 1 || x.size() != static_cast<size_t>(tokens) * impl_->in)
     throw Error("x: expected " + std::to_string(tokens) + " x " + std::to_string(impl_->in) + " values, got " +
                 std::to_string(x.size()));
-  const size_t y_count = static_cast<size_t>(tokens) * impl_->out;
-  if (impl_->activations == Activations::Float32) {
-    DeviceBuffer<float> d_x(x.size()), d_y(y_count);
-    d_x.upload(x);
-    impl_->launch(d_x.get(), tokens, d_y.get());
-    return d_y.download();
-  }
-  DeviceBuffer<std::uint16_t> d_x(x.size()), d_y(y_count);  // half or bfloat16 bit patterns
-  d_x.upload(activation_bits(x, impl_->activations));
-  impl_->launch(d_x.get(), tokens, d_y.get());
-  return activation_values(d_y.download(), impl_->activations);
+  return run_on_device(x, static_cast<size_t>(tokens) * impl_->out, impl_->activations,
+                       [&](const void* d_x, void* d_y) { impl_->launch(d_x, tokens, d_y); });
 }
 
 double ResidentFusedLayer::time_forward(int tokens, int iterations) const {
-  const size_t bytes = activation_bytes(impl_->activations);
-  DeviceBuffer<unsigned char> d_x(bytes * tokens * impl_->in), d_y(bytes * tokens * impl_->out);
-  check_cuda(cudaMemset(d_x.get(), 0, bytes * tokens * impl_->in), "cudaMemset");
-  impl_->launch(d_x.get(), tokens, d_y.get());  // warm-up
-  CudaEvent start, stop;
-  check_cuda(cudaEventRecord(start.e), "cudaEventRecord");
-  for (int i = 0; i < iterations; ++i) impl_->launch(d_x.get(), tokens, d_y.get());
-  check_cuda(cudaEventRecord(stop.e), "cudaEventRecord");
-  check_cuda(cudaEventSynchronize(stop.e), "cudaEventSynchronize");
-  float ms = 0;
-  check_cuda(cudaEventElapsedTime(&ms, start.e, stop.e), "cudaEventElapsedTime");
-  return ms * 1e-3 / iterations;
+  return time_on_device(static_cast<size_t>(tokens) * impl_->in, static_cast<size_t>(tokens) * impl_->out,
+                        impl_->activations, iterations, [&](const void* d_x, void* d_y) { impl_->launch(d_x, tokens, d_y); });
 }
 
 std::vector<float> fused_forward(const HostLayer& layer, const std::vector<float>& x, int tokens) {

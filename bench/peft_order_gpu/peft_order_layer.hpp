@@ -1,0 +1,41 @@
+#pragma once
+// PEFT's forward on the GPU, op by op in PEFT's order: the point of comparison for the fused
+// kernels in bench_optimized. Debian's libtorch is CPU-only, so the ATen ops PEFT's CUDA forward
+// runs are rebuilt here on cuBLAS, each one a launch that reads and writes global memory:
+//   OFT, every forward and per adapter: R from the stored parameters (PEFT's _cayley_batch runs
+//     each forward; here the batched Cayley kernel), R in the activation dtype, then x <- x R_bd
+//     as one strided batched GEMM over the blocks (PEFT's einsum/bmm), x R written back.
+//   base: W dequantized into a full (out, in) matrix in the activation dtype every forward (hqq's
+//     default backend; a plain linear keeps W resident), then y = x W^T by cuBLAS with float32
+//     accumulation.
+//   LoRA: u = x A^T and v = u B^T (two cuBLAS GEMMs).
+//   The elementwise tail (DoRA's factor, bias, + v + lora_bias) is one kernel, where PEFT runs
+//   several: generous to the baseline.
+// Where the real library has a fused kernel of its own (EETQ's w8a16 GEMM, AQLM's few-token
+// kernels) PEFT's base forward is faster than this one; reports/gpu marks those rows.
+#include <vector>
+
+#include "optimized/fused_weights.hpp"
+
+namespace qoracle::bench {
+
+class PeftOrderGpuLayer {
+ public:
+  // Throws qoracle::Error on a bad layer (the fused layer's checks) and "no GPU: ..." without a
+  // usable device or in a build without CUDA and cuBLAS.
+  explicit PeftOrderGpuLayer(const optimized::HostLayer& layer);
+  ~PeftOrderGpuLayer();
+  PeftOrderGpuLayer(const PeftOrderGpuLayer&) = delete;
+  PeftOrderGpuLayer& operator=(const PeftOrderGpuLayer&) = delete;
+  // y (tokens, out) for x (tokens, in), both row-major, x's values in the layer's activation dtype.
+  std::vector<float> forward(const std::vector<float>& x, int tokens) const;
+  // Seconds per forward on resident activations (CUDA events, no copies), as
+  // ResidentFusedLayer::time_forward measures the fused kernels.
+  double time_forward(int tokens, int iterations) const;
+
+ private:
+  struct Impl;
+  Impl* impl_ = nullptr;
+};
+
+}  // namespace qoracle::bench
