@@ -42,30 +42,30 @@ __global__ void dequantize_kernel(View w, int out, int in, X* dst) {
     dst[e] = static_cast<X>(w(static_cast<int>(e / in), static_cast<int>(e % in)));
 }
 
-template <class X>
-__global__ void convert_kernel(const float* src, size_t n, float scale, X* dst) {
+template <class Dst, class Src>
+__global__ void convert_kernel(const Src* src, size_t n, Dst* dst) {
   for (size_t e = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; e < n; e += static_cast<size_t>(gridDim.x) * blockDim.x)
-    dst[e] = static_cast<X>(scale * src[e]);
+    dst[e] = static_cast<Dst>(static_cast<float>(src[e]));
 }
 
 struct Tail {
   const float* dot_scale = nullptr;  // DoRA's factor on x W^T
   const float* bias = nullptr;
   const float* lora_bias = nullptr;
-  float lora_scaling = 0.0f;         // on lora_bias (B carries it already)
+  float lora_scaling = 0.0f;
 };
 
-// y <- dot_scale y + bias + v + scaling lora_bias, elementwise (v: LoRA's u B^T, or none).
+// y <- dot_scale y + bias + scaling (v + lora_bias) in float32, rounded once to y's dtype (v: LoRA's
+// u B^T in float32, or none), as PEFT adds the float32 LoRA output to the base result and casts.
 template <class X>
-__global__ void tail_kernel(X* y, const X* v, Tail t, int tokens, int out) {
+__global__ void tail_kernel(X* y, const float* v, Tail t, int tokens, int out) {
   const size_t n = static_cast<size_t>(tokens) * out;
   for (size_t e = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; e < n; e += static_cast<size_t>(gridDim.x) * blockDim.x) {
     const int o = static_cast<int>(e % out);
     float r = static_cast<float>(y[e]);
     if (t.dot_scale) r *= t.dot_scale[o];
     if (t.bias) r += t.bias[o];
-    if (v) r += static_cast<float>(v[e]);
-    if (t.lora_bias) r += t.lora_scaling * t.lora_bias[o];
+    if (v) r += t.lora_scaling * (v[e] + (t.lora_bias ? t.lora_bias[o] : 0.0f));
     y[e] = static_cast<X>(r);
   }
 }
@@ -80,11 +80,11 @@ void matmul_abt(cublasHandle_t h, cudaDataType_t t, int rows, int cols, int dept
                "cublasGemmEx");
 }
 
-// x R_bd for row-major x (tokens, in) and R's row-major b x b blocks (one block serves all when
-// `one_block`): per block j, (x_j R_j)^T = R_j^T x_j^T, one strided batched GEMM over the blocks,
-// as PEFT's einsum over (tokens, blocks, b) runs.
-void rotate(cublasHandle_t h, cudaDataType_t t, int tokens, int in, int b, const void* r, bool one_block, const void* x,
-            void* x_rot) {
+// x R_bd in float32 for row-major x (tokens, in) and R's row-major b x b blocks (one block serves
+// all when `one_block`): per block j, (x_j R_j)^T = R_j^T x_j^T, one strided batched GEMM over the
+// blocks, as PEFT's einsum over (tokens, blocks, b) runs in the adapter's float32.
+void rotate(cublasHandle_t h, int tokens, int in, int b, const float* r, bool one_block, const float* x, float* x_rot) {
+  const cudaDataType_t t = CUDA_R_32F;
   const float one = 1.0f, zero = 0.0f;
   check_cublas(cublasGemmStridedBatchedEx(h, CUBLAS_OP_N, CUBLAS_OP_N, b, tokens, b, &one, r, t, b,
                                           one_block ? 0 : static_cast<long long>(b) * b, x, t, in, b, &zero, x_rot, t, in, b,
@@ -100,18 +100,18 @@ struct PeftOrderGpuLayer::Impl {
   struct Rotation {
     CayleyBatch batch;
     const float* params = nullptr;
-    std::unique_ptr<DeviceBuffer<float>> r, scratch;  // R in float32, the Cayley's scratch
-    std::unique_ptr<Bytes> r_x;                       // R in the activation dtype
+    std::unique_ptr<DeviceBuffer<float>> r, scratch;  // R per block (float32, PEFT's adapter dtype), the Cayley's scratch
   };
 
   int in = 0, out = 0, rank = 0;
   Activations activations = Activations::Float32;
-  size_t x_bytes = 4;
   cublasHandle_t handle{};
   Uploads up;
   std::variant<DenseView, HqqView, AqlmView, EetqView> view;
   bool resident_w = false;  // a plain linear's W is converted once; quantized W every forward
-  std::unique_ptr<Bytes> w, lora_a, lora_b;
+  std::unique_ptr<Bytes> w;  // W (out, in) in the activation dtype
+  const float* lora_a = nullptr;
+  const float* lora_b = nullptr;
   std::vector<Rotation> rotations;
   Tail tail;
 
@@ -119,13 +119,7 @@ struct PeftOrderGpuLayer::Impl {
     if (handle) cublasDestroy(handle);
   }
 
-  std::unique_ptr<Bytes> bytes(size_t count) const { return std::make_unique<Bytes>(count * x_bytes); }
-
-  template <class X>
-  void convert(const float* src, size_t n, float scale, Bytes& dst) const {
-    convert_kernel<<<grid_for(n), kThreads>>>(src, n, scale, reinterpret_cast<X*>(dst.get()));
-    check_cuda(cudaGetLastError(), "convert_kernel launch");
-  }
+  bool half() const { return activations != Activations::Float32; }
 
   template <class X>
   void dequantize() const {
@@ -137,45 +131,65 @@ struct PeftOrderGpuLayer::Impl {
     check_cuda(cudaGetLastError(), "dequantize_kernel launch");
   }
 
-  // Per-token buffers: two for the rotations' ping-pong, u and v for LoRA.
+  // Per-token buffers: x in float32 (16-bit activations, for the adapters), the rotations'
+  // ping-pong, x R rounded to the activation dtype, u and v for LoRA.
   struct Workspace {
-    std::unique_ptr<Bytes> x_rot[2], u, v;
+    std::unique_ptr<DeviceBuffer<float>> x32, z32[2], u, v;
+    std::unique_ptr<Bytes> z;
   };
   Workspace workspace(int tokens) const {
+    const size_t xs = static_cast<size_t>(tokens) * in;
+    auto floats = [](size_t n) { return std::make_unique<DeviceBuffer<float>>(n); };
     Workspace ws;
-    if (!rotations.empty()) ws.x_rot[0] = bytes(static_cast<size_t>(tokens) * in);
-    if (rotations.size() > 1) ws.x_rot[1] = bytes(static_cast<size_t>(tokens) * in);
+    if (half() && (!rotations.empty() || rank > 0)) ws.x32 = floats(xs);
+    if (!rotations.empty()) ws.z32[0] = floats(xs);
+    if (rotations.size() > 1) ws.z32[1] = floats(xs);
+    if (half() && !rotations.empty()) ws.z = std::make_unique<Bytes>(xs * activation_bytes(activations));
     if (rank > 0) {
-      ws.u = bytes(static_cast<size_t>(tokens) * rank);
-      ws.v = bytes(static_cast<size_t>(tokens) * out);
+      ws.u = floats(static_cast<size_t>(tokens) * rank);
+      ws.v = floats(static_cast<size_t>(tokens) * out);
     }
     return ws;
   }
 
-  // One forward, launch by launch, in PEFT's order.
+  // One forward, launch by launch, in PEFT's order and with PEFT's dtypes: the adapters in
+  // float32, x R rounded to the activation dtype before the base matmul, the base in that dtype.
   void launch(const void* x, int tokens, void* y, const Workspace& ws) const {
     with_activation_type(activations, [&](auto* type) {
       using X = std::remove_pointer_t<decltype(type)>;
-      const cudaDataType_t t = data_type(type);
-      const void* cur = x;
-      for (size_t k = 0; k < rotations.size(); ++k) {
-        const Rotation& rot = rotations[k];
-        launch_batched_cayley(rot.batch, rot.params, rot.r->get(), rot.scratch->get());
-        convert<X>(rot.r->get(), static_cast<size_t>(rot.batch.rows) * rot.batch.block_size * rot.batch.block_size, 1.0f,
-                   *rot.r_x);
-        void* dst = ws.x_rot[k % 2]->get();
-        rotate(handle, t, tokens, in, rot.batch.block_size, rot.r_x->get(), rot.batch.rows == 1, cur, dst);
-        cur = dst;
+      const size_t xs = static_cast<size_t>(tokens) * in;
+      const float* x32 = static_cast<const float*>(x);
+      if (ws.x32) {  // PEFT casts x to the adapter's dtype
+        convert_kernel<<<grid_for(xs), kThreads>>>(static_cast<const X*>(x), xs, ws.x32->get());
+        x32 = ws.x32->get();
       }
+      const void* z = x;  // what the base matmul reads
+      if (!rotations.empty()) {
+        const float* cur = x32;
+        for (size_t k = 0; k < rotations.size(); ++k) {
+          const Rotation& rot = rotations[k];
+          launch_batched_cayley(rot.batch, rot.params, rot.r->get(), rot.scratch->get());
+          float* dst = ws.z32[k % 2]->get();
+          rotate(handle, tokens, in, rot.batch.block_size, rot.r->get(), rot.batch.rows == 1, cur, dst);
+          cur = dst;
+        }
+        z = cur;
+        if (ws.z) {
+          convert_kernel<<<grid_for(xs), kThreads>>>(cur, xs, reinterpret_cast<X*>(ws.z->get()));
+          z = ws.z->get();
+        }
+      }
+      check_cuda(cudaGetLastError(), "convert_kernel launch");
       if (!resident_w) dequantize<X>();
-      matmul_abt(handle, t, tokens, out, in, cur, in, w->get(), in, y, out);
+      matmul_abt(handle, data_type(type), tokens, out, in, z, in, w->get(), in, y, out);
       if (rank > 0) {
-        matmul_abt(handle, t, tokens, rank, in, x, in, lora_a->get(), in, ws.u->get(), rank);
-        matmul_abt(handle, t, tokens, out, rank, ws.u->get(), rank, lora_b->get(), rank, ws.v->get(), out);
+        matmul_abt(handle, CUDA_R_32F, tokens, rank, in, x32, in, lora_a, in, ws.u->get(), rank);
+        matmul_abt(handle, CUDA_R_32F, tokens, out, rank, ws.u->get(), rank, lora_b, rank, ws.v->get(), out);
       }
       if (rank > 0 || tail.bias || tail.dot_scale) {
-        tail_kernel<<<grid_for(static_cast<size_t>(tokens) * out), kThreads>>>(
-            static_cast<X*>(y), rank > 0 ? reinterpret_cast<const X*>(ws.v->get()) : nullptr, tail, tokens, out);
+        tail_kernel<<<grid_for(static_cast<size_t>(tokens) * out), kThreads>>>(static_cast<X*>(y),
+                                                                                rank > 0 ? ws.v->get() : nullptr, tail,
+                                                                                tokens, out);
         check_cuda(cudaGetLastError(), "tail_kernel launch");
       }
     });
@@ -192,39 +206,30 @@ PeftOrderGpuLayer::PeftOrderGpuLayer(const HostLayer& l) {
   m.out = l.out_features;
   m.rank = l.rank;
   m.activations = l.activations;
-  m.x_bytes = activation_bytes(l.activations);
   check_cublas(cublasCreate(&m.handle), "cublasCreate");
   const auto at = [&](const auto& v) { return m.up(v); };
   std::visit([&](const auto& w) { m.view = make_view(w, l, at); }, l.weights);
   m.resident_w = std::holds_alternative<DenseWeights>(l.weights);
-  m.w = m.bytes(static_cast<size_t>(m.out) * m.in);
+  m.w = std::make_unique<Bytes>(static_cast<size_t>(m.out) * m.in * activation_bytes(m.activations));
+  if (m.resident_w)  // the plain linear's W, converted to its dtype once
+    with_activation_type(m.activations, [&](auto* type) { m.dequantize<std::remove_pointer_t<decltype(type)>>(); });
   for (const HostRotation& r : l.oft) {
     Impl::Rotation rot;
     rot.batch = {r.rows, r.block_size, r.neumann, r.terms, r.coft_radius, r.math_series};
     check_cayley_batch(rot.batch, r.params);
     rot.params = at(r.params);
-    const size_t blocks = static_cast<size_t>(r.rows) * r.block_size * r.block_size;
-    rot.r = std::make_unique<DeviceBuffer<float>>(blocks);
+    rot.r = std::make_unique<DeviceBuffer<float>>(static_cast<size_t>(r.rows) * r.block_size * r.block_size);
     rot.scratch = std::make_unique<DeviceBuffer<float>>(cayley_global_scratch_floats(rot.batch));
-    rot.r_x = m.bytes(blocks);
     m.rotations.push_back(std::move(rot));
   }
-  with_activation_type(m.activations, [&](auto* type) {
-    using X = std::remove_pointer_t<decltype(type)>;
-    if (m.resident_w) m.dequantize<X>();  // the plain linear's W, in its dtype once
-    if (m.rank > 0) {
-      m.lora_a = m.bytes(l.lora_a.size());
-      m.lora_b = m.bytes(l.lora_b.size());
-      m.convert<X>(at(l.lora_a), l.lora_a.size(), 1.0f, *m.lora_a);
-      m.convert<X>(at(l.lora_b), l.lora_b.size(), l.scaling, *m.lora_b);
-    }
-  });
-  m.tail.bias = at(l.bias);
-  m.tail.dot_scale = at(l.dot_scale);
   if (m.rank > 0) {
+    m.lora_a = at(l.lora_a);
+    m.lora_b = at(l.lora_b);
     m.tail.lora_bias = at(l.lora_bias);
     m.tail.lora_scaling = l.scaling;
   }
+  m.tail.bias = at(l.bias);
+  m.tail.dot_scale = at(l.dot_scale);
   check_cuda(cudaDeviceSynchronize(), "PeftOrderGpuLayer setup");
   impl_ = impl.release();
 }

@@ -1,16 +1,18 @@
 #pragma once
-// PEFT's forward on the GPU, op by op in PEFT's order: the point of comparison for the fused
-// kernels in bench_optimized. Debian's libtorch is CPU-only, so the ATen ops PEFT's CUDA forward
-// runs are rebuilt here on cuBLAS, each one a launch that reads and writes global memory:
+// PEFT's forward on the GPU, op by op in PEFT's order and with PEFT's dtypes: the point of
+// comparison for the fused kernels in bench_optimized. Debian's libtorch is CPU-only, so the ATen
+// ops PEFT's CUDA forward runs are rebuilt here on cuBLAS, each one a launch that reads and writes
+// global memory (peft-oft-lora.md gives the dtype flow):
+//   x cast to the adapters' float32 (16-bit activations only).
 //   OFT, every forward and per adapter: R from the stored parameters (PEFT's _cayley_batch runs
-//     each forward; here the batched Cayley kernel), R in the activation dtype, then x <- x R_bd
-//     as one strided batched GEMM over the blocks (PEFT's einsum/bmm), x R written back.
+//     each forward; here the batched Cayley kernel), then x <- x R_bd in float32 as one strided
+//     batched GEMM over the blocks (PEFT's einsum/bmm); x R rounded to the activation dtype.
 //   base: W dequantized into a full (out, in) matrix in the activation dtype every forward (hqq's
-//     default backend; a plain linear keeps W resident), then y = x W^T by cuBLAS with float32
-//     accumulation.
-//   LoRA: u = x A^T and v = u B^T (two cuBLAS GEMMs).
-//   The elementwise tail (DoRA's factor, bias, + v + lora_bias) is one kernel, where PEFT runs
-//   several: generous to the baseline.
+//     default backend; a plain linear keeps W resident), then y = x W^T by cuBLAS in that dtype
+//     with float32 accumulation.
+//   LoRA: u = x A^T and v = u B^T in float32 (two cuBLAS GEMMs).
+//   The elementwise tail (DoRA's factor, bias, + s (v + lora_bias), one rounding) is one kernel
+//   where PEFT runs several: generous to the baseline.
 // Where the real library has a fused kernel of its own (EETQ's w8a16 GEMM, AQLM's few-token
 // kernels) PEFT's base forward is faster than this one; reports/gpu marks those rows.
 #include <vector>

@@ -3,6 +3,7 @@
 // so every numeric failure prints the same mismatch summary as `qoracle check`.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "conformance/compare.hpp"
@@ -41,6 +42,12 @@ inline Matrix rows(std::initializer_list<std::initializer_list<double>> values) 
 // Every random test prints its seed so a failure replays.
 #define QORACLE_SEED_TRACE(seed) SCOPED_TRACE("seed=" + std::to_string(seed))
 
-inline std::string source_path(const std::string& relative) { return std::string(QORACLE_SOURCE_DIR) + "/" + relative; }
+// A file of the source tree: the one the tests were built from, or QORACLE_SOURCE_DIR from the
+// environment when the binaries run elsewhere (scripts/gpu-verify.sh runs them on a device machine
+// from a copy of the tree).
+inline std::string source_path(const std::string& relative) {
+  const char* moved = std::getenv("QORACLE_SOURCE_DIR");
+  return std::string(moved && *moved ? moved : QORACLE_SOURCE_DIR) + "/" + relative;
+}
 
 }  // namespace qoracle::testing
