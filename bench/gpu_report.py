@@ -47,11 +47,13 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gpu", required=True, help="bench_optimized's JSON from the device")
     p.add_argument("--torch", help="the CPU benchmarks' LibTorch JSON (for the merge)")
+    p.add_argument("--peft-real", help="bench/peft_gpu_timing.py's JSON from the same device")
     p.add_argument("--out", required=True)
     a = p.parse_args()
 
     gpu, ctx = load(a.gpu)
     torch, tctx = load(a.torch) if a.torch else ({}, {})
+    real, rctx = load(a.peft_real) if a.peft_real else ({}, {})
     fused = sorted((k[len("optimized/forward/"):] for k in gpu if k.startswith("optimized/forward/")), key=case_key)
     if not fused:
         print(f"gpu_report: no optimized/forward results in {a.gpu}", file=sys.stderr)
@@ -72,8 +74,11 @@ def main():
             ok = speedup >= AIM_SPEEDUP and floor <= AIM_FLOOR
             met += ok
             aim = "yes" if ok else "no"
-        rows.append([f"`{case}`", fmt_time(tf), fmt_time(tb), f"{speedup:.2f}×" if speedup else "—",
-                     f"{gbps:.0f}" if gbps else "—", f"{floor:.2f}" if floor else "—", aim])
+        row = [f"`{case}`", fmt_time(tf), fmt_time(tb), f"{speedup:.2f}×" if speedup else "—"]
+        if real:
+            tr = seconds(real.get("peft_real/forward/" + case))
+            row += [fmt_time(tr), f"{tr / tf:.2f}×" if tr and tf else "—"]
+        rows.append(row + [f"{gbps:.0f}" if gbps else "—", f"{floor:.2f}" if floor else "—", aim])
 
     md = ["# GPU benchmarks (issue 9)", "",
           "Written by `bench/gpu_report.py` from `bench_optimized`'s JSON (`scripts/gpu-verify.sh bench`). "
@@ -90,9 +95,15 @@ def main():
           f"- × floor = fused time ÷ (weight bytes ÷ copy bandwidth); 1 is reading the weights once at copy speed. "
           f"Aim at 1 token: speedup ≥ {AIM_SPEEDUP:g}× and × floor ≤ {AIM_FLOOR:g}; met in {met} of {judged} cases.",
           "- Case names: adapter/format/shape/tokens; o<out>_i<in> for non-square shapes; /f16 = float16 "
-          "activations, otherwise float32.", "",
-          "| case | fused | PEFT-order | speedup | fused GB/s | × floor | aim (t1) |",
-          "|---|---|---|---|---|---|---|"]
+          "activations, otherwise float32.", ""]
+    header = ["case", "fused", "PEFT-order", "speedup"]
+    if real:
+        md.insert(-1, f"- PEFT (real): the real PEFT forward on the same device (bench/peft_gpu_timing.py: "
+                      f"peft {rctx.get('peft', '?')}, torch {rctx.get('torch', '?')}, hqq {rctx.get('hqq', '—')}), "
+                      "float16, plain Linear and HQQ only; — where it did not run (the JSON says why).")
+        header += ["PEFT (real)", "vs real"]
+    header += ["fused GB/s", "× floor", "aim (t1)"]
+    md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
 
     merges = sorted((k for k in gpu if k.startswith("optimized/merge/")), key=case_key)

@@ -10,8 +10,14 @@ using Matrix = Eigen::MatrixXd;
 using Vector = Eigen::VectorXd;
 
 // "[rows, cols]" for error messages.
+// (Appended piece by piece: "[" + std::to_string(...) trips GCC 12's -Wrestrict at -O3, bug 105329.)
 inline std::string shape_string(Eigen::Index rows, Eigen::Index cols) {
-  return "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
+  std::string s = "[";
+  s += std::to_string(rows);
+  s += ", ";
+  s += std::to_string(cols);
+  s += "]";
+  return s;
 }
 inline std::string shape_string(const Matrix& m) { return shape_string(m.rows(), m.cols()); }
 

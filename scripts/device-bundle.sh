@@ -36,5 +36,10 @@ done
 git rev-parse HEAD >"$bundle/commit"
 git diff --quiet HEAD || echo "dirty" >>"$bundle/commit"
 tar -C "$bundle" -cJf .device-bundle/bundle.tar.xz .
+# The real PEFT for bench/peft_gpu_timing.py, at the exporter's pinned versions (the image has
+# torch, transformers and accelerate; hqq ships only as an sdist, so its wheel is built here).
+mkdir -p .device-bundle/wheels
+python3 -m pip download -q --no-deps --only-binary=:all: -d .device-bundle/wheels peft==0.21.2 termcolor==3.3.0
+python3 -m pip wheel -q --no-deps -w .device-bundle/wheels hqq==0.2.8.post1
 cp "$bundle/commit" .device-bundle/commit
 echo "device-bundle: .device-bundle/bundle.tar.xz, $(du -h .device-bundle/bundle.tar.xz | cut -f1) (commit $(head -c 12 "$bundle/commit"))"

@@ -3,7 +3,8 @@
 # bundle scripts/device-bundle.sh made here (carried as .device-bundle):
 #   scripts/gpu-verify.sh tests      every GPU test binary (they run the kernels and the baseline)
 #   scripts/gpu-verify.sh sanitize   compute-sanitizer memcheck and racecheck over the kernels' tests
-#   scripts/gpu-verify.sh bench [F]  bench_optimized (filter F) -> optimized.json
+#   scripts/gpu-verify.sh bench [F]  bench_optimized (filter F) -> optimized.json, and the real PEFT
+#                                    (bench/peft_gpu_timing.py, the carried wheels) -> peft_real.json
 #   scripts/gpu-verify.sh check      qoracle check over every fixture -> conformance-gpu.md
 # Each stage fits one device call (under 10 minutes) and writes at most 8 files into $OUT (the
 # device tool's limits), or into reports/gpu/latest where OUT is unset. Every stage also writes
@@ -95,6 +96,16 @@ case "$stage" in
     verdict "bench_optimized exit $rc, $(grep -c '"name"' "$out/optimized.json" 2>/dev/null || echo 0) results, $(grep -c 'ERROR OCCURRED' "$out/bench.log") errors"
     [[ $rc == 0 ]] || status=1
     grep -q "ERROR OCCURRED" "$out/bench.log" && status=1
+    if [[ -d $root/.device-bundle/wheels ]]; then
+      site=${TMPDIR:-/tmp}/qoracle-site
+      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" \
+        "$root"/.device-bundle/wheels/*.whl >>"$out/bench.log" 2>&1
+      PYTHONPATH=$site PYTHONUNBUFFERED=1 timeout 300 python3 "$root/bench/peft_gpu_timing.py" --out "$out/peft_real.json" \
+        >>"$out/bench.log" 2>&1
+      rc=$?
+      verdict "peft_gpu_timing exit $rc: $(tail -1 "$out/bench.log")"
+      [[ $rc == 0 ]] || status=1
+    fi
     ;;
   check)
     "$bundle/bin/qoracle" check "$root/fixtures" --report "$out/conformance-gpu.md" >"$out/check.log" 2>&1
