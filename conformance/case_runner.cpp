@@ -363,6 +363,11 @@ const char* status_name(CheckStatus s) {
   return "?";
 }
 
+std::string row_detail(const CheckRow& row) {
+  if (!row.error.empty()) return row.error;
+  return row.referee ? row.referee->message() : row.comparison.message();
+}
+
 CheckRow case_row(const FixtureCase& c) {
   CheckRow row;
   row.file = c.file;

@@ -47,6 +47,9 @@ struct CheckRow {
   std::string error;
 };
 
+// Why the row is what it is, in one line: its error, else the referee's verdict, else the comparison's.
+std::string row_detail(const CheckRow& row);
+
 // A row naming the case (file, case, layer kind, dtype, convention, producer), status Error.
 CheckRow case_row(const FixtureCase& c);
 

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "optimized/activation_io.hpp"
@@ -34,6 +35,13 @@ struct CudaEvent {
   CudaEvent(const CudaEvent&) = delete;
   CudaEvent& operator=(const CudaEvent&) = delete;
 };
+
+// Throws naming x unless it holds tokens x in values (tokens >= 1).
+inline void check_activations(const std::vector<float>& x, int tokens, int in) {
+  if (tokens < 1 || x.size() != static_cast<size_t>(tokens) * in)
+    throw Error("x: expected " + std::to_string(tokens) + " x " + std::to_string(in) + " values, got " +
+                std::to_string(x.size()));
+}
 
 // x (float values of the dtype) uploaded in the dtype, launch(d_x, d_y) run, y downloaded as floats.
 template <class Launch>

@@ -143,9 +143,7 @@ ResidentFusedLayer::ResidentFusedLayer(const HostLayer& l) {
 ResidentFusedLayer::~ResidentFusedLayer() { delete impl_; }
 
 std::vector<float> ResidentFusedLayer::forward(const std::vector<float>& x, int tokens) const {
-  if (tokens < 1 || x.size() != static_cast<size_t>(tokens) * impl_->in)
-    throw Error("x: expected " + std::to_string(tokens) + " x " + std::to_string(impl_->in) + " values, got " +
-                std::to_string(x.size()));
+  check_activations(x, tokens, impl_->in);
   return run_on_device(x, static_cast<size_t>(tokens) * impl_->out, impl_->activations,
                        [&](const void* d_x, void* d_y) { impl_->launch(d_x, tokens, d_y); });
 }

@@ -2,7 +2,8 @@
 # The GPU verification of issue 9, run on the device machine from the repository root with the
 # bundle scripts/device-bundle.sh made here (carried as .device-bundle):
 #   scripts/gpu-verify.sh tests      every GPU test binary (they run the kernels and the baseline)
-#   scripts/gpu-verify.sh sanitize   compute-sanitizer memcheck and racecheck over the kernels' tests
+#   scripts/gpu-verify.sh memcheck   compute-sanitizer memcheck over the kernels' and the baseline's tests
+#   scripts/gpu-verify.sh racecheck  compute-sanitizer racecheck over the kernels with shared memory
 #   scripts/gpu-verify.sh bench [F]  bench_optimized (filter F) -> optimized.json, and the real PEFT
 #                                    (bench/peft_gpu_timing.py, the carried wheels) -> peft_real.json
 #   scripts/gpu-verify.sh check      qoracle check over every fixture -> conformance-gpu.md
@@ -65,10 +66,10 @@ run_tests() {  # every test binary; a GPU test that skips is a failure here
   done
 }
 
-sanitize() {  # tool binary filter
-  local tool=$1 bin=$2 filter=$3 rc
+sanitize() {  # tool binary filter seconds
+  local tool=$1 bin=$2 filter=$3 limit=$4 rc
   echo "=== $tool $bin --gtest_filter=$filter" >>"$out/sanitizer.log"
-  timeout 280 "$sanitizer" --tool "$tool" --error-exitcode 99 --print-limit 20 "$bundle/bin/$bin" --gtest_brief=1 \
+  timeout "$limit" "$sanitizer" --tool "$tool" --error-exitcode 99 --print-limit 20 "$bundle/bin/$bin" --gtest_brief=1 \
     --gtest_filter="$filter" >>"$out/sanitizer.log" 2>&1
   rc=$?
   verdict "$tool $bin $filter: exit $rc$([[ $rc == 99 ]] && echo ' (sanitizer errors)')$([[ $rc == 124 ]] && echo ' (timed out)')"
@@ -77,17 +78,19 @@ sanitize() {  # tool binary filter
 
 case "$stage" in
   tests) run_tests ;;
-  sanitize)
-    # The kernels with shared memory and barriers under racecheck, everything under memcheck; the
-    # fixtures through one PEFT version (a quarter of them) to stay inside one call.
-    sanitize memcheck test_optimized_fused_gemv '*'
-    sanitize memcheck test_optimized_cayley '*'
-    sanitize memcheck test_optimized_hqq_merge '*'
-    sanitize memcheck test_optimized_fixtures '*peft_0_21_2*'
-    sanitize memcheck test_peft_order_gpu '*peft_0_21_2*:PeftOrderGpuLayer.*'
-    sanitize racecheck test_optimized_fused_gemv 'FusedGemv.*:FusedGemvShapes.OddShapes*:FusedGemvShapes.GemmAcross*'
-    sanitize racecheck test_optimized_cayley '*Gpu*'
-    sanitize racecheck test_optimized_hqq_merge '*'
+  # Each stage's limits add up to under 9 minutes (one device call). The fixtures run through one
+  # PEFT version, a third of them.
+  memcheck)
+    sanitize memcheck test_optimized_fused_gemv '*' 100
+    sanitize memcheck test_optimized_cayley '*' 60
+    sanitize memcheck test_optimized_hqq_merge '*' 60
+    sanitize memcheck test_optimized_fixtures '*peft_0_21_2*' 150
+    sanitize memcheck test_peft_order_gpu '*peft_0_21_2*:PeftOrderGpuLayer.*' 150
+    ;;
+  racecheck)
+    sanitize racecheck test_optimized_fused_gemv 'FusedGemv.*:FusedGemvShapes.OddShapes*:FusedGemvShapes.GemmAcross*' 240
+    sanitize racecheck test_optimized_cayley '*Gpu*' 120
+    sanitize racecheck test_optimized_hqq_merge '*' 150
     ;;
   bench)
     "$bundle/bin/bench_optimized" --benchmark_filter="${2:-.}" --benchmark_min_time=0.1 \
@@ -113,6 +116,6 @@ case "$stage" in
     verdict "qoracle check exit $rc: $(grep -E '^[0-9]+ (checks|passed)|passed' "$out/check.log" | tail -1)"
     [[ $rc == 0 ]] || status=1
     ;;
-  *) echo "usage: scripts/gpu-verify.sh tests|sanitize|bench [FILTER]|check" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-verify.sh tests|memcheck|racecheck|bench [FILTER]|check" >&2; exit 2 ;;
 esac
 exit $status

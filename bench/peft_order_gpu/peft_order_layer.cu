@@ -237,9 +237,7 @@ PeftOrderGpuLayer::PeftOrderGpuLayer(const HostLayer& l) {
 PeftOrderGpuLayer::~PeftOrderGpuLayer() { delete impl_; }
 
 std::vector<float> PeftOrderGpuLayer::forward(const std::vector<float>& x, int tokens) const {
-  if (tokens < 1 || x.size() != static_cast<size_t>(tokens) * impl_->in)
-    throw Error("x: expected " + std::to_string(tokens) + " x " + std::to_string(impl_->in) + " values, got " +
-                std::to_string(x.size()));
+  check_activations(x, tokens, impl_->in);
   const Impl::Workspace ws = impl_->workspace(tokens);
   return run_on_device(x, static_cast<size_t>(tokens) * impl_->out, impl_->activations,
                        [&](const void* d_x, void* d_y) { impl_->launch(d_x, tokens, d_y, ws); });

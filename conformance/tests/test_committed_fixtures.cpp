@@ -25,7 +25,7 @@ TEST(CommittedFixtures, Exist) { EXPECT_GE(committed_cases().size(), 30u); }
 
 TEST_P(CommittedFixture, Passes) {
   for (const auto& row : check_case(read_case(GetParam().file, GetParam().name))) {
-    EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << ": " << (row.error.empty() ? row.comparison.message() : row.error);
+    EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << ": " << row_detail(row);
   }
 }
 

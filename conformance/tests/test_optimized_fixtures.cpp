@@ -26,9 +26,7 @@ TEST_P(OptimizedFixture, ForwardAgreesWithTheOracle) {
   const std::size_t paths = optimized::probe_device().available ? 4 : 2;
   EXPECT_EQ(rows.size(), paths) << (rows.empty() ? "" : rows.front().error);
   for (const CheckRow& row : rows)
-    EXPECT_EQ(row.status, CheckStatus::Pass)
-        << row.output << ": "
-        << (!row.error.empty() ? row.error : row.referee ? row.referee->message() : row.comparison.message());
+    EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << ": " << row_detail(row);
 }
 
 INSTANTIATE_TEST_SUITE_P(Committed, OptimizedFixture, ::testing::ValuesIn(testing::committed_cases()),

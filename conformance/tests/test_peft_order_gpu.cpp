@@ -44,9 +44,7 @@ TEST_P(PeftOrderGpu, ForwardAgreesWithTheOracle) {
   SCOPED_TRACE(std::string(dtype_name(c.dtype)) + " " + c.layer_kind + " on " + device.reason);
   EXPECT_EQ(rows.size(), 2u) << (rows.empty() ? "" : rows.front().error);
   for (const CheckRow& row : rows)
-    EXPECT_EQ(row.status, CheckStatus::Pass)
-        << row.output << ": "
-        << (!row.error.empty() ? row.error : row.referee ? row.referee->message() : row.comparison.message());
+    EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << ": " << row_detail(row);
 }
 
 INSTANTIATE_TEST_SUITE_P(Committed, PeftOrderGpu, ::testing::ValuesIn(testing::committed_cases()),
