@@ -28,14 +28,6 @@ void with_activation_type(Activations dtype, F f) {
 
 inline size_t activation_bytes(Activations dtype) { return dtype == Activations::Float32 ? 4 : 2; }
 
-struct CudaEvent {
-  cudaEvent_t e{};
-  CudaEvent() { check_cuda(cudaEventCreate(&e), "cudaEventCreate"); }
-  ~CudaEvent() { cudaEventDestroy(e); }
-  CudaEvent(const CudaEvent&) = delete;
-  CudaEvent& operator=(const CudaEvent&) = delete;
-};
-
 // Throws naming x unless it holds tokens x in values (tokens >= 1).
 inline void check_activations(const std::vector<float>& x, int tokens, int in) {
   if (tokens < 1 || x.size() != static_cast<size_t>(tokens) * in)

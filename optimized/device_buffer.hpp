@@ -1,5 +1,5 @@
 #pragma once
-// A typed device allocation that frees itself, and CUDA errors as qoracle::Error.
+// A typed device allocation and a CUDA event that free themselves, and CUDA errors as qoracle::Error.
 #include <cuda_runtime.h>
 
 #include <memory>
@@ -39,6 +39,14 @@ class DeviceBuffer {
  private:
   T* ptr_ = nullptr;
   size_t count_;
+};
+
+struct CudaEvent {
+  cudaEvent_t e{};
+  CudaEvent() { check_cuda(cudaEventCreate(&e), "cudaEventCreate"); }
+  ~CudaEvent() { cudaEventDestroy(e); }
+  CudaEvent(const CudaEvent&) = delete;
+  CudaEvent& operator=(const CudaEvent&) = delete;
 };
 
 // Device copies of host vectors, alive as long as this object (for the views' pointers).

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "optimized/batched_cayley.hpp"
 #include "optimized/fused_gemv.hpp"
 #include "optimized/fused_weights.hpp"
 
@@ -12,6 +13,8 @@ constexpr int kWarpLanes = 32;
 
 // Throws qoracle::Error naming the field whose size or value does not fit.
 void check_fused_layer(const HostLayer& layer, std::size_t x_size, int tokens);
+// The batched Cayley's description of one OFT adapter's rotations (one per parameter row).
+CayleyBatch cayley_batch(const HostRotation& rotation);
 // The least common multiple of the OFT adapters' block sizes (1 without OFT): the GEMM's input
 // steps are multiples of it.
 int rotation_unit(const HostLayer& layer);

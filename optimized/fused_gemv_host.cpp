@@ -1,6 +1,5 @@
 // The fused GEMV's host emulation and the checks both paths share.
 #include <algorithm>
-#include <cmath>
 #include <numeric>
 #include <string>
 
@@ -34,17 +33,18 @@ void check_fused_layer(const HostLayer& l, std::size_t x_size, int tokens) {
     throw Error("oft: expected at most " + std::to_string(kMaxRotations) + " OFT adapters at once, got " + std::to_string(l.oft.size()));
   for (std::size_t k = 0; k < l.oft.size(); ++k) {
     const HostRotation& r = l.oft[k];
-    const std::string where = "oft[" + std::to_string(k) + "].";
+    const std::string adapter = "oft[" + std::to_string(k) + "]", where = adapter + ".";
     const int b = r.block_size;
     if (b < 2 || b > 128 || l.in_features % b != 0)
       throw Error(where + "block_size: expected 2..128 dividing in_features " + std::to_string(l.in_features) + ", got " +
                   std::to_string(b));
     const int rows = r.block_share ? 1 : l.in_features / b;
     if (r.rows != rows) throw Error(where + "rows: expected " + std::to_string(rows) + ", got " + std::to_string(r.rows));
-    expect_size(r.params.size(), static_cast<std::size_t>(rows) * b * (b - 1) / 2, where + "params");
-    if (r.neumann && r.terms < 1) throw Error(where + "terms: expected >= 1, got " + std::to_string(r.terms));
-    if (!(r.coft_radius >= 0.0f) || !std::isfinite(r.coft_radius))
-      throw Error(where + "coft_radius: expected a finite value >= 0 (0: no COFT), got " + std::to_string(r.coft_radius));
+    try {  // terms, COFT's radius and the parameters' size, as the batched Cayley checks them
+      check_cayley_batch(cayley_batch(r), r.params);
+    } catch (const Error& e) {
+      throw e.within(adapter);
+    }
   }
   if (const int unit = rotation_unit(l); unit > kGemmMaxTileK)
     throw Error("oft: the block sizes' least common multiple is " + std::to_string(unit) +
@@ -95,6 +95,10 @@ void check_fused_layer(const HostLayer& l, std::size_t x_size, int tokens) {
       l.weights);
 }
 
+CayleyBatch cayley_batch(const HostRotation& r) {
+  return {r.rows, r.block_size, r.neumann, r.terms, r.coft_radius, r.math_series};
+}
+
 int rotation_unit(const HostLayer& l) {
   int unit = 1;
   for (const HostRotation& r : l.oft) unit = std::lcm(unit, std::max(r.block_size, 1));
@@ -126,8 +130,7 @@ std::vector<float> rotation_blocks_on_host(const HostLayer& l, const HostRotatio
 }
 
 std::vector<float> rotation_blocks_on_gpu(const HostLayer& l, const HostRotation& rot) {
-  return per_block(l, rot,
-                   batched_cayley({rot.rows, rot.block_size, rot.neumann, rot.terms, rot.coft_radius, rot.math_series}, rot.params));
+  return per_block(l, rot, batched_cayley(cayley_batch(rot), rot.params));
 }
 
 std::vector<std::vector<float>> rotations_on_host(const HostLayer& l) {

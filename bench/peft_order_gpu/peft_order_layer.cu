@@ -215,8 +215,7 @@ PeftOrderGpuLayer::PeftOrderGpuLayer(const HostLayer& l) {
     with_activation_type(m.activations, [&](auto* type) { m.dequantize<std::remove_pointer_t<decltype(type)>>(); });
   for (const HostRotation& r : l.oft) {
     Impl::Rotation rot;
-    rot.batch = {r.rows, r.block_size, r.neumann, r.terms, r.coft_radius, r.math_series};
-    check_cayley_batch(rot.batch, r.params);
+    rot.batch = cayley_batch(r);  // checked by check_fused_layer
     rot.params = at(r.params);
     rot.r = std::make_unique<DeviceBuffer<float>>(static_cast<size_t>(r.rows) * r.block_size * r.block_size);
     rot.scratch = std::make_unique<DeviceBuffer<float>>(cayley_global_scratch_floats(rot.batch));

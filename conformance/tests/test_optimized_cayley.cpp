@@ -68,27 +68,28 @@ Matrix as_matrix(const float* r, int b) {
   return m;
 }
 
-// One block with `threads` cooperating workers (1: serial), as the kernel runs it.
-Matrix block_on_host(const CayleyCase& c, const float* v, int threads) {
-  const int b = c.b;
-  std::vector<float> ws(static_cast<std::size_t>(3 * b * b)), r(static_cast<std::size_t>(b * b));
-  std::barrier barrier(threads);
-  auto worker = [&](int tid, auto sync) {
-    if (c.neumann) {
-      optimized::skew_block(v, b, ws.data(), tid, threads, sync);
-      optimized::cayley_neumann_block(ws.data(), b, optimized::neumann_series(c.terms, false), ws.data() + b * b, ws.data() + 2 * b * b, r.data(), tid,
-                                      threads, sync);
-    } else {
-      optimized::skew_block(v, b, r.data(), tid, threads, sync);  // S in the output, as the kernel
-      optimized::cayley_exact_block(r.data(), b, ws.data(), r.data(), tid, threads, sync);
-    }
-  };
+// worker(tid, sync) run by `threads` cooperating std::threads that meet at a std::barrier wherever
+// the kernel calls __syncthreads (1: serially, without barriers), as a thread block runs it.
+template <class Worker>
+void run_cooperating(int threads, Worker worker) {
   if (threads == 1) {
     worker(0, NoSync{});
-  } else {
-    std::vector<std::jthread> pool;
-    for (int t = 0; t < threads; ++t) pool.emplace_back([&, t] { worker(t, [&] { barrier.arrive_and_wait(); }); });
+    return;
   }
+  std::barrier barrier(threads);
+  std::vector<std::jthread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back([&, t] { worker(t, [&] { barrier.arrive_and_wait(); }); });
+}
+
+// One block's R through the kernel's rotation_block (PEFT's series, no COFT), as the kernel runs it.
+Matrix block_on_host(const CayleyCase& c, const float* v, int threads) {
+  const int b = c.b;
+  std::vector<float> ws(static_cast<std::size_t>(optimized::rotation_scratch_floats(b, c.neumann))),
+      partial(static_cast<std::size_t>(threads)), r(static_cast<std::size_t>(b * b));
+  run_cooperating(threads, [&](int tid, auto sync) {
+    optimized::rotation_block(v, b, c.neumann, optimized::neumann_series(c.terms, false), 0.0f, ws.data(), partial.data(),
+                              r.data(), tid, threads, sync);
+  });
   return as_matrix(r.data(), b);
 }
 
@@ -132,7 +133,6 @@ INSTANTIATE_TEST_SUITE_P(Blocks, OptimizedCayley, ::testing::ValuesIn(cayley_cas
   return "b" + std::to_string(c.b) + (c.neumann ? "_neumann" + std::to_string(c.terms) : std::string("_exact"));
 });
 
-// Bad input is refused before any device is touched, naming the field (with or without CUDA).
 // COFT's factor, computed by cooperating threads that meet at barriers (a missing one lets a
 // thread read partials before they are written), against the reference projection in PEFT's
 // convention: inside the ball the row is kept, outside it lands on the boundary.
@@ -148,20 +148,11 @@ TEST(OptimizedCayleyCoft, FactorMatchesTheReferenceProjection) {
     const auto radius = static_cast<float>(coft_radius(eps, 3, Convention::Peft));
     for (int threads : {1, 5}) {
       for (int r = 0; r < 3; ++r) {
-        std::vector<float> partial(static_cast<std::size_t>(threads));
-        std::vector<float> factor(static_cast<std::size_t>(threads));
-        std::barrier barrier(threads);
+        std::vector<float> partial(static_cast<std::size_t>(threads)), factor(static_cast<std::size_t>(threads));
         const float* row = v.data() + static_cast<std::size_t>(r * n);
-        if (threads == 1) {
-          factor[0] = optimized::coft_factor(row, n, radius, partial.data(), 0, 1, NoSync{});
-        } else {
-          std::vector<std::jthread> pool;
-          for (int t = 0; t < threads; ++t)
-            pool.emplace_back([&, t] {
-              factor[static_cast<std::size_t>(t)] =
-                  optimized::coft_factor(row, n, radius, partial.data(), t, threads, [&] { barrier.arrive_and_wait(); });
-            });
-        }
+        run_cooperating(threads, [&](int t, auto sync) {
+          factor[static_cast<std::size_t>(t)] = optimized::coft_factor(row, n, radius, partial.data(), t, threads, sync);
+        });
         for (int t = 0; t < threads; ++t) {
           const double want = projected(r, 0) / rows(r, 0);
           EXPECT_NEAR(factor[static_cast<std::size_t>(t)], want, 1e-6 * want)
@@ -174,6 +165,7 @@ TEST(OptimizedCayleyCoft, FactorMatchesTheReferenceProjection) {
   EXPECT_EQ(optimized::coft_factor(v.data(), n, 0.0f, &partial, 0, 1, NoSync{}), 1.0f);  // radius 0: no COFT
 }
 
+// Bad input is refused before any device is touched, naming the field (with or without CUDA).
 TEST(OptimizedCayleyBadInput, BlockSizeOutOfRange) {
   for (int b : {1, 129}) {
     try {

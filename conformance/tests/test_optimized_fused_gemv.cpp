@@ -263,6 +263,18 @@ TEST(FusedGemvBadInput, NamesTheField) {
   HostLayer short_scale = l;
   std::get<optimized::HqqWeights>(short_scale.weights).scale.pop_back();
   EXPECT_NE(message(short_scale, 256, 1).find("scale: expected"), std::string::npos);
+  // An OFT adapter's fields, named with the adapter's place in the layer.
+  const HostLayer oft = optimized::host_layer(oft_layer<HqqLinear>(256), "default");
+  HostLayer no_terms = oft;
+  no_terms.oft[0].terms = 0;
+  EXPECT_NE(message(no_terms, 256, 1).find("oft[0]: terms: expected >= 1, got 0"), std::string::npos) << message(no_terms, 256, 1);
+  HostLayer short_params = oft;
+  short_params.oft[0].params.pop_back();
+  EXPECT_NE(message(short_params, 256, 1).find("oft[0]: params: expected"), std::string::npos);
+  HostLayer odd_block = oft;
+  odd_block.oft[0].block_size = 7;
+  EXPECT_NE(message(odd_block, 256, 1).find("oft[0].block_size: expected 2..128 dividing in_features 256, got 7"),
+            std::string::npos);
 }
 
 }  // namespace
