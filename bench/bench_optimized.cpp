@@ -85,18 +85,21 @@ void register_forward(const std::string& prefix, const LayerCase& c, optimized::
   });
 }
 
-// PEFT's HqqLoraLinear merge on the GPU (dequantize, + s B A, requantize with the proximal
-// optimizer), wall time including the uploads and downloads; compare with torch/merge/lora/hqq.
-void register_hqq_merge(int features) {
-  benchmark::RegisterBenchmark(("optimized/merge/lora/hqq/n" + std::to_string(features)).c_str(),
-                               [features](benchmark::State& state) {
+// Merges into an HQQ layer on the GPU (dequantize, + s B A or rotate, requantize with the proximal
+// optimizer), wall time including the uploads and downloads. LoRA is PEFT's HqqLoraLinear merge:
+// compare with torch/merge/lora/hqq. PEFT cannot merge OFT into HQQ (its HqqOFTLinear.merge
+// raises), so OFT has no baseline; it is timed for the rotation's cost.
+template <class Layer>
+void register_hqq_merge(const std::string& adapter, int features, Layer (*make)(LayerShape)) {
+  benchmark::RegisterBenchmark(("optimized/merge/" + adapter + "/hqq/n" + std::to_string(features)).c_str(),
+                               [features, make](benchmark::State& state) {
                                  const auto device = optimized::probe_device();
                                  if (!device.available) {
                                    state.SkipWithError(("no GPU: " + device.reason).c_str());
                                    return;
                                  }
                                  const optimized::HostLayer host =
-                                     optimized::host_layer(lora_layer<HqqLinear>(features), "default");
+                                     optimized::host_layer(make(LayerShape{features, features}), "default");
                                  for (auto _ : state) benchmark::DoNotOptimize(optimized::hqq_merge(host));
                                  state.SetItemsProcessed(state.iterations());
                                  state.SetLabel(device.reason);
@@ -117,7 +120,10 @@ int main(int argc, char** argv) {
       register_forward<PeftOrderGpuLayer>("peft_order_gpu", c, dtype);
     }
   }
-  for (int n : {256, 1024, 4096}) register_hqq_merge(n);
+  for (int n : {256, 1024, 4096}) {
+    register_hqq_merge("lora", n, +[](LayerShape shape) { return lora_layer<HqqLinear>(shape); });
+    register_hqq_merge("oft", n, +[](LayerShape shape) { return oft_layer<HqqLinear>(shape); });
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

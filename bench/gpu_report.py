@@ -108,11 +108,12 @@ def main():
 
     merges = sorted((k for k in gpu if k.startswith("optimized/merge/")), key=case_key)
     if merges:
-        md += ["", "## HQQ merge (LoRA into HQQ: dequantize, + s·B·A, requantize with the proximal optimizer)", "",
+        md += ["", "## HQQ merge (dequantize, + s·B·A or · R_bdᵀ, requantize with the proximal optimizer)", "",
                f"GPU: the whole layer in one launch sequence, wall time with uploads and downloads, on {device}. "
                f"CPU: the LibTorch baseline's PEFT-order merge from `reports/bench/torch.json`, on "
                f"{tctx.get('host_name', '?')} ({tctx.get('num_cpus', '?')} CPUs): a different machine, so the ratio "
-               "compares the two paths as a user would run them, not the same hardware.", "",
+               "compares the two paths as a user would run them, not the same hardware. OFT has no baseline: "
+               "PEFT's HqqOFTLinear.merge raises (reports/peft-deviations.md).", "",
                "| case | GPU | LibTorch CPU | ratio |", "|---|---|---|---|"]
         for k in merges:
             tg = seconds(gpu[k])

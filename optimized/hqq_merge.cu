@@ -2,6 +2,7 @@
 
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "optimized/batched_cayley.hpp"
 #include "optimized/device_buffer.hpp"
@@ -27,13 +28,17 @@ struct OptimizerState {
 unsigned blocks_for(long long n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
 template <class View>
-__global__ void merged_kernel(View w, int out, int in, const float* a, const float* b, int rank, float scaling,
-                              const float* rotation, int block_size, float* merged) {
+__global__ void lora_kernel(View w, int out, int in, LoraMergeTerms terms, float* merged) {
   const long long f = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (f >= static_cast<long long>(out) * in) return;
-  const int o = static_cast<int>(f / in), i = static_cast<int>(f % in);
-  merged[f] = rank > 0 ? merged_lora_element(w, o, i, a, b, rank, in, scaling)
-                       : merged_oft_element(w, o, i, rotation, block_size);
+  merged[f] = merged_lora_element(w, static_cast<int>(f / in), static_cast<int>(f % in), terms);
+}
+
+template <class View>
+__global__ void oft_kernel(View w, int out, int in, const float* rotation, int block_size, float* merged) {
+  const long long f = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (f >= static_cast<long long>(out) * in) return;
+  merged[f] = merged_oft_element(w, static_cast<int>(f / in), static_cast<int>(f % in), rotation, block_size);
 }
 
 __global__ void start_kernel(HqqMergeGrouping g, int axis, const float* merged, float* inv, float* zero) {
@@ -93,25 +98,38 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
   const HqqMergeGrouping g = hqq_merge_grouping(l, hw);
   const long long elements = static_cast<long long>(l.out_features) * l.in_features;
 
-  const std::vector<float> rotation = l.oft.empty() ? std::vector<float>{} : rotation_blocks_on_gpu(l, l.oft[0]);
   Uploads up;
   const HqqView view = make_view(hw, l, [&](const auto& v) { return up(v); });
-  const float *lora_a = up(l.lora_a), *lora_b = up(l.lora_b), *rot = up(rotation);
-
-  DeviceBuffer<float> merged(static_cast<size_t>(elements)), inv(g.groups), zero(g.groups), scale(g.groups);
+  DeviceBuffer<float> merged(static_cast<size_t>(elements)), previous(l.oft.size() > 1 ? static_cast<size_t>(elements) : 0);
+  DeviceBuffer<float> inv(g.groups), zero(g.groups), scale(g.groups);
   DeviceBuffer<double> err(g.groups);
   DeviceBuffer<int> codes(static_cast<size_t>(elements));
   DeviceBuffer<OptimizerState> state(1);
   state.upload({OptimizerState{std::numeric_limits<float>::infinity(), hw.optimize ? 0 : 1, 0}});
 
-  merged_kernel<<<blocks_for(elements), kThreads>>>(view, l.out_features, l.in_features, lora_a, lora_b, l.rank,
-                                                    l.scaling, rot, l.oft.empty() ? 0 : l.oft[0].block_size, merged.get());
-  start_kernel<<<blocks_for(g.groups), kThreads>>>(g, hw.axis, merged.get(), inv.get(), zero.get());
+  if (l.rank > 0) {
+    const LoraMergeTerms terms = lora_merge_terms(l, up(l.lora_a), up(l.lora_b), up(l.dot_scale));
+    lora_kernel<<<blocks_for(elements), kThreads>>>(view, l.out_features, l.in_features, terms, merged.get());
+  }
+  // W R_n^T ... R_1^T: the last adapter rotates the stored weight, each earlier one the result.
+  float *result = merged.get(), *other = previous.get();
+  for (std::size_t k = l.oft.size(); k-- > 0;) {
+    const float* rotation = up(rotation_blocks_on_gpu(l, l.oft[k]));
+    const int b = l.oft[k].block_size;
+    if (k + 1 == l.oft.size()) {
+      oft_kernel<<<blocks_for(elements), kThreads>>>(view, l.out_features, l.in_features, rotation, b, result);
+    } else {
+      std::swap(result, other);
+      oft_kernel<<<blocks_for(elements), kThreads>>>(DenseView{other, l.in_features}, l.out_features, l.in_features,
+                                                     rotation, b, result);
+    }
+  }
+  start_kernel<<<blocks_for(g.groups), kThreads>>>(g, hw.axis, result, inv.get(), zero.get());
   for (int it = 0; hw.optimize && it < hw.iters; ++it) {  // launched unconditionally; a stopped state skips
-    step_kernel<<<blocks_for(g.groups), kThreads>>>(g, hw.axis, merged.get(), inv.get(), zero.get(), err.get(), state.get());
+    step_kernel<<<blocks_for(g.groups), kThreads>>>(g, hw.axis, result, inv.get(), zero.get(), err.get(), state.get());
     decide_kernel<<<1, kThreads>>>(err.get(), g.groups, elements, state.get());
   }
-  codes_kernel<<<blocks_for(elements), kThreads>>>(g, hw.axis, merged.get(), inv.get(), zero.get(), elements, codes.get());
+  codes_kernel<<<blocks_for(elements), kThreads>>>(g, hw.axis, result, inv.get(), zero.get(), elements, codes.get());
   scale_kernel<<<blocks_for(g.groups), kThreads>>>(g.groups, inv.get(), scale.get());
   check_cuda(cudaGetLastError(), "hqq_merge launches");
 

@@ -15,9 +15,9 @@ const HqqWeights& check_hqq_merge(const HostLayer& l) {
   check_fused_layer(l, static_cast<std::size_t>(l.in_features), 1);
   const auto* w = std::get_if<HqqWeights>(&l.weights);
   if (!w) throw Error("base: hqq_merge needs an HQQ layer");
-  if (l.oft.size() + (l.rank > 0 ? 1 : 0) != 1)
-    throw Error("adapter: hqq_merge needs exactly one adapter, LoRA or OFT");
-  if (!l.dot_scale.empty()) throw Error("dot_scale: hqq_merge has no DoRA merge");
+  if (l.oft.empty() == (l.rank == 0))
+    throw Error("adapter: hqq_merge needs LoRA or OFT adapters, not both and not neither (oft: " +
+                std::to_string(l.oft.size()) + " adapters, lora rank: " + std::to_string(l.rank) + ")");
   if (!l.lora_bias.empty())
     throw Error("lora_bias: PEFT's HqqLoraLinear refuses lora_bias (ValueError), so there is no merge to reproduce");
   return *w;
@@ -35,18 +35,40 @@ HqqMergeGrouping hqq_merge_grouping(const HostLayer& l, const HqqWeights& w) {
   return g;
 }
 
+namespace {
+
+// The merged weight, row-major (out, in) = the grouped matrix's storage (as the GPU's kernels).
+std::vector<float> merged_weight_on_host(const HostLayer& l, const HqqView& view) {
+  std::vector<float> merged(static_cast<std::size_t>(l.out_features) * l.in_features), previous;
+  auto fill = [&](auto&& element) {
+    for (int o = 0; o < l.out_features; ++o)
+      for (int i = 0; i < l.in_features; ++i) merged[static_cast<std::size_t>(o) * l.in_features + i] = element(o, i);
+  };
+  if (l.rank > 0) {
+    const LoraMergeTerms terms = lora_merge_terms(l, l.lora_a.data(), l.lora_b.data(), l.dot_scale.data());
+    fill([&](int o, int i) { return merged_lora_element(view, o, i, terms); });
+    return merged;
+  }
+  // W R_n^T ... R_1^T: the last adapter rotates the stored weight, each earlier one the result.
+  for (std::size_t k = l.oft.size(); k-- > 0;) {
+    const std::vector<float> rotation = rotation_blocks_on_host(l, l.oft[k]);
+    const int b = l.oft[k].block_size;
+    merged.swap(previous);
+    merged.resize(previous.size());
+    if (k + 1 == l.oft.size())
+      fill([&](int o, int i) { return merged_oft_element(view, o, i, rotation.data(), b); });
+    else
+      fill([&](int o, int i) { return merged_oft_element(DenseView{previous.data(), l.in_features}, o, i, rotation.data(), b); });
+  }
+  return merged;
+}
+
+}  // namespace
+
 HqqMergeResult hqq_merge_on_host(const HostLayer& l) {
   const HqqWeights& hw = check_hqq_merge(l);
   const HqqMergeGrouping g = hqq_merge_grouping(l, hw);
-  const auto view = make_view(hw, l, [](const auto& v) { return v.data(); });
-  const std::vector<float> rotation = l.oft.empty() ? std::vector<float>{} : rotation_blocks_on_host(l, l.oft[0]);
-  // The merged weight, row-major (out, in) = the grouped matrix's storage.
-  std::vector<float> merged(static_cast<std::size_t>(l.out_features) * l.in_features);
-  for (int o = 0; o < l.out_features; ++o)
-    for (int i = 0; i < l.in_features; ++i)
-      merged[static_cast<std::size_t>(o) * l.in_features + i] =
-          l.rank > 0 ? merged_lora_element(view, o, i, l.lora_a.data(), l.lora_b.data(), l.rank, l.in_features, l.scaling)
-                     : merged_oft_element(view, o, i, rotation.data(), l.oft[0].block_size);
+  const std::vector<float> merged = merged_weight_on_host(l, make_view(hw, l, [](const auto& v) { return v.data(); }));
   HqqMergeResult out;
   std::vector<float> inv(g.groups);
   out.zero.resize(g.groups);

@@ -65,14 +65,25 @@ QORACLE_HD inline double hqq_group_step(const HqqGroupRef& g, const HqqQuantizer
   return err;
 }
 
-// The merged weight's element before requantization. LoRA: W + s * (B A)[o][i]; OFT:
-// (W R_bd^T)[o][i] = sum_k W[o][j b + k] * R_j[c][k] with i = j b + c.
+// The merged weight's element before requantization. LoRA (the layer's adapters stacked, their
+// scalings and DoRA magnitudes folded into B): dot_scale[o] W[o][i] + s (B A)[o][i], with dot_scale
+// absent for no DoRA. OFT, one adapter at a time: (W R_bd^T)[o][i] = sum_k W[o][j b + k] R_j[c][k]
+// with i = j b + c.
+struct LoraMergeTerms {
+  const float* a = nullptr;          // (rank, in)
+  const float* b = nullptr;          // (out, rank)
+  const float* dot_scale = nullptr;  // per output; null: 1
+  int rank = 0, in = 0;
+  float scaling = 1.0f;
+};
+
 template <class View>
-QORACLE_HD float merged_lora_element(const View& w, int o, int i, const float* a, const float* b, int rank, int in,
-                                     float scaling) {
+QORACLE_HD float merged_lora_element(const View& w, int o, int i, const LoraMergeTerms& t) {
   float delta = 0.0f;
-  for (int r = 0; r < rank; ++r) delta += b[static_cast<long long>(o) * rank + r] * a[static_cast<long long>(r) * in + i];
-  return w(o, i) + delta * scaling;
+  for (int r = 0; r < t.rank; ++r)
+    delta += t.b[static_cast<long long>(o) * t.rank + r] * t.a[static_cast<long long>(r) * t.in + i];
+  const float base = t.dot_scale ? t.dot_scale[o] * w(o, i) : w(o, i);
+  return base + delta * t.scaling;
 }
 
 template <class View>
