@@ -41,16 +41,16 @@ __global__ void oft_kernel(View w, int out, int in, const float* rotation, int b
   merged[f] = merged_oft_element(w, static_cast<int>(f / in), static_cast<int>(f % in), rotation, block_size);
 }
 
-__global__ void start_kernel(HqqMergeGrouping g, int axis, const float* merged, float* inv, float* zero) {
+__global__ void start_kernel(HqqMergeGrouping g, const float* merged, float* inv, float* zero) {
   const int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  if (k < g.groups) hqq_group_start(g.group(merged, k, axis), g.params, inv[k], zero[k]);
+  if (k < g.groups) hqq_group_start(g.group(merged, k), g.params, inv[k], zero[k]);
 }
 
-__global__ void step_kernel(HqqMergeGrouping g, int axis, const float* merged, const float* inv, float* zero,
-                            double* err, const OptimizerState* state) {
+__global__ void step_kernel(HqqMergeGrouping g, const float* merged, const float* inv, float* zero, double* err,
+                            const OptimizerState* state) {
   if (state->stopped) return;
   const int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  if (k < g.groups) err[k] = hqq_group_step(g.group(merged, k, axis), g.params, inv[k], zero[k]);
+  if (k < g.groups) err[k] = hqq_group_step(g.group(merged, k), g.params, inv[k], zero[k]);
 }
 
 // One block: the global mean |W - W_r| (double sums in a fixed order, so the decision is
@@ -76,12 +76,13 @@ __global__ void decide_kernel(const double* err, int groups, long long elements,
   }
 }
 
-__global__ void codes_kernel(HqqMergeGrouping g, int axis, const float* merged, const float* inv, const float* zero,
-                             long long elements, int* codes) {
+// One thread per stored word, so each word is written once (no atomics).
+template <class Word>
+__global__ void pack_kernel(HqqMergeGrouping g, const float* merged, const float* inv, const float* zero, Word* words) {
   const long long f = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (f >= elements) return;
-  const int k = axis == 1 ? static_cast<int>(f / g.cols) : static_cast<int>(f % g.cols);
-  codes[f] = static_cast<int>(hqq_code(merged[f], inv[k], zero[k], g.params.max_code));
+  if (f >= static_cast<long long>(g.packed_rows) * g.cols) return;
+  words[f] =
+      static_cast<Word>(g.packed_word(merged, inv, zero, static_cast<int>(f / g.cols), static_cast<int>(f % g.cols)));
 }
 
 __global__ void scale_kernel(int groups, const float* inv, float* scale) {
@@ -100,10 +101,10 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
 
   Uploads up;
   const HqqView view = make_view(hw, l, [&](const auto& v) { return up(v); });
-  DeviceBuffer<float> merged(static_cast<size_t>(elements)), previous(l.oft.size() > 1 ? static_cast<size_t>(elements) : 0);
+  DeviceBuffer<float> merged(static_cast<size_t>(elements)),
+      previous(l.oft.size() > 1 ? static_cast<size_t>(elements) : 0);
   DeviceBuffer<float> inv(g.groups), zero(g.groups), scale(g.groups);
   DeviceBuffer<double> err(g.groups);
-  DeviceBuffer<int> codes(static_cast<size_t>(elements));
   DeviceBuffer<OptimizerState> state(1);
   state.upload({OptimizerState{std::numeric_limits<float>::infinity(), hw.optimize ? 0 : 1, 0}});
 
@@ -124,19 +125,26 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
                                                      rotation, b, result);
     }
   }
-  start_kernel<<<blocks_for(g.groups), kThreads>>>(g, hw.axis, result, inv.get(), zero.get());
+  start_kernel<<<blocks_for(g.groups), kThreads>>>(g, result, inv.get(), zero.get());
   for (int it = 0; hw.optimize && it < hw.iters; ++it) {  // launched unconditionally; a stopped state skips
-    step_kernel<<<blocks_for(g.groups), kThreads>>>(g, hw.axis, result, inv.get(), zero.get(), err.get(), state.get());
+    step_kernel<<<blocks_for(g.groups), kThreads>>>(g, result, inv.get(), zero.get(), err.get(), state.get());
     decide_kernel<<<1, kThreads>>>(err.get(), g.groups, elements, state.get());
   }
-  codes_kernel<<<blocks_for(elements), kThreads>>>(g, hw.axis, result, inv.get(), zero.get(), elements, codes.get());
+  const long long words = static_cast<long long>(g.packed_rows) * g.cols;
+  HqqMergeResult out{hqq_merge_output(hw)};
+  if (hw.nbits == 3) {
+    DeviceBuffer<std::int32_t> packed(static_cast<size_t>(words));
+    pack_kernel<<<blocks_for(words), kThreads>>>(g, result, inv.get(), zero.get(), packed.get());
+    out.weights.w_q32 = packed.download();
+  } else {
+    DeviceBuffer<std::uint8_t> packed(static_cast<size_t>(words));
+    pack_kernel<<<blocks_for(words), kThreads>>>(g, result, inv.get(), zero.get(), packed.get());
+    out.weights.w_q8 = packed.download();
+  }
   scale_kernel<<<blocks_for(g.groups), kThreads>>>(g.groups, inv.get(), scale.get());
   check_cuda(cudaGetLastError(), "hqq_merge launches");
-
-  HqqMergeResult out;
-  out.codes = codes.download();
-  out.scale = scale.download();
-  out.zero = zero.download();
+  out.weights.scale = scale.download();
+  out.weights.zero = zero.download();
   out.steps = state.download()[0].steps;
   return out;
 }

@@ -17,9 +17,8 @@
 namespace qoracle::optimized {
 
 struct HqqMergeResult {
-  std::vector<int> codes;          // the grouped (R, C) code matrix, row-major
-  std::vector<float> scale, zero;  // per group (scale = 1 / inv)
-  int steps = 0;                   // optimizer steps executed
+  HqqWeights weights;  // the merged base as hqq stores it: packed codes, scale (1 / inv), zero, the same config
+  int steps = 0;       // optimizer steps executed
 };
 
 // `layer` must have an HQQ base and LoRA or OFT adapters, not both, and no lora_bias. Throws
@@ -27,5 +26,9 @@ struct HqqMergeResult {
 HqqMergeResult hqq_merge(const HostLayer& layer);
 // The same code run serially on the host (what the GPU result must equal, up to powf's ulps).
 HqqMergeResult hqq_merge_on_host(const HostLayer& layer);
+
+// `layer` after the merge: its base replaced by the merged weights and its adapters removed, ready
+// for the fused kernels. The bias stays, as the math says (PEFT's HQQ merge drops it, Q26).
+HostLayer hqq_merged_layer(const HostLayer& layer, HqqMergeResult merged);
 
 }  // namespace qoracle::optimized

@@ -1,5 +1,7 @@
 #pragma once
 // Shared by hqq_merge's GPU path and its host emulation.
+#include <cstdint>
+
 #include "optimized/fused_weights.hpp"
 #include "optimized/hqq_requantize.hpp"
 
@@ -7,12 +9,27 @@ namespace qoracle::optimized {
 
 // The grouped view of the merged weight (row-major (out, in) storage reshaped to (rows, cols)).
 struct HqqMergeGrouping {
-  int rows = 0, cols = 0, groups = 0;
+  int rows = 0, cols = 0, groups = 0, axis = 1, nbits = 4, packed_rows = 0;
   HqqQuantizerParams params;
   // Group k: a row of the grouped matrix (axis 1) or a column (axis 0).
-  QORACLE_HD HqqGroupRef group(const float* merged, int k, int axis) const {
+  QORACLE_HD HqqGroupRef group(const float* merged, int k) const {
     return axis == 1 ? HqqGroupRef{merged + static_cast<long long>(k) * cols, cols, 1}
                      : HqqGroupRef{merged + k, rows, cols};
+  }
+  // Word (prow, c) of the requantized codes as hqq stores them, the layout HqqView reads: grouped
+  // row slot * packed_rows + prow in bit field `slot` from the top; 3-bit's padding rows stay 0.
+  QORACLE_HD std::uint32_t packed_word(const float* merged, const float* inv, const float* zero, int prow,
+                                       int c) const {
+    const int container = nbits == 3 ? 30 : 8;
+    std::uint32_t word = 0;
+    for (int slot = 0; slot < container / nbits; ++slot) {
+      const int r = slot * packed_rows + prow;
+      if (r >= rows) break;
+      const int k = axis == 1 ? r : c;
+      const float q = hqq_code(merged[static_cast<long long>(r) * cols + c], inv[k], zero[k], params.max_code);
+      word |= static_cast<std::uint32_t>(q) << (container - nbits * (slot + 1));
+    }
+    return word;
   }
 };
 
@@ -20,6 +37,8 @@ struct HqqMergeGrouping {
 // lora_bias); returns the base.
 const HqqWeights& check_hqq_merge(const HostLayer& layer);
 HqqMergeGrouping hqq_merge_grouping(const HostLayer& layer, const HqqWeights& weights);
+// An HqqWeights with `base`'s layout and quantizer config and no tensors: what a merge fills.
+HqqWeights hqq_merge_output(const HqqWeights& base);
 // The layer's LoRA terms with its tensors at a, b and dot_scale (host or device copies; dot_scale
 // null without DoRA).
 inline LoraMergeTerms lora_merge_terms(const HostLayer& l, const float* a, const float* b, const float* dot_scale) {

@@ -28,6 +28,9 @@ HqqMergeGrouping hqq_merge_grouping(const HostLayer& l, const HqqWeights& w) {
   g.cols = w.cols;
   g.rows = static_cast<int>(static_cast<long long>(l.out_features) * l.in_features / w.cols);
   g.groups = w.axis == 1 ? g.rows : g.cols;
+  g.axis = w.axis;
+  g.nbits = w.nbits;
+  g.packed_rows = w.packed_rows;
   g.params.max_code = (1 << w.nbits) - 1;
   g.params.round_zero = w.round_zero;
   g.params.shrink_scale = static_cast<float>(1.0 / w.beta);
@@ -58,27 +61,44 @@ std::vector<float> merged_weight_on_host(const HostLayer& l, const HqqView& view
     if (k + 1 == l.oft.size())
       fill([&](int o, int i) { return merged_oft_element(view, o, i, rotation.data(), b); });
     else
-      fill([&](int o, int i) { return merged_oft_element(DenseView{previous.data(), l.in_features}, o, i, rotation.data(), b); });
+      fill([&](int o, int i) {
+        return merged_oft_element(DenseView{previous.data(), l.in_features}, o, i, rotation.data(), b);
+      });
   }
   return merged;
 }
 
 }  // namespace
 
+HqqWeights hqq_merge_output(const HqqWeights& base) {
+  HqqWeights out;
+  out.nbits = base.nbits;
+  out.axis = base.axis;
+  out.cols = base.cols;
+  out.packed_rows = base.packed_rows;
+  out.round_zero = base.round_zero;
+  out.optimize = base.optimize;
+  out.iters = base.iters;
+  out.lp_norm = base.lp_norm;
+  out.beta = base.beta;
+  return out;
+}
+
 HqqMergeResult hqq_merge_on_host(const HostLayer& l) {
   const HqqWeights& hw = check_hqq_merge(l);
   const HqqMergeGrouping g = hqq_merge_grouping(l, hw);
   const std::vector<float> merged = merged_weight_on_host(l, make_view(hw, l, [](const auto& v) { return v.data(); }));
-  HqqMergeResult out;
+  HqqMergeResult out{hqq_merge_output(hw)};
+  std::vector<float>& zero = out.weights.zero;
   std::vector<float> inv(g.groups);
-  out.zero.resize(g.groups);
-  for (int k = 0; k < g.groups; ++k) hqq_group_start(g.group(merged.data(), k, hw.axis), g.params, inv[k], out.zero[k]);
+  zero.resize(g.groups);
+  for (int k = 0; k < g.groups; ++k) hqq_group_start(g.group(merged.data(), k), g.params, inv[k], zero[k]);
   if (hw.optimize) {
     float best = std::numeric_limits<float>::infinity();
     for (int it = 0; it < hw.iters; ++it) {
       ++out.steps;
       double err = 0.0;
-      for (int k = 0; k < g.groups; ++k) err += hqq_group_step(g.group(merged.data(), k, hw.axis), g.params, inv[k], out.zero[k]);
+      for (int k = 0; k < g.groups; ++k) err += hqq_group_step(g.group(merged.data(), k), g.params, inv[k], zero[k]);
       const float mean = static_cast<float>(err) / static_cast<float>(merged.size());
       if (mean < best)
         best = mean;
@@ -86,13 +106,27 @@ HqqMergeResult hqq_merge_on_host(const HostLayer& l) {
         break;
     }
   }
-  out.codes.resize(merged.size());
-  for (std::size_t f = 0; f < merged.size(); ++f) {
-    const int k = hw.axis == 1 ? static_cast<int>(f / g.cols) : static_cast<int>(f % g.cols);
-    out.codes[f] = static_cast<int>(hqq_code(merged[f], inv[k], out.zero[k], g.params.max_code));
-  }
-  out.scale.resize(g.groups);
-  for (int k = 0; k < g.groups; ++k) out.scale[k] = 1.0f / inv[k];
+  for (int prow = 0; prow < g.packed_rows; ++prow)
+    for (int c = 0; c < g.cols; ++c) {
+      const std::uint32_t word = g.packed_word(merged.data(), inv.data(), zero.data(), prow, c);
+      if (hw.nbits == 3)
+        out.weights.w_q32.push_back(static_cast<std::int32_t>(word));
+      else
+        out.weights.w_q8.push_back(static_cast<std::uint8_t>(word));
+    }
+  out.weights.scale.resize(g.groups);
+  for (int k = 0; k < g.groups; ++k) out.weights.scale[k] = 1.0f / inv[k];
+  return out;
+}
+
+HostLayer hqq_merged_layer(const HostLayer& layer, HqqMergeResult merged) {
+  check_hqq_merge(layer);
+  HostLayer out;
+  out.out_features = layer.out_features;
+  out.in_features = layer.in_features;
+  out.activations = layer.activations;
+  out.bias = layer.bias;
+  out.weights = std::move(merged.weights);
   return out;
 }
 

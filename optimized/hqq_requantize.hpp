@@ -20,7 +20,7 @@ struct HqqGroupRef {
 struct HqqQuantizerParams {
   int max_code = 15;
   bool round_zero = false;
-  float shrink_scale = 0.1f;  // 1 / beta in float32
+  float shrink_scale = 0.1f;   // 1 / beta in float32
   float lp_minus_one = -0.3f;  // p - 1
 };
 
