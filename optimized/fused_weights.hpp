@@ -11,15 +11,18 @@ namespace qoracle::optimized {
 struct DenseWeights {
   std::vector<float> w;  // (out, in) row-major
 };
-struct HqqWeights {
-  std::vector<std::uint8_t> w_q8;   // nbits 1, 2, 4, 8
-  std::vector<std::int32_t> w_q32;  // nbits 3
-  std::vector<float> scale, zero;   // per group
+// An HQQ layer's layout and quantizer config, apart from its tensors (a merge keeps them).
+struct HqqLayout {
   int nbits = 4, axis = 1, cols = 0, packed_rows = 0;
   // The quantizer settings a merge requantizes with (hqq's config of the layer).
   bool round_zero = false, optimize = true;
   int iters = 20;
   double lp_norm = 0.7, beta = 10.0;
+};
+struct HqqWeights : HqqLayout {
+  std::vector<std::uint8_t> w_q8;   // nbits 1, 2, 4, 8
+  std::vector<std::int32_t> w_q32;  // nbits 3
+  std::vector<float> scale, zero;   // per group
 };
 struct AqlmWeights {
   std::vector<std::int16_t> codes16;  // stored signed codes [Og][Ig][C], nbits > 8

@@ -131,7 +131,7 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
     decide_kernel<<<1, kThreads>>>(err.get(), g.groups, elements, state.get());
   }
   const long long words = static_cast<long long>(g.packed_rows) * g.cols;
-  HqqMergeResult out{hqq_merge_output(hw)};
+  HqqMergeResult out{HqqWeights{HqqLayout(hw)}};  // the layout and config stay; the tensors are new
   if (hw.nbits == 3) {
     DeviceBuffer<std::int32_t> packed(static_cast<size_t>(words));
     pack_kernel<<<blocks_for(words), kThreads>>>(g, result, inv.get(), zero.get(), packed.get());

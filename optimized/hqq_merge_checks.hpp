@@ -37,8 +37,6 @@ struct HqqMergeGrouping {
 // lora_bias); returns the base.
 const HqqWeights& check_hqq_merge(const HostLayer& layer);
 HqqMergeGrouping hqq_merge_grouping(const HostLayer& layer, const HqqWeights& weights);
-// An HqqWeights with `base`'s layout and quantizer config and no tensors: what a merge fills.
-HqqWeights hqq_merge_output(const HqqWeights& base);
 // The layer's LoRA terms with its tensors at a, b and dot_scale (host or device copies; dot_scale
 // null without DoRA).
 inline LoraMergeTerms lora_merge_terms(const HostLayer& l, const float* a, const float* b, const float* dot_scale) {

@@ -70,25 +70,12 @@ std::vector<float> merged_weight_on_host(const HostLayer& l, const HqqView& view
 
 }  // namespace
 
-HqqWeights hqq_merge_output(const HqqWeights& base) {
-  HqqWeights out;
-  out.nbits = base.nbits;
-  out.axis = base.axis;
-  out.cols = base.cols;
-  out.packed_rows = base.packed_rows;
-  out.round_zero = base.round_zero;
-  out.optimize = base.optimize;
-  out.iters = base.iters;
-  out.lp_norm = base.lp_norm;
-  out.beta = base.beta;
-  return out;
-}
 
 HqqMergeResult hqq_merge_on_host(const HostLayer& l) {
   const HqqWeights& hw = check_hqq_merge(l);
   const HqqMergeGrouping g = hqq_merge_grouping(l, hw);
   const std::vector<float> merged = merged_weight_on_host(l, make_view(hw, l, [](const auto& v) { return v.data(); }));
-  HqqMergeResult out{hqq_merge_output(hw)};
+  HqqMergeResult out{HqqWeights{HqqLayout(hw)}};  // the layout and config stay; the tensors are new
   std::vector<float>& zero = out.weights.zero;
   std::vector<float> inv(g.groups);
   zero.resize(g.groups);
