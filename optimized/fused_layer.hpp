@@ -43,7 +43,9 @@ HostLayer host_layer(const OftLayer<Base>& layer, const std::vector<std::string>
 // of them), B = [s_1 g_1 B_1 | s_2 g_2 B_2 | ...] with the scalings folded in, lora_bias =
 // sum s_i g_i b_i and scaling 1. DoRA adapters have g_i = m_i / rownorm(W + s_i B_i A_i), computed
 // here once in float64 (the weights are frozen), and add (g_i - 1) x W^T: the per-output factor
-// dot_scale = 1 + sum (g_i - 1). Equal to PEFT's sum over adapters up to float32 rounding.
+// dot_scale = 1 + sum (g_i - 1). Equal to PEFT's sum over adapters up to float32 rounding, except
+// with several DoRA adapters: PEFT's later DoRA factors also scale the earlier adapters' outputs,
+// and this (like the reference) does not yet (reports/peft-deviations.md, "Not covered yet").
 template <class Base>
 HostLayer host_layer(const LoraLayer<Base>& layer, const std::vector<std::string>& names) {
   HostLayer l = host_base(layer.base());

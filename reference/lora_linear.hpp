@@ -37,7 +37,8 @@ class LoraLayer {
   Dtype compute_dtype() const { return dtype_; }
 
   // y = x W^T + b + sum over active adapters of s (x A^T B^T + b_B); DoRA adapters add
-  // (g - 1) (x W^T) + g s x A^T B^T with g = m / rownorm(W + s B A).
+  // (g - 1) (x W^T) + g s x A^T B^T with g = m / rownorm(W + s B A). With several DoRA adapters
+  // PEFT differs (each scales the result so far); not yet reproduced, see reports/peft-deviations.md.
   Matrix forward(const Matrix& x) const;
   Matrix forward_disabled(const Matrix& x);
   Matrix delta_weight(const std::string& name) const { return adapters_.get(name).adapter.delta_weight(); }
