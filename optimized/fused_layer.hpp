@@ -40,47 +40,51 @@ HostLayer host_layer(const OftLayer<Base>& layer, const std::vector<std::string>
 }
 
 // Several LoRA adapters at once, as one stacked adapter: A = [A_1; A_2; ...] (x * A^T once for all
-// of them), B = [s_1 g_1 B_1 | s_2 g_2 B_2 | ...] with the scalings folded in, lora_bias =
-// sum s_i g_i b_i and scaling 1. DoRA adapters have g_i = m_i / rownorm(W + s_i B_i A_i), computed
-// here once in float64 (the weights are frozen), and add (g_i - 1) x W^T: the per-output factor
-// dot_scale = 1 + sum (g_i - 1). Equal to PEFT's sum over adapters up to float32 rounding, except
-// with several DoRA adapters: PEFT's later DoRA factors also scale the earlier adapters' outputs,
-// and this (like the reference) does not yet (reports/peft-deviations.md, "Not covered yet").
+// of them), B = [t_1 s_1 B_1 | t_2 s_2 B_2 | ...] with the scalings folded in, lora_bias =
+// sum t_i s_i b_i and scaling 1. A DoRA adapter scales the result so far (less the base bias) by
+// g_i = m_i / rownorm(W + s_i B_i A_i), computed here once in float64 (the weights are frozen), so
+// adapter i's output is scaled by t_i = g_i g_(i+1) ... (g = 1 for plain LoRA) and x W^T by
+// dot_scale = g_1 g_2 ... Equal to PEFT's recurrence over adapters up to float32 rounding.
 template <class Base>
 HostLayer host_layer(const LoraLayer<Base>& layer, const std::vector<std::string>& names) {
   HostLayer l = host_base(layer.base());
   l.activations = activations_for(layer.compute_dtype());
   const int out = l.out_features;
   int rank = 0;
-  for (const std::string& name : names) rank += static_cast<int>(layer.adapter(name).a().rows());
-  l.lora_b.assign(static_cast<std::size_t>(out) * rank, 0.0f);
-  Vector bias = Vector::Zero(out), dot_scale = Vector::Ones(out);
-  bool any_bias = false, any_dora = false;
+  std::vector<Vector> g;  // per adapter, in order
   std::optional<Matrix> w;  // the dequantized base, for DoRA only (it is large)
-  int r0 = 0;
+  bool any_bias = false, any_dora = false;
   for (const std::string& name : names) {
     const LoraAdapter& a = layer.adapter(name);
-    Vector g = Vector::Ones(out);
+    rank += static_cast<int>(a.a().rows());
+    any_bias = any_bias || a.b_bias().has_value();
+    g.push_back(Vector::Ones(out));
     if (a.config().use_dora) {
       if (!w) w = layer.base().weight();
-      g = layer.dora_scale(a, *w);
-      dot_scale += g - Vector::Ones(out);
+      g.back() = layer.dora_scale(a, *w);
       any_dora = true;
     }
-    const Vector s = a.scaling() * g;
-    const std::vector<float> a_rows = to_floats(a.a());
-    l.lora_a.insert(l.lora_a.end(), a_rows.begin(), a_rows.end());
+  }
+  l.lora_b.assign(static_cast<std::size_t>(out) * rank, 0.0f);
+  Vector bias = Vector::Zero(out), t = Vector::Ones(out);
+  int r_end = rank;
+  for (std::size_t k = names.size(); k-- > 0;) {  // last first, so t = g_k g_(k+1) ...
+    const LoraAdapter& a = layer.adapter(names[k]);
+    t = t.cwiseProduct(g[k]);
+    const Vector s = a.scaling() * t;
+    const int r0 = r_end - static_cast<int>(a.a().rows());
     for (int o = 0; o < out; ++o)
       for (Eigen::Index r = 0; r < a.b().cols(); ++r)
         l.lora_b[static_cast<std::size_t>(o) * rank + r0 + r] = static_cast<float>(s(o) * a.b()(o, r));
-    if (a.b_bias()) {
-      any_bias = true;
-      bias += s.cwiseProduct(*a.b_bias());
-    }
-    r0 += static_cast<int>(a.a().rows());
+    if (a.b_bias()) bias += s.cwiseProduct(*a.b_bias());
+    r_end = r0;
+  }
+  for (const std::string& name : names) {
+    const std::vector<float> a_rows = to_floats(layer.adapter(name).a());
+    l.lora_a.insert(l.lora_a.end(), a_rows.begin(), a_rows.end());
   }
   if (any_bias) l.lora_bias = to_floats(bias);
-  if (any_dora) l.dot_scale = to_floats(dot_scale);
+  if (any_dora) l.dot_scale = to_floats(t);
   l.rank = rank;
   l.scaling = 1.0f;
   return l;

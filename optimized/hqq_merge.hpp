@@ -5,12 +5,11 @@
 // steps. optimized/hqq_requantize.hpp holds the per-group and per-element code.
 //
 // The merged weight is the one whose plain forward is the layer's forward, requantized once:
-//   LoRA (the layer's adapters stacked):  dot_scale (.) W + B A   (= g (.) (W + s B A) for one DoRA adapter)
+//   LoRA (the layer's adapters stacked):  dot_scale (.) W + B A   (= g (.) (W + s B A) for DoRA)
 //   OFT x R_1 R_2 ... R_n:                W (R_1 R_2 ... R_n)^T = W R_n^T ... R_1^T
 // For one adapter that is PEFT's HqqLoraLinear merge. For several, PEFT requantizes after each
 // adapter (and composes OFT in reverse, spec peft-oft-lora.md Q9); the reference's math convention
-// merges them at once, as here. Several DoRA adapters together are not yet PEFT's (the stacked
-// form scales each independently; reports/peft-deviations.md, "Not covered yet").
+// merges them at once, as here.
 #include <vector>
 
 #include "optimized/fused_weights.hpp"

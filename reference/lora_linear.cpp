@@ -1,5 +1,7 @@
 #include "reference/lora_linear.hpp"
 
+#include <algorithm>
+
 namespace qoracle {
 
 template <class Base>
@@ -29,13 +31,15 @@ Matrix LoraLayer<Base>::forward(const Matrix& x) const {
   Matrix y = base_.forward(x, dtype_);
   if (!adapters_.merged.empty()) return y;
   const Matrix w = base_.weight();
-  const Matrix xw = x * w.transpose();
   for (const auto& name : adapters_.active()) {
     const LoraAdapter& a = adapters_.get(name).adapter;
     if (a.config().use_dora) {
+      // PEFT's DoRA scales the result so far less the base bias, so g also scales the adapters
+      // before this one: y += (g - 1)(y - b) + g s x A^T B^T, with g on the unmerged W.
       const Vector g = dora_scale(a, w);
-      const Matrix lora = a.output(x);
-      y += (xw + lora) * g.asDiagonal() - xw;
+      Matrix so_far = y;
+      if (base_.bias()) so_far.rowwise() -= base_.bias()->transpose();
+      y += (so_far + a.output(x)) * g.asDiagonal() - so_far;
     } else if (Base::peft_quirks.lora_rounds_before_scaling && dtype_ != Dtype::Float64) {
       // out = B(A(x)).to(result dtype); out = out * s; result += out: three roundings per adapter.
       const Matrix out = round_to(dtype_, Matrix(a.scaling() * round_to(dtype_, a.unscaled_output(x))));
@@ -81,13 +85,18 @@ void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
   const bool each = convention_ == Convention::Peft;
   const Base before = base_;
   Matrix w = base_.weight();
+  // DoRA's g is taken on the weight without any adapter merged, as the forward takes it (PEFT
+  // 0.21's merge unmerges the earlier adapters to get it; 0.19's took the merged weight).
+  const bool any_dora = std::any_of(todo.begin(), todo.end(),
+                                    [&](const std::string& n) { return adapters_.get(n).adapter.config().use_dora; });
+  const Matrix unmerged = any_dora ? without_merged_adapters(w) : Matrix();
   std::optional<Vector> bias = base_.bias();
   std::vector<Vector> scales;
   try {
     for (const auto& name : todo) {
       const LoraAdapter& a = adapters_.get(name).adapter;
       if (a.config().use_dora) {
-        const Vector g = dora_scale(a, w);
+        const Vector g = dora_scale(a, unmerged);
         w = g.asDiagonal() * (w + a.delta_weight());
         scales.push_back(g);
       } else {
@@ -116,6 +125,18 @@ void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
     adapters_.get(todo[i]).dora_scale_at_merge = scales[i];
     adapters_.merged.push_back(todo[i]);
   }
+}
+
+template <class Base>
+Matrix LoraLayer<Base>::without_merged_adapters(Matrix w) const {
+  for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
+    const Entry& e = adapters_.get(*it);
+    if (e.adapter.config().use_dora)
+      w = e.dora_scale_at_merge.cwiseInverse().asDiagonal() * w - e.adapter.delta_weight();
+    else
+      w -= e.adapter.delta_weight();
+  }
+  return w;
 }
 
 template <class Base>

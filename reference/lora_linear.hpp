@@ -37,8 +37,8 @@ class LoraLayer {
   Dtype compute_dtype() const { return dtype_; }
 
   // y = x W^T + b + sum over active adapters of s (x A^T B^T + b_B); DoRA adapters add
-  // (g - 1) (x W^T) + g s x A^T B^T with g = m / rownorm(W + s B A). With several DoRA adapters
-  // PEFT differs (each scales the result so far); not yet reproduced, see reports/peft-deviations.md.
+  // (g - 1) (y - b) + g s x A^T B^T, y the result so far (so g also scales the adapters before
+  // it, as in PEFT), with g = m / rownorm(W + s B A) on the unmerged W.
   Matrix forward(const Matrix& x) const;
   Matrix forward_disabled(const Matrix& x);
   Matrix delta_weight(const std::string& name) const { return adapters_.get(name).adapter.delta_weight(); }
@@ -64,6 +64,8 @@ class LoraLayer {
  private:
   using Entry = LoraEntry;
   void replace(const Matrix& w, std::optional<Vector> bias);
+  // w less the merged adapters' deltas, exactly (no requantization): the base the forward sees.
+  Matrix without_merged_adapters(Matrix w) const;
 
   Base base_;
   Convention convention_;

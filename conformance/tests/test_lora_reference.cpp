@@ -78,3 +78,40 @@ TEST(Dora, InitialMagnitudeMakesItPlainLora) {
   plain.add_adapter("default", LoraConfig{2, 4, false, false, false}, a, b);
   EXPECT_TRUE(close(plain.forward(x), dora.forward(x), 1e-14));
 }
+
+// Several DoRA adapters (measured with the real PEFT 0.19.1 and 0.21.2, reports/peft-deviations.md
+// D12): each scales the result so far less the base bias, y <- g (y - b) + g s x A^T B^T + b, with
+// g on the unmerged W; a plain adapter in between is scaled by the DoRA adapters after it. The
+// merge composes W <- g (W + s B A) with the same g, so merged and unmerged forwards agree, also
+// when the adapters are merged in separate calls.
+TEST(Dora, SeveralAdaptersScaleTheResultSoFar) {
+  const std::uint64_t seed = 33;
+  QORACLE_SEED_TRACE(seed);
+  SeededRandom rng(seed);
+  const int in = 6, out = 4;
+  const Matrix w = rng.normal(out, in, 1.0), x = rng.normal(3, in, 1.0);
+  const Vector bias = rng.normal(out, 1, 1.0).col(0);
+  const std::vector<std::string> names = {"first", "plain", "second"};
+  for (Convention convention : {Convention::Math, Convention::Peft}) {
+    LoraLinear layer(DenseLinear(w, bias), convention);
+    Matrix want = x * w.transpose();  // y - b
+    for (const std::string& name : names) {
+      const bool dora = name != "plain";
+      const Matrix a = rng.normal(2, in, 0.3), b = rng.normal(out, 2, 0.3);
+      const Vector m = dora ? Vector((w + 2.0 * b * a).rowwise().norm().array() * rng.uniform(out, 1, 0.5, 1.5).col(0).array())
+                            : Vector();
+      layer.add_adapter(name, LoraConfig{2, 4, false, false, dora}, a, b, std::nullopt,
+                        dora ? std::optional<Vector>(m) : std::nullopt);
+      const Vector g = dora ? Vector(m.cwiseQuotient((w + 2.0 * b * a).rowwise().norm())) : Vector::Ones(out);
+      want = (want + 2.0 * x * a.transpose() * b.transpose()) * g.asDiagonal();
+    }
+    want.rowwise() += bias.transpose();
+    layer.set_active_adapters(names);
+    EXPECT_TRUE(close(want, layer.forward(x), 1e-12)) << convention_name(convention);
+    layer.merge({"first"});
+    layer.merge({"plain", "second"});
+    EXPECT_TRUE(close(want, layer.forward(x), 1e-12)) << convention_name(convention) << " merged";
+    layer.unmerge();
+    EXPECT_TRUE(close(w, layer.base().weight(), 1e-12)) << convention_name(convention) << " unmerged";
+  }
+}

@@ -188,6 +188,31 @@ TEST(FusedGemvShapes, SeveralLoraAdaptersStacked) {
   }
 }
 
+// DoRA adapters scale the result so far (PEFT's recurrence, reports/peft-deviations.md D12): the
+// stacked form folds each adapter's product of later factors into its B and lora_bias.
+TEST(FusedGemvShapes, SeveralDoraAdaptersStacked) {
+  SeededRandom rng(1704);
+  QORACLE_SEED_TRACE(1704);
+  const HqqLinear& base = base_layer<HqqLinear>(256);
+  LoraLayer<HqqLinear> lora(base, Convention::Peft);
+  const std::vector<std::string> names = {"first", "plain", "second"};
+  for (const std::string& name : names) {
+    const bool dora = name != "plain";
+    const Vector m = round_to(Dtype::Float32, Vector(rng.uniform(256, 1, 0.5, 1.5).col(0)));
+    const std::optional<Vector> b_bias =
+        dora ? std::nullopt : std::optional<Vector>(round_to(Dtype::Float32, Vector(rng.normal(256, 1, 0.5).col(0))));
+    lora.add_adapter(name, LoraConfig{.r = 4, .lora_alpha = 8, .lora_bias = !dora, .use_dora = dora},
+                     round_to(Dtype::Float32, rng.normal(4, 256, 0.1)), round_to(Dtype::Float32, rng.normal(256, 4, 0.1)),
+                     b_bias, dora ? std::optional<Vector>(m) : std::nullopt);
+  }
+  lora.set_active_adapters(names);
+  for (int tokens : {5, 18}) {
+    const Matrix x = activations(tokens, 256);
+    SCOPED_TRACE(std::to_string(tokens) + " tokens");
+    expect_fused_agrees(optimized::host_layer(lora, names), x, lora.forward(x));
+  }
+}
+
 // float16 and bfloat16 activations on every benchmarked layer kind at 256 features, through the
 // GEMV and the GEMM: the fp64 referee (TOLERANCES.md), with the reference's emulation of PEFT in
 // that dtype standing in for PEFT's own result.

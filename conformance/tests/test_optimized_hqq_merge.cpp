@@ -15,9 +15,9 @@
 namespace qoracle {
 namespace {
 
-// adapter: "lora", "dora" (PEFT's HqqLoraLinear, one adapter), "lora2" (two LoRA adapters, the
-// math convention: one requantization), "oft" (exact Cayley: the same rotation in both conventions),
-// "oft2" (two OFT adapters of different block sizes, exact and Neumann, the math convention).
+// adapter: "lora", "dora" (PEFT's HqqLoraLinear, one adapter), "lora2" and "dora2" (two LoRA or
+// two DoRA adapters, the math convention: one requantization), "oft" (exact Cayley: the same rotation in both
+// conventions), "oft2" (two OFT adapters of different block sizes, exact and Neumann, the math convention).
 struct MergeCase {
   const char* adapter;
   int nbits, group_size, axis;
@@ -49,16 +49,16 @@ Expected build(const MergeCase& c, std::uint64_t seed) {
                                              hqq_base_quantize_config(c.nbits, c.group_size, c.axis), Dtype::Float64,
                                              HqqArithmetic::Float32Cpu);
   const std::string adapter = c.adapter;
-  if (adapter == "lora" || adapter == "dora" || adapter == "lora2") {
-    LoraLayer<HqqLinear> layer(base, adapter == "lora2" ? Convention::Math : Convention::Peft);
+  if (adapter == "lora" || adapter == "dora" || adapter == "lora2" || adapter == "dora2") {
+    const bool two = adapter == "lora2" || adapter == "dora2", dora = adapter == "dora" || adapter == "dora2";
+    LoraLayer<HqqLinear> layer(base, two ? Convention::Math : Convention::Peft);
     std::vector<std::string> names = {"first", "second"};
-    names.resize(adapter == "lora2" ? 2 : 1);
+    names.resize(two ? 2 : 1);
     for (const std::string& name : names) {
       const std::optional<Vector> magnitude =
-          adapter == "dora"
-              ? std::optional<Vector>(round_to(Dtype::Float32, Vector(rng.uniform(out, 1, 0.5, 1.5).col(0))))
-              : std::nullopt;
-      layer.add_adapter(name, LoraConfig{.r = 4, .lora_alpha = 8, .use_dora = adapter == "dora"},
+          dora ? std::optional<Vector>(round_to(Dtype::Float32, Vector(rng.uniform(out, 1, 0.5, 1.5).col(0))))
+               : std::nullopt;
+      layer.add_adapter(name, LoraConfig{.r = 4, .lora_alpha = 8, .use_dora = dora},
                         round_to(Dtype::Float32, rng.normal(4, in, 0.1)),
                         round_to(Dtype::Float32, rng.normal(out, 4, 0.05)), std::nullopt, magnitude);
     }
@@ -133,7 +133,11 @@ class OptimizedHqqMerge : public ::testing::TestWithParam<MergeCase> {};
 TEST_P(OptimizedHqqMerge, AgreesWithTheReferenceMerge) {
   const MergeCase c = GetParam();
   const std::string adapter = c.adapter;
-  const std::uint64_t kind = adapter == "dora" ? 1 : adapter == "lora2" ? 2 : adapter == "oft2" ? 3 : 0;
+  const std::uint64_t kind = adapter == "dora"    ? 1
+                             : adapter == "lora2" ? 2
+                             : adapter == "oft2"  ? 3
+                             : adapter == "dora2" ? 4
+                                                  : 0;
   const std::uint64_t seed = 1800 + static_cast<std::uint64_t>(c.nbits * 10 + c.axis) + 100 * kind;
   QORACLE_SEED_TRACE(seed);
   const Expected e = build(c, seed);
@@ -152,9 +156,9 @@ INSTANTIATE_TEST_SUITE_P(Configs, OptimizedHqqMerge,
                          ::testing::Values(MergeCase{"lora", 4, 64, 1}, MergeCase{"lora", 3, 64, 0},
                                            MergeCase{"lora", 2, 32, 1}, MergeCase{"lora", 8, 64, 1},
                                            MergeCase{"dora", 4, 64, 1}, MergeCase{"dora", 3, 64, 0},
-                                           MergeCase{"lora2", 4, 64, 1}, MergeCase{"oft", 4, 64, 1},
-                                           MergeCase{"oft", 1, 32, 0}, MergeCase{"oft2", 4, 64, 1},
-                                           MergeCase{"oft2", 2, 32, 0}),
+                                           MergeCase{"lora2", 4, 64, 1}, MergeCase{"dora2", 4, 64, 1},
+                                           MergeCase{"oft", 4, 64, 1}, MergeCase{"oft", 1, 32, 0},
+                                           MergeCase{"oft2", 4, 64, 1}, MergeCase{"oft2", 2, 32, 0}),
                          [](const auto& info) {
                            const MergeCase& c = info.param;
                            return std::string(c.adapter) + "_" + std::to_string(c.nbits) + "bit_g" +
