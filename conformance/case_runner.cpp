@@ -1,5 +1,6 @@
 #include "conformance/case_runner.hpp"
 
+#include <cstdio>
 #include <functional>
 #include <variant>
 #include <type_traits>
@@ -268,10 +269,18 @@ OftLayer<Base> oft_layer_from(Base base, const FixtureCase& c, Dtype dtype) {
   return layer;
 }
 
+// Whether `producer` ("peft-<major>.<minor>.<patch>[+...]") is a PEFT release before major.minor.
+bool peft_before(const std::string& producer, int major, int minor) {
+  int ma = 0, mi = 0;
+  if (std::sscanf(producer.c_str(), "peft-%d.%d", &ma, &mi) != 2) return false;
+  return ma < major || (ma == major && mi < minor);
+}
+
 template <class Base>
 LoraLayer<Base> lora_layer_from(Base base, const FixtureCase& c, Dtype dtype) {
   LoraLayer<Base> layer(std::move(base), c.convention);
   layer.set_compute_dtype(dtype);
+  if (c.convention == Convention::Peft) layer.set_dora_norms_on_merged_weight(peft_before(c.producer, 0, 21));
   for (const AdapterRecord& a : c.adapters) {
     try {
       layer.add_adapter(a.name, lora_config_from(a.config), tensor_of(a, "lora_A").as_matrix("lora_A"),

@@ -71,6 +71,7 @@ LoraLayer<DenseLinear> LoraLayer<Base>::dequantized() const {
   LoraLayer<DenseLinear> dense(base_.dequantized(), convention_);
   dense.adapters_ = adapters_;
   dense.dtype_ = dtype_;
+  dense.dora_norms_on_merged_weight_ = dora_norms_on_merged_weight_;
   return dense;
 }
 
@@ -96,7 +97,7 @@ void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
     for (const auto& name : todo) {
       const LoraAdapter& a = adapters_.get(name).adapter;
       if (a.config().use_dora) {
-        const Vector g = dora_scale(a, unmerged);
+        const Vector g = dora_scale(a, dora_norms_on_merged_weight_ ? w : unmerged);
         w = g.asDiagonal() * (w + a.delta_weight());
         scales.push_back(g);
       } else {

@@ -60,6 +60,9 @@ class LoraLayer {
   // output is added in float32 and the sum rounded (PEFT's vanilla Linear); merges round the
   // written weights, and unmerge subtracts the delta rounded to the weight dtype.
   void set_compute_dtype(Dtype dtype) { dtype_ = dtype; }
+  // PEFT before 0.21 (reports/peft-deviations.md D12): merging several DoRA adapters, each takes
+  // its weight norm on the weight as merged so far, so the merged forward differs from the unmerged.
+  void set_dora_norms_on_merged_weight(bool on) { dora_norms_on_merged_weight_ = on; }
 
  private:
   using Entry = LoraEntry;
@@ -71,6 +74,7 @@ class LoraLayer {
   Convention convention_;
   AdapterRegistry<Entry> adapters_;
   Dtype dtype_ = Dtype::Float64;
+  bool dora_norms_on_merged_weight_ = false;
 
   template <class> friend class LoraLayer;
 };
