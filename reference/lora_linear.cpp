@@ -81,51 +81,92 @@ void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
   if constexpr (Base::no_merge != nullptr) throw Error(std::string("merge: ") + Base::no_merge);
   const auto todo = adapters_.to_merge(names);
   if (todo.empty()) return;
-  // Math: all deltas applied exactly, written back once. Peft: each adapter is written back (and
-  // a quantized base requantized) before the next, as PEFT loops.
-  const bool each = convention_ == Convention::Peft;
   const Base before = base_;
+  const AdapterRegistry<Entry> adapters_before = adapters_;  // merged list and cached DoRA scales
+  try {
+    if (convention_ == Convention::Peft) {
+      // PEFT writes each adapter back (and requantizes a quantized base) before the next.
+      for (const auto& name : todo) merge_one(name);
+    } else {
+      merge_at_once(todo);
+    }
+  } catch (const Error&) {
+    base_ = before;
+    adapters_ = adapters_before;
+    throw;
+  }
+}
+
+template <class Base>
+std::optional<Vector> LoraLayer<Base>::merged_bias(const std::string& name, std::optional<Vector> bias) const {
+  if (const auto db = adapters_.get(name).adapter.delta_bias()) {
+    if (!bias)
+      throw Error("merge of adapter '" + name + "': lora_bias needs a base bias to merge into, and base.bias is absent");
+    *bias = round_to(dtype_, Vector(*bias + *db));
+    require_finite_result(*bias, "merge of lora_bias into base.bias (weights left unchanged)");
+  }
+  return bias;
+}
+
+// Math: all deltas applied exactly and written back once; DoRA's g on the weight without any
+// adapter merged, as the forward takes it.
+template <class Base>
+void LoraLayer<Base>::merge_at_once(const std::vector<std::string>& todo) {
   Matrix w = base_.weight();
-  // DoRA's g is taken on the weight without any adapter merged, as the forward takes it (PEFT
-  // 0.21's merge unmerges the earlier adapters to get it; 0.19's took the merged weight).
   const bool any_dora = std::any_of(todo.begin(), todo.end(),
                                     [&](const std::string& n) { return adapters_.get(n).adapter.config().use_dora; });
   const Matrix unmerged = any_dora ? without_merged_adapters(w) : Matrix();
   std::optional<Vector> bias = base_.bias();
   std::vector<Vector> scales;
-  try {
-    for (const auto& name : todo) {
-      const LoraAdapter& a = adapters_.get(name).adapter;
-      if (a.config().use_dora) {
-        const Vector g = dora_scale(a, dora_norms_on_merged_weight_ ? w : unmerged);
-        w = g.asDiagonal() * (w + a.delta_weight());
-        scales.push_back(g);
-      } else {
-        w += a.delta_weight();
-        scales.emplace_back();
-      }
-      if (const auto db = a.delta_bias()) {
-        if (!bias)
-          throw Error("merge of adapter '" + name + "': lora_bias needs a base bias to merge into, and base.bias is absent");
-        *bias = round_to(dtype_, Vector(*bias + *db));
-        require_finite_result(*bias, "merge of lora_bias into base.bias (weights left unchanged)");
-      }
-      require_finite_result(w, "merge of adapter '" + name + "' into base.weight (weights left unchanged)");
-      if (each) {
-        replace(w, bias);
-        w = base_.weight();
-        bias = base_.bias();
-      }
-    }
-  } catch (const Error&) {
-    base_ = before;
-    throw;
+  for (const auto& name : todo) {
+    const LoraAdapter& a = adapters_.get(name).adapter;
+    scales.push_back(a.config().use_dora ? dora_scale(a, unmerged) : Vector());
+    w = a.config().use_dora ? Matrix(scales.back().asDiagonal() * (w + a.delta_weight())) : Matrix(w + a.delta_weight());
+    bias = merged_bias(name, std::move(bias));
+    require_finite_result(w, "merge of adapter '" + name + "' into base.weight (weights left unchanged)");
   }
-  if (!each) replace(w, std::move(bias));
+  replace(w, std::move(bias));
   for (std::size_t i = 0; i < todo.size(); ++i) {
     adapters_.get(todo[i]).dora_scale_at_merge = scales[i];
     adapters_.merged.push_back(todo[i]);
   }
+}
+
+// Peft: one adapter written back. DoRA's g is taken on the unmerged base (PEFT >= 0.21), or on
+// the weight as merged so far (before 0.21, D12).
+template <class Base>
+void LoraLayer<Base>::merge_one(const std::string& name) {
+  const LoraAdapter& a = adapters_.get(name).adapter;
+  Vector g;
+  if (a.config().use_dora) g = dora_scale(a, dora_norms_on_merged_weight_ ? base_.weight() : unmerged_base());
+  Matrix w = base_.weight();  // after any replay of the merged adapters
+  w = a.config().use_dora ? Matrix(g.asDiagonal() * (w + a.delta_weight())) : Matrix(w + a.delta_weight());
+  std::optional<Vector> bias = merged_bias(name, base_.bias());
+  require_finite_result(w, "merge of adapter '" + name + "' into base.weight (weights left unchanged)");
+  replace(w, std::move(bias));
+  adapters_.get(name).dora_scale_at_merge = g;
+  adapters_.merged.push_back(name);
+}
+
+// PEFT 0.21's _unmerged_base_weight: with adapters merged, it unmerges them (requantizing a
+// quantized base), keeps that weight while it merges them again one by one (their DoRA norms taken
+// on it too), and returns it. Merging the new adapter then starts from the re-merged weight.
+template <class Base>
+Matrix LoraLayer<Base>::unmerged_base() {
+  if (unmerged_cache_) return *unmerged_cache_;
+  if (adapters_.merged.empty()) return base_.weight();
+  const std::vector<std::string> replay = adapters_.merged;
+  unmerge();
+  const Matrix unmerged = base_.weight();
+  unmerged_cache_ = unmerged;
+  try {
+    for (const auto& name : replay) merge_one(name);
+  } catch (const Error&) {
+    unmerged_cache_.reset();
+    throw;
+  }
+  unmerged_cache_.reset();
+  return unmerged;
 }
 
 template <class Base>

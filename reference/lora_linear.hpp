@@ -69,12 +69,17 @@ class LoraLayer {
   void replace(const Matrix& w, std::optional<Vector> bias);
   // w less the merged adapters' deltas, exactly (no requantization): the base the forward sees.
   Matrix without_merged_adapters(Matrix w) const;
+  void merge_at_once(const std::vector<std::string>& todo);
+  void merge_one(const std::string& name);
+  Matrix unmerged_base();
+  std::optional<Vector> merged_bias(const std::string& name, std::optional<Vector> bias) const;
 
   Base base_;
   Convention convention_;
   AdapterRegistry<Entry> adapters_;
   Dtype dtype_ = Dtype::Float64;
   bool dora_norms_on_merged_weight_ = false;
+  std::optional<Matrix> unmerged_cache_;  // set while unmerged_base replays the merged adapters
 
   template <class> friend class LoraLayer;
 };
