@@ -12,15 +12,11 @@ double device_copy_bandwidth(int megabytes, int repeats) {
   const size_t bytes = static_cast<size_t>(megabytes) << 20;
   DeviceBuffer<char> from(bytes), to(bytes);
   check_cuda(cudaMemset(from.get(), 1, bytes), "cudaMemset");
-  const CudaEvent start, stop;
   float best_ms = 0;
   for (int i = 0; i <= repeats; ++i) {  // the first copy warms up and is not counted
-    check_cuda(cudaEventRecord(start.e), "cudaEventRecord");
-    check_cuda(cudaMemcpy(to.get(), from.get(), bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy device to device");
-    check_cuda(cudaEventRecord(stop.e), "cudaEventRecord");
-    check_cuda(cudaEventSynchronize(stop.e), "cudaEventSynchronize");
-    float ms = 0;
-    check_cuda(cudaEventElapsedTime(&ms, start.e, stop.e), "cudaEventElapsedTime");
+    const float ms = device_milliseconds([&] {
+      check_cuda(cudaMemcpy(to.get(), from.get(), bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy device to device");
+    });
     if (i > 0 && (best_ms == 0 || ms < best_ms)) best_ms = ms;
   }
   return 2.0 * static_cast<double>(bytes) / (best_ms * 1e-3);

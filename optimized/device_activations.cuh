@@ -58,13 +58,9 @@ double time_on_device(size_t x_count, size_t y_count, Activations dtype, int ite
   DeviceBuffer<unsigned char> d_x(bytes * x_count), d_y(bytes * y_count);
   check_cuda(cudaMemset(d_x.get(), 0, bytes * x_count), "cudaMemset");
   launch(static_cast<const void*>(d_x.get()), static_cast<void*>(d_y.get()));  // warm-up
-  CudaEvent start, stop;
-  check_cuda(cudaEventRecord(start.e), "cudaEventRecord");
-  for (int i = 0; i < iterations; ++i) launch(static_cast<const void*>(d_x.get()), static_cast<void*>(d_y.get()));
-  check_cuda(cudaEventRecord(stop.e), "cudaEventRecord");
-  check_cuda(cudaEventSynchronize(stop.e), "cudaEventSynchronize");
-  float ms = 0;
-  check_cuda(cudaEventElapsedTime(&ms, start.e, stop.e), "cudaEventElapsedTime");
+  const float ms = device_milliseconds([&] {
+    for (int i = 0; i < iterations; ++i) launch(static_cast<const void*>(d_x.get()), static_cast<void*>(d_y.get()));
+  });
   return ms * 1e-3 / iterations;
 }
 

@@ -49,6 +49,20 @@ struct CudaEvent {
   CudaEvent& operator=(const CudaEvent&) = delete;
 };
 
+// Milliseconds of device time that work() (launches or copies on the default stream) takes,
+// between two CUDA events; waits for it to finish.
+template <class Work>
+float device_milliseconds(Work work) {
+  const CudaEvent start, stop;
+  check_cuda(cudaEventRecord(start.e), "cudaEventRecord");
+  work();
+  check_cuda(cudaEventRecord(stop.e), "cudaEventRecord");
+  check_cuda(cudaEventSynchronize(stop.e), "cudaEventSynchronize");
+  float ms = 0;
+  check_cuda(cudaEventElapsedTime(&ms, start.e, stop.e), "cudaEventElapsedTime");
+  return ms;
+}
+
 // Device copies of host vectors, alive as long as this object (for the views' pointers).
 class Uploads {
  public:

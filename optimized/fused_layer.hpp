@@ -50,41 +50,39 @@ HostLayer host_layer(const LoraLayer<Base>& layer, const std::vector<std::string
   HostLayer l = host_base(layer.base());
   l.activations = activations_for(layer.compute_dtype());
   const int out = l.out_features;
-  int rank = 0;
-  std::vector<Vector> g;  // per adapter, in order
+  // t[k] = g_k g_(k+1) ...: the product of the DoRA factors from adapter k on.
+  std::vector<Vector> t(names.size(), Vector::Ones(out));
   std::optional<Matrix> w;  // the dequantized base, for DoRA only (it is large)
-  bool any_bias = false, any_dora = false;
-  for (const std::string& name : names) {
-    const LoraAdapter& a = layer.adapter(name);
+  int rank = 0;
+  for (std::size_t k = names.size(); k-- > 0;) {
+    const LoraAdapter& a = layer.adapter(names[k]);
     rank += static_cast<int>(a.a().rows());
-    any_bias = any_bias || a.b_bias().has_value();
-    g.push_back(Vector::Ones(out));
+    if (k + 1 < names.size()) t[k] = t[k + 1];
     if (a.config().use_dora) {
       if (!w) w = layer.base().weight();
-      g.back() = layer.dora_scale(a, *w);
-      any_dora = true;
+      t[k] = t[k].cwiseProduct(layer.dora_scale(a, *w));
     }
   }
   l.lora_b.assign(static_cast<std::size_t>(out) * rank, 0.0f);
-  Vector bias = Vector::Zero(out), t = Vector::Ones(out);
-  int r_end = rank;
-  for (std::size_t k = names.size(); k-- > 0;) {  // last first, so t = g_k g_(k+1) ...
+  Vector bias = Vector::Zero(out);
+  bool any_bias = false;
+  int r0 = 0;
+  for (std::size_t k = 0; k < names.size(); ++k) {
     const LoraAdapter& a = layer.adapter(names[k]);
-    t = t.cwiseProduct(g[k]);
-    const Vector s = a.scaling() * t;
-    const int r0 = r_end - static_cast<int>(a.a().rows());
+    const Vector s = a.scaling() * t[k];
+    const std::vector<float> a_rows = to_floats(a.a());
+    l.lora_a.insert(l.lora_a.end(), a_rows.begin(), a_rows.end());
     for (int o = 0; o < out; ++o)
       for (Eigen::Index r = 0; r < a.b().cols(); ++r)
         l.lora_b[static_cast<std::size_t>(o) * rank + r0 + r] = static_cast<float>(s(o) * a.b()(o, r));
-    if (a.b_bias()) bias += s.cwiseProduct(*a.b_bias());
-    r_end = r0;
-  }
-  for (const std::string& name : names) {
-    const std::vector<float> a_rows = to_floats(layer.adapter(name).a());
-    l.lora_a.insert(l.lora_a.end(), a_rows.begin(), a_rows.end());
+    if (a.b_bias()) {
+      any_bias = true;
+      bias += s.cwiseProduct(*a.b_bias());
+    }
+    r0 += static_cast<int>(a.a().rows());
   }
   if (any_bias) l.lora_bias = to_floats(bias);
-  if (any_dora) l.dot_scale = to_floats(t);
+  if (w) l.dot_scale = to_floats(t.front());
   l.rank = rank;
   l.scaling = 1.0f;
   return l;

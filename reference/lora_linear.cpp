@@ -121,7 +121,7 @@ void LoraLayer<Base>::merge_at_once(const std::vector<std::string>& todo) {
   for (const auto& name : todo) {
     const LoraAdapter& a = adapters_.get(name).adapter;
     scales.push_back(a.config().use_dora ? dora_scale(a, unmerged) : Vector());
-    w = a.config().use_dora ? Matrix(scales.back().asDiagonal() * (w + a.delta_weight())) : Matrix(w + a.delta_weight());
+    w = with_adapter(a, scales.back(), w);
     bias = merged_bias(name, std::move(bias));
     require_finite_result(w, "merge of adapter '" + name + "' into base.weight (weights left unchanged)");
   }
@@ -139,8 +139,7 @@ void LoraLayer<Base>::merge_one(const std::string& name) {
   const LoraAdapter& a = adapters_.get(name).adapter;
   Vector g;
   if (a.config().use_dora) g = dora_scale(a, dora_norms_on_merged_weight_ ? base_.weight() : unmerged_base());
-  Matrix w = base_.weight();  // after any replay of the merged adapters
-  w = a.config().use_dora ? Matrix(g.asDiagonal() * (w + a.delta_weight())) : Matrix(w + a.delta_weight());
+  const Matrix w = with_adapter(a, g, base_.weight());  // the weight after any replay
   std::optional<Vector> bias = merged_bias(name, base_.bias());
   require_finite_result(w, "merge of adapter '" + name + "' into base.weight (weights left unchanged)");
   replace(w, std::move(bias));
@@ -170,13 +169,21 @@ Matrix LoraLayer<Base>::unmerged_base() {
 }
 
 template <class Base>
+Matrix LoraLayer<Base>::with_adapter(const LoraAdapter& a, const Vector& g, const Matrix& w) {
+  return a.config().use_dora ? Matrix(g.asDiagonal() * (w + a.delta_weight())) : Matrix(w + a.delta_weight());
+}
+
+template <class Base>
+Matrix LoraLayer<Base>::without_adapter(const Entry& e, const Matrix& w, const Matrix& delta) {
+  return e.adapter.config().use_dora ? Matrix(e.dora_scale_at_merge.cwiseInverse().asDiagonal() * w - delta)
+                                     : Matrix(w - delta);
+}
+
+template <class Base>
 Matrix LoraLayer<Base>::without_merged_adapters(Matrix w) const {
   for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
     const Entry& e = adapters_.get(*it);
-    if (e.adapter.config().use_dora)
-      w = e.dora_scale_at_merge.cwiseInverse().asDiagonal() * w - e.adapter.delta_weight();
-    else
-      w -= e.adapter.delta_weight();
+    w = without_adapter(e, w, e.adapter.delta_weight());
   }
   return w;
 }
@@ -191,10 +198,7 @@ void LoraLayer<Base>::unmerge() {
     const Entry& e = adapters_.get(*it);
     Matrix delta = e.adapter.delta_weight();
     if (Base::peft_quirks.lora_unmerge_rounds_delta) delta = round_to(dtype_, delta);
-    if (e.adapter.config().use_dora)
-      w = e.dora_scale_at_merge.cwiseInverse().asDiagonal() * w - delta;
-    else
-      w -= delta;
+    w = without_adapter(e, w, delta);
     if (const auto db = e.adapter.delta_bias(); db && bias) *bias = round_to(dtype_, Vector(*bias - *db));
     if (each) {
       replace(w, bias);

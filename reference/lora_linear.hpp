@@ -67,6 +67,10 @@ class LoraLayer {
  private:
   using Entry = LoraEntry;
   void replace(const Matrix& w, std::optional<Vector> bias);
+  // w with adapter a merged: g (w + s B A) for DoRA (g its factor), w + s B A otherwise.
+  static Matrix with_adapter(const LoraAdapter& a, const Vector& g, const Matrix& w);
+  // Its inverse with the factor cached at merge, subtracting `delta` (s B A, as the caller rounds it).
+  static Matrix without_adapter(const Entry& e, const Matrix& w, const Matrix& delta);
   // w less the merged adapters' deltas, exactly (no requantization): the base the forward sees.
   Matrix without_merged_adapters(Matrix w) const;
   void merge_at_once(const std::vector<std::string>& todo);
