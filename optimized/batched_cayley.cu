@@ -8,6 +8,7 @@
 #include "optimized/cayley_block.hpp"
 #include "optimized/device_buffer.hpp"
 #include "optimized/device_probe.hpp"
+#include "optimized/fused_gemv_checks.hpp"  // cayley_batch
 #include "reference/error.hpp"
 
 namespace qoracle::optimized {
@@ -45,6 +46,13 @@ void launch_batched_cayley(const CayleyBatch& batch, const float* d_params, floa
       d_params, batch.block_size, batch.neumann, neumann_series(batch.terms, batch.math_series), batch.coft_radius, d_out,
       d_scratch, shared);
   check_cuda(cudaGetLastError(), "cayley_kernel launch");
+}
+
+const float* rotation_blocks_on_device(const HostRotation& rotation, Uploads& keep) {
+  const CayleyBatch batch = cayley_batch(rotation);
+  float* blocks = keep.allocate<float>(static_cast<size_t>(batch.rows) * batch.block_size * batch.block_size);
+  launch_batched_cayley(batch, keep(rotation.params), blocks, keep.allocate<float>(cayley_global_scratch_floats(batch)));
+  return blocks;
 }
 
 std::vector<float> batched_cayley(const CayleyBatch& batch, const std::vector<float>& params) {

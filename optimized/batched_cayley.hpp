@@ -7,7 +7,7 @@
 namespace qoracle::optimized {
 
 struct CayleyBatch {
-  int rows = 0;        // parameter rows (OFT blocks; 1 with block_share, replicated by the caller)
+  int rows = 0;        // parameter rows (OFT blocks; 1 with block_share, its one block read for all)
   int block_size = 0;  // b, 2..128
   bool neumann = true;
   int terms = 5;       // Neumann terms (PEFT's num_cayley_neumann_terms)

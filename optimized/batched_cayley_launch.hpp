@@ -5,6 +5,8 @@
 #include <cstddef>
 
 #include "optimized/batched_cayley.hpp"
+#include "optimized/device_buffer.hpp"
+#include "optimized/fused_weights.hpp"
 
 namespace qoracle::optimized {
 
@@ -14,5 +16,10 @@ std::size_t cayley_global_scratch_floats(const CayleyBatch& batch);
 // d_params: rows x b(b-1)/2; d_out: rows x b x b; d_scratch: cayley_global_scratch_floats(batch)
 // floats. Asynchronous on the default stream; the batch is not checked here (check_cayley_batch).
 void launch_batched_cayley(const CayleyBatch& batch, const float* d_params, float* d_out, float* d_scratch);
+
+// One OFT adapter's rotation blocks computed on the device and left there (one per parameter row,
+// as rotation_blocks_on_host: block_share's one block is not replicated), in buffers `keep` owns.
+// Asynchronous; the adapter is checked by check_fused_layer / check_hqq_merge first.
+const float* rotation_blocks_on_device(const HostRotation& rotation, Uploads& keep);
 
 }  // namespace qoracle::optimized

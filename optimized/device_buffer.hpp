@@ -63,14 +63,21 @@ float device_milliseconds(Work work) {
   return ms;
 }
 
-// Device copies of host vectors, alive as long as this object (for the views' pointers).
+// Device copies of host vectors, and buffers the device fills (count elements, uninitialized),
+// alive as long as this object (for the views' pointers).
 class Uploads {
  public:
   template <class T>
   const T* operator()(const std::vector<T>& v) {
     if (v.empty()) return nullptr;
-    auto buf = std::make_shared<DeviceBuffer<T>>(v.size());
-    buf->upload(v);
+    T* d = allocate<T>(v.size());
+    check_cuda(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to device");
+    return d;
+  }
+  template <class T>
+  T* allocate(size_t count) {
+    if (count == 0) return nullptr;
+    auto buf = std::make_shared<DeviceBuffer<T>>(count);
     keep_.push_back(buf);
     return buf->get();
   }

@@ -54,7 +54,7 @@ QORACLE_HD const float* gemm_load_activations(const X* x, int tokens, int in, in
     if (k > 0) sync();  // the previous rotation's output is complete
     float* dst = tile == xs ? x_rot : xs;
     // k0 is a multiple of every block size
-    rotate_blocks(tile, kGemmTileTokens, bk, k0, in, a.rotation[k], a.block_size[k], dst, tid, nthreads);
+    rotate_blocks(tile, kGemmTileTokens, bk, k0, in, a.rotation[k], dst, tid, nthreads);
     tile = dst;
   }
   sync();

@@ -15,7 +15,7 @@ std::vector<float> fused_gemm_on_host(const HostLayer& l, const std::vector<floa
   check_fused_layer(l, x_in.size(), tokens);
   const std::vector<float> x = round_activations(x_in, l.activations);
   const std::vector<std::vector<float>> rotations = rotations_on_host(l);
-  const FusedAdapters a = fused_adapters(l, rotations, [](const auto& v) { return v.data(); });
+  const FusedAdapters a = fused_adapters(l, data_of(rotations), [](const auto& v) { return v.data(); });
   const int in = l.in_features, out = l.out_features, bk = gemm_tile_k(rotation_unit(l));
   constexpr int kSlots = kGemmTileOut * kGemmTileTokens;
   std::vector<float> y(static_cast<std::size_t>(tokens) * out), xs(kGemmTileTokens * bk), x_rot(xs.size()),

@@ -8,6 +8,7 @@
 // x is float, half or bfloat16 (X); it is widened to float32 as it is read. A layer has OFT or
 // LoRA or neither (both: LoRA reads the unrotated x, as stacking would).
 #include "optimized/cayley_block.hpp"
+#include "optimized/rotation_blocks.hpp"
 
 namespace qoracle::optimized {
 
@@ -15,8 +16,7 @@ constexpr int kMaxRotations = 4;  // OFT adapters active at once
 
 struct FusedAdapters {
   int rotations = 0;                            // OFT: applied in order, x R_1 R_2 ...
-  const float* rotation[kMaxRotations] = {};    // r blocks of b x b each (from batched_cayley)
-  int block_size[kMaxRotations] = {};
+  RotationBlocks rotation[kMaxRotations] = {};  // from batched_cayley, one block per parameter row
   const float* lora_a = nullptr;  // LoRA: A (rank, in), B (out, rank), scaling
   const float* lora_b = nullptr;
   int rank = 0;
@@ -27,11 +27,12 @@ struct FusedAdapters {
 };
 
 // For each of `rows` rows of n features (stride n) starting at feature f0 (a multiple of b):
-// dst[j b + c] = sum_k src[j b + k] R_j[k][c], R_j being block (f0 + j b) / b of `r_all`.
+// dst[j b + c] = sum_k src[j b + k] R_j[k][c], R_j being block (f0 + j b) / b of `rot`.
 // Features at or beyond `in` (a tile's padding) are copied.
 template <class Src>
-QORACLE_HD void rotate_blocks(const Src* src, int rows, int n, int f0, int in, const float* r_all, int b, float* dst,
+QORACLE_HD void rotate_blocks(const Src* src, int rows, int n, int f0, int in, const RotationBlocks& rot, float* dst,
                               int tid, int nthreads) {
+  const int b = rot.block_size;
   for (int e = tid; e < rows * n; e += nthreads) {
     const int t = e / n, c = e % n;
     const Src* row = src + static_cast<long long>(t) * n;
@@ -40,7 +41,7 @@ QORACLE_HD void rotate_blocks(const Src* src, int rows, int n, int f0, int in, c
       continue;
     }
     const int start = c - c % b, col = c % b;
-    const float* r = r_all + static_cast<long long>((f0 + c) / b) * b * b;
+    const float* r = rot.block((f0 + c) / b);
     float acc = 0.0f;
     for (int k = 0; k < b; ++k) acc += static_cast<float>(row[start + k]) * r[k * b + col];
     dst[e] = acc;
@@ -65,12 +66,12 @@ QORACLE_HD void fused_prologue(const X* x, int in, const FusedAdapters& a, float
     for (int e = tid; e < in; e += nthreads) x_rot[e] = static_cast<float>(x[e]);
   } else {
     float* dst = first_rotation_into_scratch(a.rotations) ? scratch : x_rot;
-    rotate_blocks(x, 1, in, 0, in, a.rotation[0], a.block_size[0], dst, tid, nthreads);
+    rotate_blocks(x, 1, in, 0, in, a.rotation[0], dst, tid, nthreads);
     for (int k = 1; k < a.rotations; ++k) {
       sync();
       float* src = dst;
       dst = src == x_rot ? scratch : x_rot;
-      rotate_blocks(src, 1, in, 0, in, a.rotation[k], a.block_size[k], dst, tid, nthreads);
+      rotate_blocks(src, 1, in, 0, in, a.rotation[k], dst, tid, nthreads);
     }
   }
   sync();

@@ -18,12 +18,12 @@ CayleyBatch cayley_batch(const HostRotation& rotation);
 // The least common multiple of the OFT adapters' block sizes (1 without OFT): the GEMM's input
 // steps are multiples of it.
 int rotation_unit(const HostLayer& layer);
-// R per OFT block of one adapter (replicated with block_share), on the host with the kernel's
-// block code, or by the batched Cayley kernel (which throws "no GPU: ..." without a device).
-std::vector<float> rotation_blocks_on_host(const HostLayer& layer, const HostRotation& rotation);
-std::vector<float> rotation_blocks_on_gpu(const HostLayer& layer, const HostRotation& rotation);
-// Every adapter's, in the layer's order.
+// One adapter's rotation blocks, one per parameter row (a single block with block_share; see
+// optimized/rotation_blocks.hpp), computed on the host with the kernel's block code. The GPU's
+// stay on the device (rotation_blocks_on_device in batched_cayley_launch.hpp).
+std::vector<float> rotation_blocks_on_host(const HostRotation& rotation);
+// Every adapter's, in the layer's order, and where each one's data is (for fused_adapters).
 std::vector<std::vector<float>> rotations_on_host(const HostLayer& layer);
-std::vector<std::vector<float>> rotations_on_gpu(const HostLayer& layer);
+std::vector<const float*> data_of(const std::vector<std::vector<float>>& rotations);
 
 }  // namespace qoracle::optimized

@@ -105,19 +105,7 @@ int rotation_unit(const HostLayer& l) {
   return unit;
 }
 
-namespace {
-
-// One b x b rotation per parameter row -> one per OFT block: block_share's single row serves all.
-std::vector<float> per_block(const HostLayer& l, const HostRotation& rot, std::vector<float> r) {
-  if (!rot.block_share) return r;
-  std::vector<float> rotation;
-  for (int j = 0; j < l.in_features / rot.block_size; ++j) rotation.insert(rotation.end(), r.begin(), r.end());
-  return rotation;
-}
-
-}  // namespace
-
-std::vector<float> rotation_blocks_on_host(const HostLayer& l, const HostRotation& rot) {
+std::vector<float> rotation_blocks_on_host(const HostRotation& rot) {
   const int b = rot.block_size;
   const std::size_t n_el = static_cast<std::size_t>(b) * (b - 1) / 2, bb = static_cast<std::size_t>(b) * b;
   std::vector<float> r(static_cast<std::size_t>(rot.rows) * bb), ws(static_cast<std::size_t>(rotation_scratch_floats(b, rot.neumann)));
@@ -126,22 +114,18 @@ std::vector<float> rotation_blocks_on_host(const HostLayer& l, const HostRotatio
     rotation_block(rot.params.data() + j * n_el, b, rot.neumann, neumann_series(rot.terms, rot.math_series),
                    rot.coft_radius, ws.data(), &partial, r.data() + j * bb, 0, 1, NoSync{});
   }
-  return per_block(l, rot, std::move(r));
-}
-
-std::vector<float> rotation_blocks_on_gpu(const HostLayer& l, const HostRotation& rot) {
-  return per_block(l, rot, batched_cayley(cayley_batch(rot), rot.params));
+  return r;
 }
 
 std::vector<std::vector<float>> rotations_on_host(const HostLayer& l) {
   std::vector<std::vector<float>> out;
-  for (const HostRotation& r : l.oft) out.push_back(rotation_blocks_on_host(l, r));
+  for (const HostRotation& r : l.oft) out.push_back(rotation_blocks_on_host(r));
   return out;
 }
 
-std::vector<std::vector<float>> rotations_on_gpu(const HostLayer& l) {
-  std::vector<std::vector<float>> out;
-  for (const HostRotation& r : l.oft) out.push_back(rotation_blocks_on_gpu(l, r));
+std::vector<const float*> data_of(const std::vector<std::vector<float>>& rotations) {
+  std::vector<const float*> out;
+  for (const std::vector<float>& r : rotations) out.push_back(r.data());
   return out;
 }
 
@@ -149,7 +133,7 @@ std::vector<float> fused_gemv_on_host(const HostLayer& l, const std::vector<floa
   check_fused_layer(l, x_in.size(), tokens);
   const std::vector<float> x = round_activations(x_in, l.activations);
   const std::vector<std::vector<float>> rotations = rotations_on_host(l);
-  const FusedAdapters a = fused_adapters(l, rotations, [](const auto& v) { return v.data(); });
+  const FusedAdapters a = fused_adapters(l, data_of(rotations), [](const auto& v) { return v.data(); });
   std::vector<float> y(static_cast<std::size_t>(tokens) * l.out_features), x_rot(l.in_features), scratch(l.in_features),
       u(l.rank);
   std::visit(

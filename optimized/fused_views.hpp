@@ -55,15 +55,15 @@ EetqView make_view(const EetqWeights& w, const HostLayer& l, At at) {
   return v;
 }
 
-// The adapters' pointers, given the rotation blocks (rotations_on_host / _on_gpu) and where the
-// layer's tensors live.
+// The adapters' pointers, given where each OFT adapter's rotation blocks are (rotations_on_host's
+// vectors, or the device's) and where the layer's tensors live.
 template <class At>
-FusedAdapters fused_adapters(const HostLayer& l, const std::vector<std::vector<float>>& rotations, At at) {
+FusedAdapters fused_adapters(const HostLayer& l, const std::vector<const float*>& rotations, At at) {
   FusedAdapters a;
   a.rotations = static_cast<int>(l.oft.size());
   for (int k = 0; k < a.rotations; ++k) {
-    a.rotation[k] = at(rotations[static_cast<std::size_t>(k)]);
-    a.block_size[k] = l.oft[static_cast<std::size_t>(k)].block_size;
+    const HostRotation& rot = l.oft[static_cast<std::size_t>(k)];
+    a.rotation[k] = rotation_blocks(rotations[static_cast<std::size_t>(k)], rot.block_size, rot.block_share);
   }
   if (l.rank > 0) {
     a.lora_a = at(l.lora_a);

@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-#include "optimized/batched_cayley.hpp"
+#include "optimized/batched_cayley_launch.hpp"
 #include "optimized/device_buffer.hpp"
 #include "optimized/device_probe.hpp"
 #include "optimized/fused_gemv_checks.hpp"
@@ -35,10 +35,10 @@ __global__ void lora_kernel(View w, int out, int in, LoraMergeTerms terms, float
 }
 
 template <class View>
-__global__ void oft_kernel(View w, int out, int in, const float* rotation, int block_size, float* merged) {
+__global__ void oft_kernel(View w, int out, int in, RotationBlocks rot, float* merged) {
   const long long f = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (f >= static_cast<long long>(out) * in) return;
-  merged[f] = merged_oft_element(w, static_cast<int>(f / in), static_cast<int>(f % in), rotation, block_size);
+  merged[f] = merged_oft_element(w, static_cast<int>(f / in), static_cast<int>(f % in), rot);
 }
 
 __global__ void start_kernel(HqqMergeGrouping g, const float* merged, float* inv, float* zero) {
@@ -115,14 +115,14 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
   // W R_n^T ... R_1^T: the last adapter rotates the stored weight, each earlier one the result.
   float *result = merged.get(), *other = previous.get();
   for (std::size_t k = l.oft.size(); k-- > 0;) {
-    const float* rotation = up(rotation_blocks_on_gpu(l, l.oft[k]));
-    const int b = l.oft[k].block_size;
+    const RotationBlocks rot =
+        rotation_blocks(rotation_blocks_on_device(l.oft[k], up), l.oft[k].block_size, l.oft[k].block_share);
     if (k + 1 == l.oft.size()) {
-      oft_kernel<<<blocks_for(elements), kThreads>>>(view, l.out_features, l.in_features, rotation, b, result);
+      oft_kernel<<<blocks_for(elements), kThreads>>>(view, l.out_features, l.in_features, rot, result);
     } else {
       std::swap(result, other);
       oft_kernel<<<blocks_for(elements), kThreads>>>(DenseView{other, l.in_features}, l.out_features, l.in_features,
-                                                     rotation, b, result);
+                                                     rot, result);
     }
   }
   start_kernel<<<blocks_for(g.groups), kThreads>>>(g, result, inv.get(), zero.get());

@@ -54,16 +54,14 @@ std::vector<float> merged_weight_on_host(const HostLayer& l, const HqqView& view
   }
   // W R_n^T ... R_1^T: the last adapter rotates the stored weight, each earlier one the result.
   for (std::size_t k = l.oft.size(); k-- > 0;) {
-    const std::vector<float> rotation = rotation_blocks_on_host(l, l.oft[k]);
-    const int b = l.oft[k].block_size;
+    const std::vector<float> blocks = rotation_blocks_on_host(l.oft[k]);
+    const RotationBlocks rot = rotation_blocks(blocks.data(), l.oft[k].block_size, l.oft[k].block_share);
     merged.swap(previous);
     merged.resize(previous.size());
     if (k + 1 == l.oft.size())
-      fill([&](int o, int i) { return merged_oft_element(view, o, i, rotation.data(), b); });
+      fill([&](int o, int i) { return merged_oft_element(view, o, i, rot); });
     else
-      fill([&](int o, int i) {
-        return merged_oft_element(DenseView{previous.data(), l.in_features}, o, i, rotation.data(), b);
-      });
+      fill([&](int o, int i) { return merged_oft_element(DenseView{previous.data(), l.in_features}, o, i, rot); });
   }
   return merged;
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "optimized/cayley_block.hpp"  // QORACLE_HD
+#include "optimized/rotation_blocks.hpp"
 
 namespace qoracle::optimized {
 
@@ -86,12 +87,13 @@ QORACLE_HD float merged_lora_element(const View& w, int o, int i, const LoraMerg
   return base + delta * t.scaling;
 }
 
+// (W R^T)[o][i]: row o of W, block by block, times column c of R_j^T (row c of R_j).
 template <class View>
-QORACLE_HD float merged_oft_element(const View& w, int o, int i, const float* rotation, int block_size) {
-  const int j = i / block_size, c = i % block_size;
-  const float* r = rotation + static_cast<long long>(j) * block_size * block_size;
+QORACLE_HD float merged_oft_element(const View& w, int o, int i, const RotationBlocks& rot) {
+  const int b = rot.block_size, j = i / b, c = i % b;
+  const float* r = rot.block(j);
   float acc = 0.0f;
-  for (int k = 0; k < block_size; ++k) acc += w(o, j * block_size + k) * r[c * block_size + k];
+  for (int k = 0; k < b; ++k) acc += w(o, j * b + k) * r[c * b + k];
   return acc;
 }
 

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "optimized/batched_cayley.hpp"
+#include "optimized/batched_cayley_launch.hpp"
 #include "optimized/block_sync.cuh"
 #include "optimized/device_activations.cuh"
 #include "optimized/device_buffer.hpp"
@@ -132,7 +132,8 @@ ResidentFusedLayer::ResidentFusedLayer(const HostLayer& l) {
   impl->rank = l.rank;
   impl->activations = l.activations;
   impl->tile_k = gemm_tile_k(rotation_unit(l));
-  const std::vector<std::vector<float>> rotations = rotations_on_gpu(l);
+  std::vector<const float*> rotations;
+  for (const HostRotation& r : l.oft) rotations.push_back(rotation_blocks_on_device(r, impl->up));
   impl->adapters = fused_adapters(l, rotations, [&](const auto& v) { return impl->up(v); });
   std::visit([&](const auto& w) { impl->view = make_view(w, l, [&](const auto& v) { return impl->up(v); }); },
              l.weights);

@@ -17,7 +17,7 @@ namespace {
 
 // adapter: "lora", "dora" (PEFT's HqqLoraLinear, one adapter), "lora2" and "dora2" (two LoRA or
 // two DoRA adapters, the math convention: one requantization), "oft" (exact Cayley: the same rotation in both
-// conventions), "oft2" (two OFT adapters of different block sizes, exact and Neumann, the math convention).
+// conventions), "oft_shared" (the same with block_share: one rotation for every block), "oft2" (two OFT adapters of different block sizes, exact and Neumann, the math convention).
 struct MergeCase {
   const char* adapter;
   int nbits, group_size, axis;
@@ -68,11 +68,16 @@ Expected build(const MergeCase& c, std::uint64_t seed) {
   OftConfig config;
   config.oft_block_size = 16;
   config.use_cayley_neumann = false;
-  layer.add_adapter("first", config, round_to(Dtype::Float32, rng.normal(8, 120, 0.05)));
-  if (adapter == "oft") return merged_by_reference(layer, {"first"}, rng);
+  config.block_share = adapter == "oft_shared";
+  const auto add = [&](const char* name, double sd) {
+    const OftBlocks blocks = resolve_oft_blocks(in, config);
+    layer.add_adapter(name, config, round_to(Dtype::Float32, rng.normal(blocks.param_rows, blocks.n_elements, sd)));
+  };
+  add("first", 0.05);
+  if (adapter != "oft2") return merged_by_reference(layer, {"first"}, rng);
   config.oft_block_size = 32;
   config.use_cayley_neumann = true;
-  layer.add_adapter("second", config, round_to(Dtype::Float32, rng.normal(4, 496, 0.02)));
+  add("second", 0.02);
   return merged_by_reference(layer, {"first", "second"}, rng);
 }
 
@@ -158,6 +163,7 @@ INSTANTIATE_TEST_SUITE_P(Configs, OptimizedHqqMerge,
                                            MergeCase{"dora", 4, 64, 1}, MergeCase{"dora", 3, 64, 0},
                                            MergeCase{"lora2", 4, 64, 1}, MergeCase{"dora2", 4, 64, 1},
                                            MergeCase{"oft", 4, 64, 1}, MergeCase{"oft", 1, 32, 0},
+                                           MergeCase{"oft_shared", 4, 64, 1},
                                            MergeCase{"oft2", 4, 64, 1}, MergeCase{"oft2", 2, 32, 0}),
                          [](const auto& info) {
                            const MergeCase& c = info.param;
