@@ -5,7 +5,9 @@ runs on the device image (a plain torch Linear, and hqq carried as a wheel by
 scripts/device-bundle.sh). Same cases as bench_optimized's float16 rows (same shapes, tokens, OFT
 block size 32 and LoRA rank 16 with alpha 32; weights random, which does not change the time),
 timed like the C++ benchmarks: CUDA events around 20 forwards under torch.no_grad, the median of
-several such runs. Writes Google-Benchmark-shaped JSON: peft_real/forward/<case>/f16.
+several such runs. Then PEFT's LoRA merge into HQQ (hqq's requantization on the device), the
+baseline of bench_optimized's optimized/merge/lora/hqq rows. Writes Google-Benchmark-shaped JSON:
+peft_real/forward/<case>/f16 and peft_real/merge/lora/hqq/n<features>.
 
     python3 bench/peft_gpu_timing.py --out peft_real.json [--device cuda] [--quick]
 """
@@ -73,6 +75,60 @@ def seconds_per_forward(model, x, device, iterations=20, runs=5):
     return statistics.median(times)
 
 
+def merge_layer(model):  # the one adapter layer PEFT put in place of the base
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    return next(m for m in model.modules() if isinstance(m, BaseTunerLayer))
+
+
+def seconds_per_merge(model, device, runs=5):
+    """PEFT's merge of the adapter into its base as a user calls it: for HQQ that copies the layer,
+    dequantizes, adds s*B*A and requantizes with hqq's optimizer, on the device the layer is on.
+    Wall time with a synchronize on each side (the merge mixes host and device work, as the C++
+    merge's wall time includes its uploads and downloads); each merge is undone before the next."""
+    layer = merge_layer(model)
+
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    times = []
+    with torch.no_grad():
+        layer.merge()  # warm-up
+        layer.unmerge()
+        for _ in range(runs):
+            sync()
+            t0 = time.perf_counter()
+            layer.merge()
+            sync()
+            times.append(time.perf_counter() - t0)
+            layer.unmerge()
+    return statistics.median(times)
+
+
+def error_row(case, e):
+    print(f"{case}: {type(e).__name__}: {e}", file=sys.stderr)
+    return {"name": case, "run_type": "iteration", "error_occurred": True,
+            "error_message": f"{type(e).__name__}: {e}"[:300]}
+
+
+def time_merges(features, device, label):
+    """peft_real/merge/lora/hqq/n<features>: beside bench_optimized's optimized/merge/lora/hqq/n*
+    (4-bit, groups of 64, axis 1, rank 16). PEFT cannot merge OFT into HQQ, so no OFT rows."""
+    results = []
+    for n in features:
+        case = f"peft_real/merge/lora/hqq/n{n}"
+        try:
+            model = peft_model("lora", base_layer("hqq", n, n, torch.float16, device))
+            s = seconds_per_merge(model, device)
+            results.append({"name": case, "run_type": "iteration", "real_time": s * 1e3, "time_unit": "ms",
+                            "label": label})
+            print(f"{case}: {s * 1e3:.2f} ms")
+            del model
+        except Exception as e:
+            results.append(error_row(case, e))
+    return results
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
@@ -100,10 +156,7 @@ def main():
                 try:
                     model = peft_model(adapter, base_layer(fmt, out, inn, torch.float16, a.device))
                 except Exception as e:  # e.g. a PEFT wrapper that cannot be constructed (peft-oft-lora.md)
-                    for t in tokens:
-                        results.append({"name": f"peft_real/forward/{name}/t{t}/f16", "run_type": "iteration",
-                                        "error_occurred": True, "error_message": f"{type(e).__name__}: {e}"[:300]})
-                    print(f"{name}: {type(e).__name__}: {e}", file=sys.stderr)
+                    results += [error_row(f"peft_real/forward/{name}/t{t}/f16", e) for t in tokens]
                     continue
                 for t in tokens:
                     x = torch.randn(t, inn, dtype=torch.float16, device=a.device)
@@ -114,10 +167,10 @@ def main():
                                         "label": label})
                         print(f"{case}: {s * 1e6:.1f} us")
                     except Exception as e:
-                        results.append({"name": case, "run_type": "iteration", "error_occurred": True,
-                                        "error_message": f"{type(e).__name__}: {e}"[:300]})
-                        print(f"{case}: {type(e).__name__}: {e}", file=sys.stderr)
+                        results.append(error_row(case, e))
                 del model
+    if "hqq" in versions:
+        results += time_merges([256] if a.quick else [256, 1024, 4096], a.device, label)
     with open(a.out, "w") as f:
         json.dump({"context": {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": label, **versions},
                    "benchmarks": results}, f, indent=1)
