@@ -30,13 +30,14 @@ Matrix LoraLayer<Base>::forward(const Matrix& x) const {
   require_input(x, base_.in_features());
   Matrix y = base_.forward(x, dtype_);
   if (!adapters_.merged.empty()) return y;
-  const Matrix w = base_.weight();
+  std::optional<Matrix> w;  // the unmerged weight, dequantized only where a DoRA adapter needs it
   for (const auto& name : adapters_.active()) {
     const LoraAdapter& a = adapters_.get(name).adapter;
     if (a.config().use_dora) {
       // PEFT's DoRA scales the result so far less the base bias, so g also scales the adapters
       // before this one: y += (g - 1)(y - b) + g s x A^T B^T, with g on the unmerged W.
-      const Vector g = dora_scale(a, w);
+      if (!w) w = base_.weight();
+      const Vector g = dora_scale(a, *w);
       Matrix so_far = y;
       if (base_.bias()) so_far.rowwise() -= base_.bias()->transpose();
       y += (so_far + a.output(x)) * g.asDiagonal() - so_far;
