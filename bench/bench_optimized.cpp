@@ -37,21 +37,23 @@ double copy_bandwidth() {  // measured once per run
   return bandwidth;
 }
 
-// The case's layer as the kernels take it, activations in `dtype`. The last one is kept: the
-// fused kernels and the baseline run the same case one after the other, and building a
-// 4096 x 11008 layer (the float64 reference quantizes it) takes seconds.
+// The case's layer as the kernels take it, activations in `dtype`. The last one is kept, since
+// neither the token count nor the activation dtype changes the weights and building a 4096 x 11008
+// layer (the float64 reference quantizes it) takes seconds: the cases of one layer run one after
+// the other, so each layer is built once, not once per token count, dtype and path.
 const optimized::HostLayer& host_layer_for(const LayerCase& c, optimized::Activations dtype) {
   static std::string key;
   static optimized::HostLayer host;
-  const std::string name = c.name() + "/" + optimized::activations_name(dtype);
+  const std::string name =
+      std::string(adapter_kind_name(c.adapter)) + "/" + base_format_name(c.base) + "/" + c.shape.name();
   if (name != key) {
     host = with_base(c.base, [&]<class Base>() {
       return c.adapter == AdapterKind::Oft ? optimized::host_layer(oft_layer<Base>(c.shape), "default")
                                            : optimized::host_layer(lora_layer<Base>(c.shape), "default");
     });
-    host.activations = dtype;
     key = name;
   }
+  host.activations = dtype;
   return host;
 }
 
