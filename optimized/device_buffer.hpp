@@ -14,6 +14,14 @@ inline void check_cuda(cudaError_t err, const char* what) {
   if (err != cudaSuccess) throw Error(std::string(what) + ": " + cudaGetErrorString(err));
 }
 
+// `count` elements from device memory (synchronizes: kernel errors surface here).
+template <class T>
+std::vector<T> download(const T* device, size_t count) {
+  std::vector<T> host(count);
+  if (count) check_cuda(cudaMemcpy(host.data(), device, count * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy to host");
+  return host;
+}
+
 template <class T>
 class DeviceBuffer {
  public:
@@ -30,11 +38,7 @@ class DeviceBuffer {
   void upload(const std::vector<T>& host) {
     check_cuda(cudaMemcpy(ptr_, host.data(), count_ * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to device");
   }
-  std::vector<T> download() const {  // synchronizes: kernel errors surface here
-    std::vector<T> host(count_);
-    check_cuda(cudaMemcpy(host.data(), ptr_, count_ * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy to host");
-    return host;
-  }
+  std::vector<T> download() const { return optimized::download(ptr_, count_); }
 
  private:
   T* ptr_ = nullptr;

@@ -4,13 +4,11 @@
 #include <string>
 #include <utility>
 
-#include "optimized/batched_cayley_launch.hpp"
 #include "optimized/device_buffer.hpp"
 #include "optimized/device_probe.hpp"
-#include "optimized/fused_gemv_checks.hpp"
-#include "optimized/fused_views.hpp"
 #include "optimized/hqq_merge.hpp"
 #include "optimized/hqq_merge_checks.hpp"
+#include "optimized/merged_weight_launch.hpp"
 #include "reference/error.hpp"
 
 namespace qoracle::optimized {
@@ -26,20 +24,6 @@ struct OptimizerState {
 };
 
 unsigned blocks_for(long long n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
-
-template <class View>
-__global__ void lora_kernel(View w, int out, int in, LoraMergeTerms terms, float* merged) {
-  const long long f = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (f >= static_cast<long long>(out) * in) return;
-  merged[f] = merged_lora_element(w, static_cast<int>(f / in), static_cast<int>(f % in), terms);
-}
-
-template <class View>
-__global__ void oft_kernel(View w, int out, int in, RotationBlocks rot, float* merged) {
-  const long long f = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (f >= static_cast<long long>(out) * in) return;
-  merged[f] = merged_oft_element(w, static_cast<int>(f / in), static_cast<int>(f % in), rot);
-}
 
 __global__ void start_kernel(HqqMergeGrouping g, const float* merged, float* inv, float* zero) {
   const int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
@@ -100,31 +84,12 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
   const long long elements = static_cast<long long>(l.out_features) * l.in_features;
 
   Uploads up;
-  const HqqView view = make_view(hw, l, [&](const auto& v) { return up(v); });
-  DeviceBuffer<float> merged(static_cast<size_t>(elements)),
-      previous(l.oft.size() > 1 ? static_cast<size_t>(elements) : 0);
+  const float* result = merged_weight_on_device(l, up);
   DeviceBuffer<float> inv(g.groups), zero(g.groups), scale(g.groups);
   DeviceBuffer<double> err(g.groups);
   DeviceBuffer<OptimizerState> state(1);
   state.upload({OptimizerState{std::numeric_limits<float>::infinity(), hw.optimize ? 0 : 1, 0}});
 
-  if (l.rank > 0) {
-    const LoraMergeTerms terms = lora_merge_terms(l, up(l.lora_a), up(l.lora_b), up(l.dot_scale));
-    lora_kernel<<<blocks_for(elements), kThreads>>>(view, l.out_features, l.in_features, terms, merged.get());
-  }
-  // W R_n^T ... R_1^T: the last adapter rotates the stored weight, each earlier one the result.
-  float *result = merged.get(), *other = previous.get();
-  for (std::size_t k = l.oft.size(); k-- > 0;) {
-    const RotationBlocks rot =
-        rotation_blocks(rotation_blocks_on_device(l.oft[k], up), l.oft[k].block_size, l.oft[k].block_share);
-    if (k + 1 == l.oft.size()) {
-      oft_kernel<<<blocks_for(elements), kThreads>>>(view, l.out_features, l.in_features, rot, result);
-    } else {
-      std::swap(result, other);
-      oft_kernel<<<blocks_for(elements), kThreads>>>(DenseView{other, l.in_features}, l.out_features, l.in_features,
-                                                     rot, result);
-    }
-  }
   start_kernel<<<blocks_for(g.groups), kThreads>>>(g, result, inv.get(), zero.get());
   for (int it = 0; hw.optimize && it < hw.iters; ++it) {  // launched unconditionally; a stopped state skips
     step_kernel<<<blocks_for(g.groups), kThreads>>>(g, result, inv.get(), zero.get(), err.get(), state.get());

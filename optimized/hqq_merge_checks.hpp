@@ -37,10 +37,5 @@ struct HqqMergeGrouping {
 // lora_bias); returns the base.
 const HqqWeights& check_hqq_merge(const HostLayer& layer);
 HqqMergeGrouping hqq_merge_grouping(const HostLayer& layer, const HqqWeights& weights);
-// The layer's LoRA terms with its tensors at a, b and dot_scale (host or device copies; dot_scale
-// null without DoRA).
-inline LoraMergeTerms lora_merge_terms(const HostLayer& l, const float* a, const float* b, const float* dot_scale) {
-  return LoraMergeTerms{a, b, l.dot_scale.empty() ? nullptr : dot_scale, l.rank, l.in_features, l.scaling};
-}
 
 }  // namespace qoracle::optimized

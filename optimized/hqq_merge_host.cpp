@@ -3,10 +3,10 @@
 #include <string>
 
 #include "optimized/fused_gemv_checks.hpp"
-#include "optimized/fused_views.hpp"
 #include "optimized/hqq_merge.hpp"
 #include "optimized/hqq_merge_checks.hpp"
 #include "optimized/hqq_requantize.hpp"
+#include "optimized/merged_weight.hpp"
 #include "reference/error.hpp"
 
 namespace qoracle::optimized {
@@ -15,9 +15,7 @@ const HqqWeights& check_hqq_merge(const HostLayer& l) {
   check_fused_layer(l, static_cast<std::size_t>(l.in_features), 1);
   const auto* w = std::get_if<HqqWeights>(&l.weights);
   if (!w) throw Error("base: hqq_merge needs an HQQ layer");
-  if (l.oft.empty() == (l.rank == 0))
-    throw Error("adapter: hqq_merge needs LoRA or OFT adapters, not both and not neither (oft: " +
-                std::to_string(l.oft.size()) + " adapters, lora rank: " + std::to_string(l.rank) + ")");
+  check_merge_adapters(l, "hqq_merge");
   if (!l.lora_bias.empty())
     throw Error("lora_bias: PEFT's HqqLoraLinear refuses lora_bias (ValueError), so there is no merge to reproduce");
   return *w;
@@ -38,41 +36,10 @@ HqqMergeGrouping hqq_merge_grouping(const HostLayer& l, const HqqWeights& w) {
   return g;
 }
 
-namespace {
-
-// The merged weight, row-major (out, in) = the grouped matrix's storage (as the GPU's kernels).
-std::vector<float> merged_weight_on_host(const HostLayer& l, const HqqView& view) {
-  std::vector<float> merged(static_cast<std::size_t>(l.out_features) * l.in_features), previous;
-  auto fill = [&](auto&& element) {
-    for (int o = 0; o < l.out_features; ++o)
-      for (int i = 0; i < l.in_features; ++i) merged[static_cast<std::size_t>(o) * l.in_features + i] = element(o, i);
-  };
-  if (l.rank > 0) {
-    const LoraMergeTerms terms = lora_merge_terms(l, l.lora_a.data(), l.lora_b.data(), l.dot_scale.data());
-    fill([&](int o, int i) { return merged_lora_element(view, o, i, terms); });
-    return merged;
-  }
-  // W R_n^T ... R_1^T: the last adapter rotates the stored weight, each earlier one the result.
-  for (std::size_t k = l.oft.size(); k-- > 0;) {
-    const std::vector<float> blocks = rotation_blocks_on_host(l.oft[k]);
-    const RotationBlocks rot = rotation_blocks(blocks.data(), l.oft[k].block_size, l.oft[k].block_share);
-    merged.swap(previous);
-    merged.resize(previous.size());
-    if (k + 1 == l.oft.size())
-      fill([&](int o, int i) { return merged_oft_element(view, o, i, rot); });
-    else
-      fill([&](int o, int i) { return merged_oft_element(DenseView{previous.data(), l.in_features}, o, i, rot); });
-  }
-  return merged;
-}
-
-}  // namespace
-
-
 HqqMergeResult hqq_merge_on_host(const HostLayer& l) {
   const HqqWeights& hw = check_hqq_merge(l);
   const HqqMergeGrouping g = hqq_merge_grouping(l, hw);
-  const std::vector<float> merged = merged_weight_on_host(l, make_view(hw, l, [](const auto& v) { return v.data(); }));
+  const std::vector<float> merged = merged_weight_on_host(l);
   HqqMergeResult out{HqqWeights{HqqLayout(hw)}};  // the layout and config stay; the tensors are new
   std::vector<float>& zero = out.weights.zero;
   std::vector<float> inv(g.groups);

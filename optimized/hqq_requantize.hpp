@@ -1,5 +1,5 @@
 #pragma once
-// HQQ requantization for the merge path, per group and per element, written once for host and
+// HQQ requantization for the merge path, per group, written once for host and
 // device (see optimized/cayley_block.hpp). It follows hqq 0.2.8.post1's quantizer as the
 // reference's float32 emulation does (reference/hqq_quantizer.cpp, spec hqq.md §2): every
 // elementwise step rounded to float32, group sums and the global error sum accumulated in double
@@ -7,7 +7,6 @@
 #include <cmath>
 
 #include "optimized/cayley_block.hpp"  // QORACLE_HD
-#include "optimized/rotation_blocks.hpp"
 
 namespace qoracle::optimized {
 
@@ -64,37 +63,6 @@ QORACLE_HD inline double hqq_group_step(const HqqGroupRef& g, const HqqQuantizer
   }
   zero = static_cast<float>(acc) / static_cast<float>(g.count);
   return err;
-}
-
-// The merged weight's element before requantization. LoRA (the layer's adapters stacked, their
-// scalings and DoRA magnitudes folded into B): dot_scale[o] W[o][i] + s (B A)[o][i], with dot_scale
-// absent for no DoRA. OFT, one adapter at a time: (W R_bd^T)[o][i] = sum_k W[o][j b + k] R_j[c][k]
-// with i = j b + c.
-struct LoraMergeTerms {
-  const float* a = nullptr;          // (rank, in)
-  const float* b = nullptr;          // (out, rank)
-  const float* dot_scale = nullptr;  // per output; null: 1
-  int rank = 0, in = 0;
-  float scaling = 1.0f;
-};
-
-template <class View>
-QORACLE_HD float merged_lora_element(const View& w, int o, int i, const LoraMergeTerms& t) {
-  float delta = 0.0f;
-  for (int r = 0; r < t.rank; ++r)
-    delta += t.b[static_cast<long long>(o) * t.rank + r] * t.a[static_cast<long long>(r) * t.in + i];
-  const float base = t.dot_scale ? t.dot_scale[o] * w(o, i) : w(o, i);
-  return base + delta * t.scaling;
-}
-
-// (W R^T)[o][i]: row o of W, block by block, times column c of R_j^T (row c of R_j).
-template <class View>
-QORACLE_HD float merged_oft_element(const View& w, int o, int i, const RotationBlocks& rot) {
-  const int b = rot.block_size, j = i / b, c = i % b;
-  const float* r = rot.block(j);
-  float acc = 0.0f;
-  for (int k = 0; k < b; ++k) acc += w(o, j * b + k) * r[c * b + k];
-  return acc;
 }
 
 }  // namespace qoracle::optimized

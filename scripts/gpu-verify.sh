@@ -87,7 +87,8 @@ case "$stage" in
     sanitize memcheck test_optimized_fused_gemv '*' 100
     sanitize memcheck test_optimized_cayley '*' 60
     sanitize memcheck test_optimized_hqq_merge '*' 60
-    sanitize memcheck test_optimized_fixtures '*peft_0_21_2*' 150
+    sanitize memcheck test_optimized_dense_merge '*' 30
+    sanitize memcheck test_optimized_fixtures '*peft_0_21_2*' 140
     sanitize memcheck test_peft_order_gpu '*peft_0_21_2*:PeftOrderGpuLayer.*' 150
     ;;
   racecheck)

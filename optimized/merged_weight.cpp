@@ -1,0 +1,49 @@
+// The merged weight on the host, and the adapter check every merge makes.
+#include "optimized/merged_weight.hpp"
+
+#include <string>
+#include <variant>
+
+#include "optimized/fused_gemv_checks.hpp"
+#include "optimized/fused_views.hpp"
+#include "reference/error.hpp"
+
+namespace qoracle::optimized {
+
+void check_merge_adapters(const HostLayer& l, const char* merge) {
+  if (l.oft.empty() == (l.rank == 0))
+    throw Error(std::string("adapter: ") + merge + " needs LoRA or OFT adapters, not both and not neither (oft: " +
+                std::to_string(l.oft.size()) + " adapters, lora rank: " + std::to_string(l.rank) + ")");
+}
+
+std::vector<float> merged_weight_on_host(const HostLayer& l) {
+  std::vector<float> merged(static_cast<std::size_t>(l.out_features) * l.in_features), previous;
+  auto fill = [&](auto&& element) {
+    for (int o = 0; o < l.out_features; ++o)
+      for (int i = 0; i < l.in_features; ++i) merged[static_cast<std::size_t>(o) * l.in_features + i] = element(o, i);
+  };
+  std::visit(
+      [&](const auto& weights) {
+        const auto view = make_view(weights, l, [](const auto& v) { return v.data(); });
+        if (l.rank > 0) {
+          const LoraMergeTerms terms = lora_merge_terms(l, l.lora_a.data(), l.lora_b.data(), l.dot_scale.data());
+          fill([&](int o, int i) { return merged_lora_element(view, o, i, terms); });
+          return;
+        }
+        // The last adapter rotates the stored weight, each earlier one the result so far.
+        for (std::size_t k = l.oft.size(); k-- > 0;) {
+          const std::vector<float> blocks = rotation_blocks_on_host(l.oft[k]);
+          const RotationBlocks rot = rotation_blocks(blocks.data(), l.oft[k].block_size, l.oft[k].block_share);
+          merged.swap(previous);
+          merged.resize(previous.size());
+          if (k + 1 == l.oft.size())
+            fill([&](int o, int i) { return merged_oft_element(view, o, i, rot); });
+          else
+            fill([&](int o, int i) { return merged_oft_element(DenseView{previous.data(), l.in_features}, o, i, rot); });
+        }
+      },
+      l.weights);
+  return merged;
+}
+
+}  // namespace qoracle::optimized
