@@ -16,6 +16,7 @@
 #include "optimized/copy_bandwidth.hpp"
 #include "optimized/device_probe.hpp"
 #include "optimized/fused_layer.hpp"
+#include "optimized/dense_merge.hpp"
 #include "optimized/hqq_merge.hpp"
 
 namespace {
@@ -87,14 +88,15 @@ void register_forward(const std::string& prefix, const LayerCase& c, optimized::
   });
 }
 
-// Merges into an HQQ layer on the GPU (dequantize, + s B A or rotate, requantize with the proximal
-// optimizer), wall time including the uploads and downloads. LoRA is PEFT's HqqLoraLinear merge:
-// compare with torch/merge/lora/hqq. PEFT cannot merge OFT into HQQ (its HqqOFTLinear.merge
-// raises), so OFT has no baseline; it is timed for the rotation's cost.
-template <class Layer>
-void register_hqq_merge(const std::string& adapter, int features, Layer (*make)(LayerShape)) {
-  benchmark::RegisterBenchmark(("optimized/merge/" + adapter + "/hqq/n" + std::to_string(features)).c_str(),
-                               [features, make](benchmark::State& state) {
+// Merges on the GPU, wall time including the uploads and downloads: into HQQ (dequantize, + s B A
+// or rotate, requantize with the proximal optimizer) and into a plain linear layer (the merged
+// float32 weight). Compare with the real PEFT's merges on the same device (peft_real/merge/...,
+// bench/peft_gpu_timing.py) and torch/merge/... on the CPU. PEFT cannot merge OFT into HQQ (its
+// HqqOFTLinear.merge raises), so that row has no baseline; it is timed for the rotation's cost.
+template <class Layer, class Merge>
+void register_merge(const std::string& name, int features, Layer (*make)(LayerShape), Merge merge) {
+  benchmark::RegisterBenchmark(("optimized/merge/" + name + "/n" + std::to_string(features)).c_str(),
+                               [features, make, merge](benchmark::State& state) {
                                  const auto device = optimized::probe_device();
                                  if (!device.available) {
                                    state.SkipWithError(("no GPU: " + device.reason).c_str());
@@ -102,7 +104,7 @@ void register_hqq_merge(const std::string& adapter, int features, Layer (*make)(
                                  }
                                  const optimized::HostLayer host =
                                      optimized::host_layer(make(LayerShape{features, features}), "default");
-                                 for (auto _ : state) benchmark::DoNotOptimize(optimized::hqq_merge(host));
+                                 for (auto _ : state) benchmark::DoNotOptimize(merge(host));
                                  state.SetItemsProcessed(state.iterations());
                                  state.SetLabel(device.reason);
                                })
@@ -123,8 +125,12 @@ int main(int argc, char** argv) {
     }
   }
   for (int n : {256, 1024, 4096}) {
-    register_hqq_merge("lora", n, +[](LayerShape shape) { return lora_layer<HqqLinear>(shape); });
-    register_hqq_merge("oft", n, +[](LayerShape shape) { return oft_layer<HqqLinear>(shape); });
+    register_merge("lora/hqq", n, +[](LayerShape shape) { return lora_layer<HqqLinear>(shape); }, optimized::hqq_merge);
+    register_merge("oft/hqq", n, +[](LayerShape shape) { return oft_layer<HqqLinear>(shape); }, optimized::hqq_merge);
+    register_merge("lora/linear", n, +[](LayerShape shape) { return lora_layer<DenseLinear>(shape); },
+                   optimized::dense_merge);
+    register_merge("oft/linear", n, +[](LayerShape shape) { return oft_layer<DenseLinear>(shape); },
+                   optimized::dense_merge);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

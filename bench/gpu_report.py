@@ -3,9 +3,9 @@
 (scripts/gpu-verify.sh bench -> optimized.json). One row per forward case: the fused kernels'
 time, the PEFT-order baseline's (bench/peft_order_gpu) from the same run, the speedup, the weight
 bandwidth the fused kernels reached and their time over the memory floor (the quantized weight
-bytes read at the device's measured copy bandwidth). Then the GPU HQQ merge beside the real PEFT's
-merge on the same device (bench/peft_gpu_timing.py) and the LibTorch CPU merge of
-reports/bench/torch.json, with both machines named.
+bytes read at the device's measured copy bandwidth). Then the GPU merges (HQQ and plain linear)
+beside the real PEFT's merges on the same device (bench/peft_gpu_timing.py) and the LibTorch CPU
+merges of reports/bench/torch.json, with both machines named.
 
     python3 bench/gpu_report.py --gpu optimized.json [--torch reports/bench/torch.json] --out reports/gpu/benchmarks.md
 """
@@ -110,23 +110,24 @@ def main():
 
     merges = sorted((k for k in gpu if k.startswith("optimized/merge/")), key=case_key)
     if merges:
-        md += ["", "## HQQ merge (dequantize, + s·B·A or · R_bdᵀ, requantize with the proximal optimizer)", "",
+        md += ["", "## Merges (HQQ: dequantize, + s·B·A or · R_bdᵀ, requantize with the proximal optimizer; "
+               "linear: the merged float32 weight)", "",
                f"Ours: the whole layer in one launch sequence, wall time with uploads and downloads, on {device}. "
-               "PEFT (real, GPU): HqqLoraLinear.merge on the same device, weights resident, wall time "
-               "(bench/peft_gpu_timing.py: copy the layer, dequantize, add the delta, hqq's quantize). "
+               "PEFT (real, GPU): the adapter layer's merge() on the same device, weights resident, wall time "
+               "(bench/peft_gpu_timing.py; for HQQ: copy the layer, dequantize, add the delta, hqq's quantize). "
                f"LibTorch CPU: the baseline's PEFT-order merge from `reports/bench/torch.json`, on "
                f"{tctx.get('host_name', '?')} ({tctx.get('num_cpus', '?')} CPUs): a different machine, so that ratio "
-               "compares the two paths as a user would run them, not the same hardware. OFT has no baseline: "
+               "compares the two paths as a user would run them, not the same hardware. oft/hqq has no baseline: "
                "PEFT's HqqOFTLinear.merge raises (reports/peft-deviations.md). "
-               f"Aim: ≥ {AIM_MERGE:g}× faster than PEFT's GPU merge at 4096×4096.", "",
-               "| case | ours (GPU) | PEFT (real, GPU) | ratio | LibTorch CPU | ratio | aim (n4096) |",
+               f"Aim: the HQQ merge ≥ {AIM_MERGE:g}× faster than PEFT's GPU merge at 4096×4096.", "",
+               "| case | ours (GPU) | PEFT (real, GPU) | ratio | LibTorch CPU | ratio | aim (HQQ n4096) |",
                "|---|---|---|---|---|---|---|"]
         ratio = lambda t, ours: f"{t / ours:.1f}×" if t and ours else "—"
         for k in merges:
             tg = seconds(gpu[k])
             tr = seconds(real.get(k.replace("optimized/", "peft_real/")))
             tt = seconds(torch.get(k.replace("optimized/", "torch/") + "_median") or torch.get(k.replace("optimized/", "torch/")))
-            aim = ("yes" if tr / tg >= AIM_MERGE else "no") if k.endswith("/n4096") and tg and tr else ""
+            aim = ("yes" if tr / tg >= AIM_MERGE else "no") if "/hqq/n4096" in k and tg and tr else ""
             md.append(f"| `{k}` | {fmt_time(tg)} | {fmt_time(tr)} | {ratio(tr, tg)} | {fmt_time(tt)} | {ratio(tt, tg)} | {aim} |")
     with open(a.out, "w") as f:
         f.write("\n".join(md) + "\n")

@@ -5,9 +5,9 @@ runs on the device image (a plain torch Linear, and hqq carried as a wheel by
 scripts/device-bundle.sh). Same cases as bench_optimized's float16 rows (same shapes, tokens, OFT
 block size 32 and LoRA rank 16 with alpha 32; weights random, which does not change the time),
 timed like the C++ benchmarks: CUDA events around 20 forwards under torch.no_grad, the median of
-several such runs. Then PEFT's LoRA merge into HQQ (hqq's requantization on the device), the
-baseline of bench_optimized's optimized/merge/lora/hqq rows. Writes Google-Benchmark-shaped JSON:
-peft_real/forward/<case>/f16 and peft_real/merge/lora/hqq/n<features>.
+several such runs. Then PEFT's merges (LoRA into HQQ, with hqq's requantization on the device;
+LoRA and OFT into nn.Linear), the baselines of bench_optimized's optimized/merge rows. Writes
+Google-Benchmark-shaped JSON: peft_real/forward/<case>/f16 and peft_real/merge/<adapter>/<format>/n<features>.
 
     python3 bench/peft_gpu_timing.py --out peft_real.json [--device cuda] [--quick]
 """
@@ -111,21 +111,25 @@ def error_row(case, e):
             "error_message": f"{type(e).__name__}: {e}"[:300]}
 
 
-def time_merges(features, device, label):
-    """peft_real/merge/lora/hqq/n<features>: beside bench_optimized's optimized/merge/lora/hqq/n*
-    (4-bit, groups of 64, axis 1, rank 16). PEFT cannot merge OFT into HQQ, so no OFT rows."""
+def time_merges(features, formats, device, label):
+    """peft_real/merge/<adapter>/<format>/n<features>: beside bench_optimized's optimized/merge rows
+    (HQQ 4-bit, groups of 64, axis 1; LoRA rank 16; OFT blocks of 32). PEFT cannot merge OFT into
+    HQQ, so there is no oft/hqq row."""
     results = []
-    for n in features:
-        case = f"peft_real/merge/lora/hqq/n{n}"
-        try:
-            model = peft_model("lora", base_layer("hqq", n, n, torch.float16, device))
-            s = seconds_per_merge(model, device)
-            results.append({"name": case, "run_type": "iteration", "real_time": s * 1e3, "time_unit": "ms",
-                            "label": label})
-            print(f"{case}: {s * 1e3:.2f} ms")
-            del model
-        except Exception as e:
-            results.append(error_row(case, e))
+    for adapter, fmt in (("lora", "hqq"), ("lora", "linear"), ("oft", "linear")):
+        if fmt not in formats:
+            continue
+        for n in features:
+            case = f"peft_real/merge/{adapter}/{fmt}/n{n}"
+            try:
+                model = peft_model(adapter, base_layer(fmt, n, n, torch.float16, device))
+                s = seconds_per_merge(model, device)
+                results.append({"name": case, "run_type": "iteration", "real_time": s * 1e3, "time_unit": "ms",
+                                "label": label})
+                print(f"{case}: {s * 1e3:.2f} ms")
+                del model
+            except Exception as e:
+                results.append(error_row(case, e))
     return results
 
 
@@ -169,8 +173,8 @@ def main():
                     except Exception as e:
                         results.append(error_row(case, e))
                 del model
-    if "hqq" in versions:
-        results += time_merges([256] if a.quick else [256, 1024, 4096], a.device, label)
+    formats = ("linear", "hqq") if "hqq" in versions else ("linear",)
+    results += time_merges([256] if a.quick else [256, 1024, 4096], formats, a.device, label)
     with open(a.out, "w") as f:
         json.dump({"context": {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": label, **versions},
                    "benchmarks": results}, f, indent=1)
