@@ -1,10 +1,12 @@
 #include "conformance/optimized_check.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <variant>
 
 #include "conformance/tolerances.hpp"
+#include "optimized/dense_merge.hpp"
 #include "optimized/device_probe.hpp"
 #include "optimized/fused_gemm.hpp"
 #include "optimized/fused_layer.hpp"
@@ -82,6 +84,33 @@ std::vector<CheckRow> check_case_optimized(const FixtureCase& c) {
                                     {"optimized-gemm-host", optimized::fused_gemm_on_host, false, true}};
   // With a GPU, the kernels (the GEMV or the GEMM follows from the token count).
   if (optimized::probe_device().available) paths.push_back({"optimized-gpu", optimized::fused_forward, true, true});
+  return check_case_forward(c, paths);
+}
+
+std::vector<CheckRow> check_case_optimized_merge(const FixtureCase& c) {
+  const bool dense = c.layer_kind == "oft/linear" || c.layer_kind == "lora/linear";
+  const bool merged = std::any_of(c.expected.begin(), c.expected.end(),
+                                  [](const ExpectedOutput& e) { return e.name == "forward_merged"; });
+  const bool merges_the_active = c.merge_adapters.empty() || c.merge_adapters == c.active_adapters;
+  if (!dense || !merged || !merges_the_active || c.active_adapters.empty()) return {};
+  // OFT blocks of 1 are the identity, which host_layer leaves out: such a layer merges to itself.
+  const auto merged_by = [](auto merge) {
+    return [merge](const optimized::HostLayer& l) { return l.oft.empty() && l.rank == 0 ? l : merge(l); };
+  };
+  const auto on_host = merged_by(optimized::dense_merge_on_host);
+  std::vector<ForwardPath> paths = {{"optimized-dense-merge-host",
+                                     [on_host](const optimized::HostLayer& l, const std::vector<float>& x, int tokens) {
+                                       return optimized::fused_gemv_on_host(on_host(l), x, tokens);
+                                     },
+                                     true, false}};
+  if (optimized::probe_device().available) {
+    const auto on_gpu = merged_by(optimized::dense_merge);
+    paths.push_back({"optimized-dense-merge-gpu",
+                     [on_gpu](const optimized::HostLayer& l, const std::vector<float>& x, int tokens) {
+                       return optimized::fused_forward(on_gpu(l), x, tokens);
+                     },
+                     true, false});
+  }
   return check_case_forward(c, paths);
 }
 

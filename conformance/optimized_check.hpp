@@ -36,4 +36,12 @@ std::vector<CheckRow> check_case_forward(const FixtureCase& c, const std::vector
 // a forward output has no rows; one the kernels cannot take gives one Error row naming why.
 std::vector<CheckRow> check_case_optimized(const FixtureCase& c);
 
+// The GPU merge into a plain linear layer on the same case: where the producer merged its active
+// adapters (the case has forward_merged), the layer merged by optimized::dense_merge and run by the
+// fused GEMV, judged like the forward against the oracle's unmerged forward (a merge must keep the
+// forward). Rows "forward@optimized-dense-merge-host", with a GPU also
+// "forward@optimized-dense-merge-gpu"; none for
+// other cases.
+std::vector<CheckRow> check_case_optimized_merge(const FixtureCase& c);
+
 }  // namespace qoracle

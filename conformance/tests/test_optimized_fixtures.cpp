@@ -29,6 +29,17 @@ TEST_P(OptimizedFixture, ForwardAgreesWithTheOracle) {
     EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << ": " << row_detail(row);
 }
 
+// The GPU merge into nn.Linear where the producer merged: the merged layer's forward.
+TEST_P(OptimizedFixture, DenseMergeKeepsTheForward) {
+  const FixtureCase c = read_case(GetParam().file, GetParam().name);
+  const std::vector<CheckRow> rows = check_case_optimized_merge(c);
+  if (rows.empty()) GTEST_SKIP() << "no merge into a plain linear layer";
+  SCOPED_TRACE(std::string(dtype_name(c.dtype)) + " " + c.layer_kind);
+  EXPECT_EQ(rows.size(), optimized::probe_device().available ? 2u : 1u) << rows.front().error;
+  for (const CheckRow& row : rows)
+    EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << ": " << row_detail(row);
+}
+
 INSTANTIATE_TEST_SUITE_P(Committed, OptimizedFixture, ::testing::ValuesIn(testing::committed_cases()),
                          [](const ::testing::TestParamInfo<CaseRef>& info) { return testing::sanitized(info.param); });
 

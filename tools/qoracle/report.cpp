@@ -170,7 +170,9 @@ void write_markdown_report(std::ostream& out, const std::vector<CheckRow>& rows)
                "## Optimized path (passed / checked)\n\nEach case's forward through the fused kernels "
                "(optimized/): their shared code on the host through the GEMV and the GEMM, and the kernels "
                "themselves where a GPU is present, against the float64 oracle (float16/bfloat16: at most twice "
-               "as far from it as the producer's own result).",
+               "as far from it as the producer's own result). Where the producer merged into nn.Linear, also the "
+               "layer merged by the GPU merge (optimized/dense_merge), whose forward must be the same "
+               "(forward@optimized-dense-merge-...).",
                rows, optimized_row);
 
   // Quantizer agreement: how often our codes equal the producer's, and how close scales and zeros are.
