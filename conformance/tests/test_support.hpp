@@ -8,6 +8,7 @@
 
 #include "conformance/compare.hpp"
 #include "conformance/tolerances.hpp"
+#include "reference/error.hpp"
 #include "reference/matrix.hpp"
 
 namespace qoracle::testing {
@@ -37,6 +38,17 @@ inline Matrix rows(std::initializer_list<std::initializer_list<double>> values) 
   Eigen::Index i = 0;
   for (const auto& r : values) m.row(i++) = row(r);
   return m;
+}
+
+// What `f()` throws as qoracle::Error, or "accepted" when it returns (bad-input tests).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "accepted";
 }
 
 // Every random test prints its seed so a failure replays.
