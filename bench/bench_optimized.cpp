@@ -14,9 +14,9 @@
 #include "bench/layer_cases.hpp"
 #include "bench/peft_order_gpu/peft_order_layer.hpp"
 #include "optimized/copy_bandwidth.hpp"
+#include "optimized/dense_merge.hpp"
 #include "optimized/device_probe.hpp"
 #include "optimized/fused_layer.hpp"
-#include "optimized/dense_merge.hpp"
 #include "optimized/hqq_merge.hpp"
 
 namespace {

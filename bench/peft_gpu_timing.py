@@ -105,6 +105,12 @@ def seconds_per_merge(model, device, runs=5):
     return statistics.median(times)
 
 
+def time_row(case, seconds, unit, label):  # unit: "us" or "ms", as Google Benchmark writes it
+    value = seconds * {"us": 1e6, "ms": 1e3}[unit]
+    print(f"{case}: {value:.2f} {unit}")
+    return {"name": case, "run_type": "iteration", "real_time": value, "time_unit": unit, "label": label}
+
+
 def error_row(case, e):
     print(f"{case}: {type(e).__name__}: {e}", file=sys.stderr)
     return {"name": case, "run_type": "iteration", "error_occurred": True,
@@ -123,10 +129,7 @@ def time_merges(features, formats, device, label):
             case = f"peft_real/merge/{adapter}/{fmt}/n{n}"
             try:
                 model = peft_model(adapter, base_layer(fmt, n, n, torch.float16, device))
-                s = seconds_per_merge(model, device)
-                results.append({"name": case, "run_type": "iteration", "real_time": s * 1e3, "time_unit": "ms",
-                                "label": label})
-                print(f"{case}: {s * 1e3:.2f} ms")
+                results.append(time_row(case, seconds_per_merge(model, device), "ms", label))
                 del model
             except Exception as e:
                 results.append(error_row(case, e))
@@ -152,9 +155,10 @@ def main():
     label = torch.cuda.get_device_name(0) if a.device == "cuda" else "cpu"
     shapes, tokens = ([(256, 256)], [1, 8]) if a.quick else (SHAPES, TOKENS)
     torch.manual_seed(20261123)
+    formats = ("linear", "hqq") if "hqq" in versions else ("linear",)
     results = []
     for adapter in ("oft", "lora"):
-        for fmt in ("linear", "hqq") if "hqq" in versions else ("linear",):
+        for fmt in formats:
             for out, inn in shapes:
                 name = f"{adapter}/{fmt}/{shape_name(out, inn)}"
                 try:
@@ -166,14 +170,10 @@ def main():
                     x = torch.randn(t, inn, dtype=torch.float16, device=a.device)
                     case = f"peft_real/forward/{name}/t{t}/f16"
                     try:
-                        s = seconds_per_forward(model, x, a.device)
-                        results.append({"name": case, "run_type": "iteration", "real_time": s * 1e6, "time_unit": "us",
-                                        "label": label})
-                        print(f"{case}: {s * 1e6:.1f} us")
+                        results.append(time_row(case, seconds_per_forward(model, x, a.device), "us", label))
                     except Exception as e:
                         results.append(error_row(case, e))
                 del model
-    formats = ("linear", "hqq") if "hqq" in versions else ("linear",)
     results += time_merges([256] if a.quick else [256, 1024, 4096], formats, a.device, label)
     with open(a.out, "w") as f:
         json.dump({"context": {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "device": label, **versions},

@@ -94,23 +94,19 @@ std::vector<CheckRow> check_case_optimized_merge(const FixtureCase& c) {
   const bool merges_the_active = c.merge_adapters.empty() || c.merge_adapters == c.active_adapters;
   if (!dense || !merged || !merges_the_active || c.active_adapters.empty()) return {};
   // OFT blocks of 1 are the identity, which host_layer leaves out: such a layer merges to itself.
-  const auto merged_by = [](auto merge) {
-    return [merge](const optimized::HostLayer& l) { return l.oft.empty() && l.rank == 0 ? l : merge(l); };
-  };
-  const auto on_host = merged_by(optimized::dense_merge_on_host);
-  std::vector<ForwardPath> paths = {{"optimized-dense-merge-host",
-                                     [on_host](const optimized::HostLayer& l, const std::vector<float>& x, int tokens) {
-                                       return optimized::fused_gemv_on_host(on_host(l), x, tokens);
-                                     },
-                                     true, false}};
-  if (optimized::probe_device().available) {
-    const auto on_gpu = merged_by(optimized::dense_merge);
+  const auto unmerged = [](const optimized::HostLayer& l) { return l.oft.empty() && l.rank == 0; };
+  std::vector<ForwardPath> paths = {
+      {"optimized-dense-merge-host",
+       [=](const optimized::HostLayer& l, const std::vector<float>& x, int tokens) {
+         return optimized::fused_gemv_on_host(unmerged(l) ? l : optimized::dense_merge_on_host(l), x, tokens);
+       },
+       true, false}};
+  if (optimized::probe_device().available)
     paths.push_back({"optimized-dense-merge-gpu",
-                     [on_gpu](const optimized::HostLayer& l, const std::vector<float>& x, int tokens) {
-                       return optimized::fused_forward(on_gpu(l), x, tokens);
+                     [=](const optimized::HostLayer& l, const std::vector<float>& x, int tokens) {
+                       return optimized::fused_forward(unmerged(l) ? l : optimized::dense_merge(l), x, tokens);
                      },
                      true, false});
-  }
   return check_case_forward(c, paths);
 }
 

@@ -40,8 +40,7 @@ std::vector<CheckRow> check_case_optimized(const FixtureCase& c);
 // adapters (the case has forward_merged), the layer merged by optimized::dense_merge and run by the
 // fused GEMV, judged like the forward against the oracle's unmerged forward (a merge must keep the
 // forward). Rows "forward@optimized-dense-merge-host", with a GPU also
-// "forward@optimized-dense-merge-gpu"; none for
-// other cases.
+// "forward@optimized-dense-merge-gpu"; none for other cases.
 std::vector<CheckRow> check_case_optimized_merge(const FixtureCase& c);
 
 }  // namespace qoracle

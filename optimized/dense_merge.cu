@@ -13,7 +13,7 @@ HostLayer dense_merge(const HostLayer& l) {
   if (!device.available) throw Error("no GPU: " + device.reason);
   Uploads keep;
   const float* merged = merged_weight_on_device(l, keep);
-  return dense_merged_layer(l, download(merged, static_cast<std::size_t>(l.out_features) * l.in_features));
+  return layer_after_merge(l, DenseWeights{download(merged, static_cast<std::size_t>(l.out_features) * l.in_features)});
 }
 
 }  // namespace qoracle::optimized

@@ -2,8 +2,10 @@
 // Merging adapters into a plain linear layer (PEFT's nn.Linear merge) on the GPU: the merged
 // weight of optimized/merged_weight.hpp, kept as the layer's float32 weight, and lora_bias folded
 // into the bias (b + s b_B), so that the merged layer's plain forward is the layer's forward. LoRA
-// and DoRA adapters are stacked, OFT adapters applied last first, all in one pass (PEFT writes
-// each adapter back in turn; in float32 that differs by rounding only).
+// and DoRA adapters are stacked, OFT adapters applied last first, all in one pass. PEFT writes
+// each adapter back in turn, which differs by rounding only, except that it composes several OFT
+// adapters in reverse (spec peft-oft-lora.md Q9); this merge keeps the forward, as the math
+// convention does.
 #include "optimized/fused_weights.hpp"
 
 namespace qoracle::optimized {
@@ -15,8 +17,7 @@ HostLayer dense_merge(const HostLayer& layer);
 // The same code run serially on the host.
 HostLayer dense_merge_on_host(const HostLayer& layer);
 
-// Shared by both: the checks, and the merged layer around a merged weight.
+// The checks both make.
 void check_dense_merge(const HostLayer& layer);
-HostLayer dense_merged_layer(const HostLayer& layer, std::vector<float> merged_weight);
 
 }  // namespace qoracle::optimized

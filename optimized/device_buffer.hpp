@@ -14,6 +14,13 @@ inline void check_cuda(cudaError_t err, const char* what) {
   if (err != cudaSuccess) throw Error(std::string(what) + ": " + cudaGetErrorString(err));
 }
 
+// host's elements to device memory (room for host.size()).
+template <class T>
+void upload(T* device, const std::vector<T>& host) {
+  if (!host.empty())
+    check_cuda(cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to device");
+}
+
 // `count` elements from device memory (synchronizes: kernel errors surface here).
 template <class T>
 std::vector<T> download(const T* device, size_t count) {
@@ -36,7 +43,9 @@ class DeviceBuffer {
   DeviceBuffer(DeviceBuffer&& other) noexcept : ptr_(other.ptr_), count_(other.count_) { other.ptr_ = nullptr; }
   T* get() const { return ptr_; }
   void upload(const std::vector<T>& host) {
-    check_cuda(cudaMemcpy(ptr_, host.data(), count_ * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to device");
+    if (host.size() != count_)
+      throw Error("upload: expected " + std::to_string(count_) + " elements, got " + std::to_string(host.size()));
+    optimized::upload(ptr_, host);
   }
   std::vector<T> download() const { return optimized::download(ptr_, count_); }
 
@@ -75,7 +84,7 @@ class Uploads {
   const T* operator()(const std::vector<T>& v) {
     if (v.empty()) return nullptr;
     T* d = allocate<T>(v.size());
-    check_cuda(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to device");
+    optimized::upload(d, v);
     return d;
   }
   template <class T>

@@ -52,9 +52,12 @@ struct HostRotation {
   float coft_radius = 0.0f;  // COFT: each row projected onto ||S||_F <= radius (0: none)
 };
 
+// A base layer's stored tensors, in whichever format it has.
+using HostWeights = std::variant<DenseWeights, HqqWeights, AqlmWeights, EetqWeights>;
+
 struct HostLayer {
   int out_features = 0, in_features = 0;
-  std::variant<DenseWeights, HqqWeights, AqlmWeights, EetqWeights> weights;
+  HostWeights weights;
   Activations activations = Activations::Float32;
   std::vector<float> bias;  // empty: none
   // OFT: x R_1 R_2 ... in this order (PEFT's active order), each R block diagonal; empty: none.

@@ -6,6 +6,7 @@
 
 #include "optimized/device_buffer.hpp"
 #include "optimized/device_probe.hpp"
+#include "optimized/elementwise_launch.cuh"
 #include "optimized/hqq_merge.hpp"
 #include "optimized/hqq_merge_checks.hpp"
 #include "optimized/merged_weight_launch.hpp"
@@ -15,15 +16,13 @@ namespace qoracle::optimized {
 
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kDecideThreads = 256;  // the one block that sums the groups' errors
 
 struct OptimizerState {
   float best;
   int stopped;
   int steps;
 };
-
-unsigned blocks_for(long long n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
 __global__ void start_kernel(HqqMergeGrouping g, const float* merged, float* inv, float* zero) {
   const int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
@@ -40,13 +39,13 @@ __global__ void step_kernel(HqqMergeGrouping g, const float* merged, const float
 // One block: the global mean |W - W_r| (double sums in a fixed order, so the decision is
 // deterministic), then hqq's early stop. The stopping step's zero update is kept.
 __global__ void decide_kernel(const double* err, int groups, long long elements, OptimizerState* state) {
-  __shared__ double partial[kThreads];
+  __shared__ double partial[kDecideThreads];
   if (state->stopped) return;
   double sum = 0.0;
-  for (int k = static_cast<int>(threadIdx.x); k < groups; k += kThreads) sum += err[k];
+  for (int k = static_cast<int>(threadIdx.x); k < groups; k += kDecideThreads) sum += err[k];
   partial[threadIdx.x] = sum;
   __syncthreads();
-  for (int s = kThreads / 2; s > 0; s /= 2) {
+  for (int s = kDecideThreads / 2; s > 0; s /= 2) {
     if (static_cast<int>(threadIdx.x) < s) partial[threadIdx.x] += partial[threadIdx.x + s];
     __syncthreads();
   }
@@ -90,23 +89,23 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
   DeviceBuffer<OptimizerState> state(1);
   state.upload({OptimizerState{std::numeric_limits<float>::infinity(), hw.optimize ? 0 : 1, 0}});
 
-  start_kernel<<<blocks_for(g.groups), kThreads>>>(g, result, inv.get(), zero.get());
+  start_kernel<<<elementwise_blocks(g.groups), kElementwiseThreads>>>(g, result, inv.get(), zero.get());
   for (int it = 0; hw.optimize && it < hw.iters; ++it) {  // launched unconditionally; a stopped state skips
-    step_kernel<<<blocks_for(g.groups), kThreads>>>(g, result, inv.get(), zero.get(), err.get(), state.get());
-    decide_kernel<<<1, kThreads>>>(err.get(), g.groups, elements, state.get());
+    step_kernel<<<elementwise_blocks(g.groups), kElementwiseThreads>>>(g, result, inv.get(), zero.get(), err.get(), state.get());
+    decide_kernel<<<1, kDecideThreads>>>(err.get(), g.groups, elements, state.get());
   }
   const long long words = static_cast<long long>(g.packed_rows) * g.cols;
   HqqMergeResult out{HqqWeights{HqqLayout(hw)}};  // the layout and config stay; the tensors are new
   if (hw.nbits == 3) {
     DeviceBuffer<std::int32_t> packed(static_cast<size_t>(words));
-    pack_kernel<<<blocks_for(words), kThreads>>>(g, result, inv.get(), zero.get(), packed.get());
+    pack_kernel<<<elementwise_blocks(words), kElementwiseThreads>>>(g, result, inv.get(), zero.get(), packed.get());
     out.weights.w_q32 = packed.download();
   } else {
     DeviceBuffer<std::uint8_t> packed(static_cast<size_t>(words));
-    pack_kernel<<<blocks_for(words), kThreads>>>(g, result, inv.get(), zero.get(), packed.get());
+    pack_kernel<<<elementwise_blocks(words), kElementwiseThreads>>>(g, result, inv.get(), zero.get(), packed.get());
     out.weights.w_q8 = packed.download();
   }
-  scale_kernel<<<blocks_for(g.groups), kThreads>>>(g.groups, inv.get(), scale.get());
+  scale_kernel<<<elementwise_blocks(g.groups), kElementwiseThreads>>>(g.groups, inv.get(), scale.get());
   check_cuda(cudaGetLastError(), "hqq_merge launches");
   out.weights.scale = scale.download();
   out.weights.zero = zero.download();

@@ -2,7 +2,8 @@
 // Merging adapters into an HQQ layer on the GPU: dequantize, add the LoRA delta or rotate, then
 // requantize with the layer's hqq config (the proximal optimizer included). The whole layer per
 // launch sequence: the early-stop decision is made on the device, no host round trips between
-// steps. optimized/hqq_requantize.hpp holds the per-group and per-element code.
+// steps. optimized/merged_weight.hpp holds the per-element code, optimized/hqq_requantize.hpp the
+// per-group code.
 //
 // The merged weight is the one whose plain forward is the layer's forward, requantized once:
 //   LoRA (the layer's adapters stacked):  dot_scale (.) W + B A   (= g (.) (W + s B A) for DoRA)

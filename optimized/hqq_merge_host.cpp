@@ -72,14 +72,8 @@ HqqMergeResult hqq_merge_on_host(const HostLayer& l) {
 }
 
 HostLayer hqq_merged_layer(const HostLayer& layer, HqqMergeResult merged) {
-  check_hqq_merge(layer);
-  HostLayer out;
-  out.out_features = layer.out_features;
-  out.in_features = layer.in_features;
-  out.activations = layer.activations;
-  out.bias = layer.bias;
-  out.weights = std::move(merged.weights);
-  return out;
+  check_hqq_merge(layer);  // no lora_bias: the bias stays as it is
+  return layer_after_merge(layer, std::move(merged.weights));
 }
 
 }  // namespace qoracle::optimized

@@ -1,7 +1,8 @@
-// The merged weight on the host, and the adapter check every merge makes.
+// The merged weight on the host, and what every merge shares: the adapter check and the layer after it.
 #include "optimized/merged_weight.hpp"
 
 #include <string>
+#include <utility>
 #include <variant>
 
 #include "optimized/fused_gemv_checks.hpp"
@@ -44,6 +45,17 @@ std::vector<float> merged_weight_on_host(const HostLayer& l) {
       },
       l.weights);
   return merged;
+}
+
+HostLayer layer_after_merge(const HostLayer& l, HostWeights weights) {
+  HostLayer out;
+  out.out_features = l.out_features;
+  out.in_features = l.in_features;
+  out.activations = l.activations;
+  out.bias = l.bias;
+  for (std::size_t o = 0; o < l.lora_bias.size(); ++o) out.bias[o] += l.scaling * l.lora_bias[o];
+  out.weights = std::move(weights);
+  return out;
 }
 
 }  // namespace qoracle::optimized

@@ -5,16 +5,13 @@
 #include <variant>
 
 #include "optimized/batched_cayley_launch.hpp"
+#include "optimized/elementwise_launch.cuh"
 #include "optimized/fused_views.hpp"
 #include "optimized/merged_weight_launch.hpp"
 
 namespace qoracle::optimized {
 
 namespace {
-
-constexpr int kThreads = 256;
-
-unsigned blocks_for(long long n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
 template <class View>
 __global__ void lora_kernel(View w, int out, int in, LoraMergeTerms terms, float* merged) {
@@ -40,7 +37,7 @@ const float* merged_weight_on_device(const HostLayer& l, Uploads& keep) {
         const auto view = make_view(weights, l, [&](const auto& v) { return keep(v); });
         if (l.rank > 0) {
           const LoraMergeTerms terms = lora_merge_terms(l, keep(l.lora_a), keep(l.lora_b), keep(l.dot_scale));
-          lora_kernel<<<blocks_for(elements), kThreads>>>(view, l.out_features, l.in_features, terms, merged);
+          lora_kernel<<<elementwise_blocks(elements), kElementwiseThreads>>>(view, l.out_features, l.in_features, terms, merged);
           return;
         }
         // The last adapter rotates the stored weight, each earlier one the result so far (two
@@ -50,10 +47,10 @@ const float* merged_weight_on_device(const HostLayer& l, Uploads& keep) {
           const RotationBlocks rot =
               rotation_blocks(rotation_blocks_on_device(l.oft[k], keep), l.oft[k].block_size, l.oft[k].block_share);
           if (k + 1 == l.oft.size()) {
-            oft_kernel<<<blocks_for(elements), kThreads>>>(view, l.out_features, l.in_features, rot, merged);
+            oft_kernel<<<elementwise_blocks(elements), kElementwiseThreads>>>(view, l.out_features, l.in_features, rot, merged);
           } else {
             std::swap(merged, other);
-            oft_kernel<<<blocks_for(elements), kThreads>>>(DenseView{other, l.in_features}, l.out_features,
+            oft_kernel<<<elementwise_blocks(elements), kElementwiseThreads>>>(DenseView{other, l.in_features}, l.out_features,
                                                            l.in_features, rot, merged);
           }
         }

@@ -51,8 +51,12 @@ QORACLE_HD float merged_oft_element(const View& w, int o, int i, const RotationB
 // (`merge` names the caller in the message).
 void check_merge_adapters(const HostLayer& layer, const char* merge);
 
-// The merged weight computed serially on the host with the kernels' element code (what the GPU's
-// merged_weight_on_device must equal up to float32 rounding order: none, the code is the same).
+// The merged weight computed serially on the host with the kernels' element code, the same
+// arithmetic as merged_weight_on_device's.
 std::vector<float> merged_weight_on_host(const HostLayer& layer);
+
+// `layer` after a merge: its base replaced by `weights` (the merged weight as the base stores it)
+// and its adapters removed. The bias stays, with lora_bias folded in (b + s b_B), as the math says.
+HostLayer layer_after_merge(const HostLayer& layer, HostWeights weights);
 
 }  // namespace qoracle::optimized
