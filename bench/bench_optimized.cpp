@@ -8,6 +8,8 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "bench/forward_counters.hpp"
@@ -16,6 +18,7 @@
 #include "optimized/copy_bandwidth.hpp"
 #include "optimized/dense_merge.hpp"
 #include "optimized/device_probe.hpp"
+#include "optimized/eetq_merge.hpp"
 #include "optimized/fused_layer.hpp"
 #include "optimized/hqq_merge.hpp"
 
@@ -89,22 +92,25 @@ void register_forward(const std::string& prefix, const LayerCase& c, optimized::
 }
 
 // Merges on the GPU, wall time including the uploads and downloads: into HQQ (dequantize, + s B A
-// or rotate, requantize with the proximal optimizer) and into a plain linear layer (the merged
-// float32 weight). Compare with the real PEFT's merges on the same device (peft_real/merge/...,
-// bench/peft_gpu_timing.py) and torch/merge/... on the CPU. PEFT cannot merge OFT into HQQ (its
-// HqqOFTLinear.merge raises), so that row has no baseline; it is timed for the rotation's cost.
+// or rotate, requantize with the proximal optimizer), into a plain linear layer (the merged
+// float32 weight) and into EETQ (requantized int8, float16 scales). Compare with the real PEFT's
+// merges on the same device (peft_real/merge/..., bench/peft_gpu_timing.py) and torch/merge/... on
+// the CPU. PEFT cannot merge OFT into HQQ (its HqqOFTLinear.merge raises) nor anything into EETQ,
+// so those rows have no baseline; they are timed for their own cost.
 template <class Layer, class Merge>
 void register_merge(const std::string& name, int features, Layer (*make)(LayerShape), Merge merge) {
+  // Built on the first run and kept: Google Benchmark runs the function several times to size the
+  // iterations, and a 4096 x 4096 quantized layer takes seconds to build.
+  auto built = std::make_shared<std::optional<optimized::HostLayer>>();
   benchmark::RegisterBenchmark(("optimized/merge/" + name + "/n" + std::to_string(features)).c_str(),
-                               [features, make, merge](benchmark::State& state) {
+                               [features, make, merge, built](benchmark::State& state) {
                                  const auto device = optimized::probe_device();
                                  if (!device.available) {
                                    state.SkipWithError(("no GPU: " + device.reason).c_str());
                                    return;
                                  }
-                                 const optimized::HostLayer host =
-                                     optimized::host_layer(make(LayerShape{features, features}), "default");
-                                 for (auto _ : state) benchmark::DoNotOptimize(merge(host));
+                                 if (!*built) *built = optimized::host_layer(make(LayerShape{features, features}), "default");
+                                 for (auto _ : state) benchmark::DoNotOptimize(merge(**built));
                                  state.SetItemsProcessed(state.iterations());
                                  state.SetLabel(device.reason);
                                })
@@ -131,6 +137,10 @@ int main(int argc, char** argv) {
                    optimized::dense_merge);
     register_merge("oft/linear", n, +[](LayerShape shape) { return oft_layer<DenseLinear>(shape); },
                    optimized::dense_merge);
+    register_merge("lora/eetq", n, +[](LayerShape shape) { return lora_layer<EetqLinear>(shape); },
+                   optimized::eetq_merge);
+    register_merge("oft/eetq", n, +[](LayerShape shape) { return oft_layer<EetqLinear>(shape); },
+                   optimized::eetq_merge);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

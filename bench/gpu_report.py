@@ -3,7 +3,7 @@
 (scripts/gpu-verify.sh bench -> optimized.json). One row per forward case: the fused kernels'
 time, the PEFT-order baseline's (bench/peft_order_gpu) from the same run, the speedup, the weight
 bandwidth the fused kernels reached and their time over the memory floor (the quantized weight
-bytes read at the device's measured copy bandwidth). Then the GPU merges (HQQ and plain linear)
+bytes read at the device's measured copy bandwidth). Then the GPU merges (HQQ, plain linear, EETQ)
 beside the real PEFT's merges on the same device (bench/peft_gpu_timing.py) and the LibTorch CPU
 merges of reports/bench/torch.json, with both machines named.
 
@@ -111,14 +111,15 @@ def main():
     merges = sorted((k for k in gpu if k.startswith("optimized/merge/")), key=case_key)
     if merges:
         md += ["", "## Merges (HQQ: dequantize, + s·B·A or · R_bdᵀ, requantize with the proximal optimizer; "
-               "linear: the merged float32 weight)", "",
+               "linear: the merged float32 weight; EETQ: dequantize, merge, requantize with EETQ's quantizer)", "",
                f"Ours: the whole layer in one launch sequence, wall time with uploads and downloads, on {device}. "
                "PEFT (real, GPU): the adapter layer's merge() on the same device, weights resident, wall time "
                "(bench/peft_gpu_timing.py; for HQQ: copy the layer, dequantize, add the delta, hqq's quantize). "
                f"LibTorch CPU: the baseline's PEFT-order merge from `reports/bench/torch.json`, on "
                f"{tctx.get('host_name', '?')} ({tctx.get('num_cpus', '?')} CPUs): a different machine, so that ratio "
-               "compares the two paths as a user would run them, not the same hardware. oft/hqq has no baseline: "
-               "PEFT's HqqOFTLinear.merge raises (reports/peft-deviations.md). "
+               "compares the two paths as a user would run them, not the same hardware. oft/hqq and the EETQ rows "
+               "(requantized to int8 with float16 scales) have no baseline: PEFT's HqqOFTLinear.merge raises and "
+               "PEFT refuses every EETQ merge (reports/peft-deviations.md). "
                f"Aim: the HQQ merge ≥ {AIM_MERGE:g}× faster than PEFT's GPU merge at 4096×4096.", "",
                "| case | ours (GPU) | PEFT (real, GPU) | ratio | LibTorch CPU | ratio | aim (HQQ n4096) |",
                "|---|---|---|---|---|---|---|"]

@@ -6,8 +6,10 @@
 #include <variant>
 
 #include "conformance/tolerances.hpp"
+#include "optimized/activation_io.hpp"
 #include "optimized/dense_merge.hpp"
 #include "optimized/device_probe.hpp"
+#include "optimized/eetq_merge.hpp"
 #include "optimized/fused_gemm.hpp"
 #include "optimized/fused_layer.hpp"
 #include "reference/dtype.hpp"
@@ -108,6 +110,80 @@ std::vector<CheckRow> check_case_optimized_merge(const FixtureCase& c) {
                      },
                      true, false});
   return check_case_forward(c, paths);
+}
+
+std::vector<CheckRow> judge_eetq_merge(const CheckRow& proto, const std::string& path, const EetqMergeExport& exact,
+                                       const optimized::HostLayer& merged) {
+  std::vector<CheckRow> rows;
+  const auto judged = [&](const std::string& output, const Tensor& expected, const Tensor& actual, Tolerance t) {
+    CheckRow row = proto;
+    row.output = output + "@" + path;
+    row.comparison = compare(expected, actual, t);
+    row.status = row.comparison.passed ? CheckStatus::Pass : CheckStatus::Fail;
+    return row;
+  };
+  const auto fail = [](CheckRow row, const std::string& why) {
+    row.status = CheckStatus::Fail;
+    row.error = why;
+    return row;
+  };
+  const auto vec = [](const Vector& v) { return Tensor::from_vector(v, Dtype::Float64); };
+  try {
+    const EetqLinear ours = optimized::eetq_base_of(merged);
+    const Tensor expected_codes = Tensor::from_matrix(exact.layer.quantized().q.cast<double>(), Dtype::Float64);
+    const Tensor codes = Tensor::from_matrix(ours.quantized().q.cast<double>(), Dtype::Float64);
+    const CheckRow moved = judged("merged_codes", expected_codes, codes, Tolerance{0, 0, 1e-3});
+    const Comparison step = compare(expected_codes, codes, Tolerance{1, 0});
+    rows.push_back(step.passed ? moved : fail(moved, "codes more than one step from the exact merge's: " + step.message()));
+    rows.push_back(
+        judged("merged_scales", vec(exact.layer.quantized().scales), vec(ours.quantized().scales), Tolerance{0, 1e-3}));
+    if (exact.layer.bias()) {
+      const CheckRow bias =
+          judged("merged_bias", vec(*exact.layer.bias()), vec(ours.bias().value_or(Vector())), Tolerance{0, 1e-3});
+      const bool float16 = optimized::round_activations(merged.bias, optimized::Activations::Float16) == merged.bias;
+      rows.push_back(float16 ? bias : fail(bias, "the merged bias holds values that are not float16, the dtype EETQ stores it in"));
+    }
+  } catch (const Error& e) {
+    CheckRow row = proto;
+    row.output = "merged_codes@" + path;
+    row.error = e.what();
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::vector<CheckRow> check_case_optimized_eetq_merge(const FixtureCase& c) {
+  const bool eetq = c.layer_kind == "oft/eetq" || c.layer_kind == "lora/eetq";
+  if (!eetq || c.active_adapters.empty()) return {};
+  CheckRow proto = case_row(c);
+  try {
+    const FixtureLayer layer = fixture_layer(c, Dtype::Float64);
+    // The GPU merge keeps the forward. PEFT's convention composes several OFT adapters in reverse
+    // when it merges (spec Q9), so there the forward-keeping merge is the reference's of the
+    // adapters in reverse order.
+    std::vector<std::string> names = c.active_adapters;
+    if (c.convention == Convention::Peft && c.layer_kind == "oft/eetq") std::reverse(names.begin(), names.end());
+    const EetqMergeExport exact = std::visit(
+        [&](const auto& l) -> EetqMergeExport {
+          if constexpr (requires { eetq_merge_to_dequantized(l, names); })
+            return eetq_merge_to_dequantized(l, names);
+          else
+            throw Error("layer: an EETQ case with another base");
+        },
+        layer);
+    const optimized::HostLayer host = std::visit([](const auto& l) { return optimized::host_layer(l); }, layer);
+    std::vector<CheckRow> rows = judge_eetq_merge(proto, "optimized-eetq-merge-host", exact,
+                                                  optimized::eetq_merge_on_host(host));
+    if (optimized::probe_device().available) {
+      const auto gpu = judge_eetq_merge(proto, "optimized-eetq-merge-gpu", exact, optimized::eetq_merge(host));
+      rows.insert(rows.end(), gpu.begin(), gpu.end());
+    }
+    return rows;
+  } catch (const Error& e) {
+    proto.output = "merged_codes@optimized-eetq-merge";
+    proto.error = e.what();
+    return {proto};
+  }
 }
 
 }  // namespace qoracle

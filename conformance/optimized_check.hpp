@@ -10,6 +10,7 @@
 
 #include "conformance/case_runner.hpp"
 #include "optimized/fused_weights.hpp"
+#include "reference/eetq_merge.hpp"
 
 namespace qoracle {
 
@@ -42,5 +43,19 @@ std::vector<CheckRow> check_case_optimized(const FixtureCase& c);
 // forward). Rows "forward@optimized-dense-merge-host", with a GPU also
 // "forward@optimized-dense-merge-gpu"; none for other cases.
 std::vector<CheckRow> check_case_optimized_merge(const FixtureCase& c);
+
+// The GPU EETQ merge's result `merged` (`path`: how it was made) against the reference's export of
+// the exact float64 merge, by conformance/TOLERANCES.md's EETQ merge rows: "merged_codes@<path>"
+// (at most 1e-3 of the codes moved, none by more than one step), "merged_scales@<path>" and, where
+// the layer has a bias, "merged_bias@<path>" (one float16 ulp, and every value a float16 one).
+std::vector<CheckRow> judge_eetq_merge(const CheckRow& proto, const std::string& path, const EetqMergeExport& exact,
+                                       const optimized::HostLayer& merged);
+
+// Every EETQ case with active adapters (PEFT refuses to merge them; this is the export it lacks):
+// the adapters merged by optimized::eetq_merge_on_host ("optimized-eetq-merge-host"), with a GPU
+// also by optimized::eetq_merge ("optimized-eetq-merge-gpu"), each judged by judge_eetq_merge
+// against the reference's eetq_merge_to_dequantized (in PEFT's convention of several OFT adapters
+// in reverse order, since its merge composes them in reverse, spec Q9). None for other cases.
+std::vector<CheckRow> check_case_optimized_eetq_merge(const FixtureCase& c);
 
 }  // namespace qoracle

@@ -1,5 +1,7 @@
 #include "optimized/activation_io.hpp"
 
+#include "optimized/eetq_requantize.hpp"
+
 #include "reference/dtype.hpp"
 #include "reference/error.hpp"
 
@@ -34,5 +36,7 @@ std::vector<float> activation_values(const std::vector<std::uint16_t>& bits, Act
     v[i] = dtype == Activations::Float16 ? half_bits_to_float(bits[i]) : bfloat16_bits_to_float(bits[i]);
   return v;
 }
+
+float round_to_half_on_host(float v) { return half_bits_to_float(float_to_half_bits(v)); }
 
 }  // namespace qoracle::optimized

@@ -13,8 +13,7 @@ void check_dense_merge(const HostLayer& l) {
   check_fused_layer(l, static_cast<std::size_t>(l.in_features), 1);
   if (!std::holds_alternative<DenseWeights>(l.weights)) throw Error("base: dense_merge needs a plain linear layer");
   check_merge_adapters(l, "dense_merge");
-  if (!l.lora_bias.empty() && l.bias.empty())
-    throw Error("bias: lora_bias needs a base bias to merge into, and the layer has none (as the reference's merge)");
+  check_lora_bias_target(l);
 }
 
 HostLayer dense_merge_on_host(const HostLayer& l) {

@@ -1,5 +1,10 @@
 #include "optimized/fused_layer.hpp"
 
+#include <variant>
+
+#include "optimized/weight_views.hpp"
+#include "reference/error.hpp"
+
 namespace qoracle::optimized {
 
 namespace {
@@ -117,9 +122,24 @@ HostLayer host_base(const EetqLinear& base, EetqLayout layout) {
   EetqWeights w;
   w.bytes = eetq_encode(base.quantized().q, layout);
   w.scales = to_floats(base.quantized().scales);
-  w.layout = layout == EetqLayout::Interleaved ? 0 : layout == EetqLayout::Volta ? 1 : 2;
+  w.layout = layout == EetqLayout::Interleaved ? EetqView::Interleaved
+             : layout == EetqLayout::Volta     ? EetqView::Volta
+                                               : EetqView::Plain;
   l.weights = std::move(w);
   return l;
+}
+
+EetqLinear eetq_base_of(const HostLayer& layer) {
+  const auto* w = std::get_if<EetqWeights>(&layer.weights);
+  if (!w) throw Error("base: an EETQ layer expected");
+  const EetqLayout layout = w->layout == EetqView::Interleaved ? EetqLayout::Interleaved
+                            : w->layout == EetqView::Volta     ? EetqLayout::Volta
+                                                               : EetqLayout::Plain;
+  std::optional<Vector> bias;
+  if (!layer.bias.empty()) bias = Vector(from_floats(layer.bias, layer.out_features, 1).col(0));
+  return EetqLinear::from_checkpoint(w->bytes, layer.in_features, layer.out_features, layout,
+                                     Vector(from_floats(w->scales, layer.out_features, 1).col(0)), std::move(bias),
+                                     EetqKernel::Exact);
 }
 
 }  // namespace qoracle::optimized

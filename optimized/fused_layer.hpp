@@ -21,6 +21,9 @@ HostLayer host_base(const DenseLinear& base);
 HostLayer host_base(const HqqLinear& base);
 HostLayer host_base(const AqlmLinear& base);
 HostLayer host_base(const EetqLinear& base, EetqLayout layout = EetqLayout::Interleaved);
+// The other way: an EETQ base's stored tensors read back by the reference's decoder (independent
+// of the kernels' byte views), as an exact (float64) EetqLinear.
+EetqLinear eetq_base_of(const HostLayer& layer);
 
 Activations activations_for(Dtype compute_dtype);  // float64 layers run in float32
 

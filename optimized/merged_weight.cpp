@@ -17,6 +17,11 @@ void check_merge_adapters(const HostLayer& l, const char* merge) {
                 std::to_string(l.oft.size()) + " adapters, lora rank: " + std::to_string(l.rank) + ")");
 }
 
+void check_lora_bias_target(const HostLayer& l) {
+  if (!l.lora_bias.empty() && l.bias.empty())
+    throw Error("bias: lora_bias needs a base bias to merge into, and the layer has none (as the reference's merge)");
+}
+
 std::vector<float> merged_weight_on_host(const HostLayer& l) {
   std::vector<float> merged(static_cast<std::size_t>(l.out_features) * l.in_features), previous;
   auto fill = [&](auto&& element) {

@@ -50,6 +50,8 @@ QORACLE_HD float merged_oft_element(const View& w, int o, int i, const RotationB
 // Throws qoracle::Error unless the layer has LoRA or OFT adapters, not both and not neither
 // (`merge` names the caller in the message).
 void check_merge_adapters(const HostLayer& layer, const char* merge);
+// Throws qoracle::Error where the layer has lora_bias and no base bias to fold it into.
+void check_lora_bias_target(const HostLayer& layer);
 
 // The merged weight computed serially on the host with the kernels' element code, the same
 // arithmetic as merged_weight_on_device's.

@@ -71,21 +71,25 @@ struct EetqView {
   QORACLE_HD static std::int64_t swap_middle_bytes(std::int64_t f) {
     return (f & 3) == 1 || (f & 3) == 2 ? f ^ 3 : f;
   }
+  // Where the layout stores code (o, i) in `bytes`.
+  QORACLE_HD std::int64_t offset(int o, int i) const {
+    if (layout == Plain) return static_cast<std::int64_t>(i) * out_features + o;
+    if (layout == Volta)  // row-major [in, out], then bytes 1 and 2 of every word swapped
+      return swap_middle_bytes(static_cast<std::int64_t>(i) * out_features + o);
+    const int t = i & 15, b = t < 8 ? 2 * t : 2 * t - 15;  // sm75-sm89: the closed form (spec eetq.md §2.2)
+    return static_cast<std::int64_t>(o >> 1) * (2 * static_cast<std::int64_t>(in_features)) + (i >> 6) * 128 +
+           (o & 1) * 64 + ((i >> 4) & 3) * 16 + b;
+  }
+  // The byte the layout stores for code q (the GPU layouts add 128), and back.
+  QORACLE_HD static std::int8_t stored_byte(int q, Layout layout) {
+    return layout == Plain ? static_cast<std::int8_t>(q) : static_cast<std::int8_t>(static_cast<std::uint8_t>(q + 128));
+  }
+  QORACLE_HD int code(int o, int i) const {
+    const std::int8_t stored = bytes[offset(o, i)];
+    return layout == Plain ? stored : static_cast<int>(static_cast<std::uint8_t>(stored)) - 128;
+  }
   QORACLE_HD float operator()(int o, int i) const {
-    int q;
-    if (layout == Plain) {
-      q = bytes[static_cast<std::int64_t>(i) * out_features + o];
-    } else {
-      std::int64_t f;
-      if (layout == Volta) {  // row-major [in, out], then bytes 1 and 2 of every word swapped
-        f = swap_middle_bytes(static_cast<std::int64_t>(i) * out_features + o);
-      } else {  // sm75-sm89: the closed form (spec eetq.md §2.2), swap included
-        const int t = i & 15, b = t < 8 ? 2 * t : 2 * t - 15;
-        f = static_cast<std::int64_t>(o >> 1) * (2 * static_cast<std::int64_t>(in_features)) + (i >> 6) * 128 +
-            (o & 1) * 64 + ((i >> 4) & 3) * 16 + b;
-      }
-      q = static_cast<int>(static_cast<std::uint8_t>(bytes[f])) - 128;  // stored as q + 128
-    }
+    const int q = code(o, i);
     return static_cast<float>(q) * scales[o];
   }
 };

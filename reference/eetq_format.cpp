@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <sstream>
 
 #include "reference/error.hpp"
 #include "reference/validate.hpp"
@@ -65,6 +66,14 @@ EetqQuantized eetq_quantize(const Matrix& w, Dtype weight_dtype) {
   if (w.rows() < 1 || w.cols() < 1) throw Error("weight: expected a non-empty [out, in] matrix, got " + shape_string(w));
   require_finite(w, "weight");
   const Matrix stored = round_to(weight_dtype, w);  // the library receives the weight in its dtype
+  // A weight beyond the dtype's range arrives as inf, and the library's inf/inf then gives NaN codes:
+  // refuse it by name (a merged weight can grow past float16's 65504).
+  for (Eigen::Index o = 0; o < w.rows(); ++o)
+    for (Eigen::Index i = 0; i < w.cols(); ++i)
+      if (!std::isfinite(stored(o, i)))
+        throw Error("weight: element [" + std::to_string(o) + ", " + std::to_string(i) + "] = " +
+                    (std::ostringstream() << w(o, i)).str() + " does not fit " + dtype_name(weight_dtype) +
+                    ", the dtype EETQ's quantizer receives");
   EetqQuantized r{CodeMatrix(w.rows(), w.cols()), Vector(w.rows())};
   for (Eigen::Index o = 0; o < w.rows(); ++o) {
     float amax = 0.0f;

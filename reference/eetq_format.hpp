@@ -32,7 +32,8 @@ struct EetqQuantized {
 // amax * 2^-7 (a divisor of 128, not 127), q = clamp(round-half-away(float(w) / scale32),
 // -128, 127) with the division in float32 by the float32 scale, and the stored scale rounded to
 // `weight_dtype` (Float16 or Float32, the only inputs the library accepts). An all-zero channel
-// gets q = 127 and scale 0, as the library's 0/0 gives. Non-finite weights are refused.
+// gets q = 127 and scale 0, as the library's 0/0 gives. Non-finite weights are refused, and so are
+// weights beyond the dtype's range (the library would turn them into NaN codes).
 EetqQuantized eetq_quantize(const Matrix& w, Dtype weight_dtype = Dtype::Float16);
 
 // Dequantized weight: exact q * s in double (the oracle), or as both library kernels do it,

@@ -81,13 +81,14 @@ sanitize() {  # tool binary filter seconds
 
 case "$stage" in
   tests) run_tests ;;
-  # Each stage's limits add up to under 9 minutes (one device call). The fixtures run through one
+  # Each stage's limits add up to at most 9 min 20 s (one device call of 10). The fixtures run through one
   # PEFT version, a third of them.
   memcheck)
     sanitize memcheck test_optimized_fused_gemv '*' 100
     sanitize memcheck test_optimized_cayley '*' 60
     sanitize memcheck test_optimized_hqq_merge '*' 60
     sanitize memcheck test_optimized_dense_merge '*' 30
+    sanitize memcheck test_optimized_eetq_merge '*' 20
     sanitize memcheck test_optimized_fixtures '*peft_0_21_2*' 140
     sanitize memcheck test_peft_order_gpu '*peft_0_21_2*:PeftOrderGpuLayer.*' 150
     ;;
@@ -95,6 +96,7 @@ case "$stage" in
     sanitize racecheck test_optimized_fused_gemv 'FusedGemv.*:FusedGemvShapes.OddShapes*:FusedGemvShapes.GemmAcross*' 240
     sanitize racecheck test_optimized_cayley '*Gpu*' 120
     sanitize racecheck test_optimized_hqq_merge '*' 150
+    sanitize racecheck test_optimized_eetq_merge 'OptimizedEetqMerge/*' 20
     ;;
   bench)
     "$bundle/bin/bench_optimized" --benchmark_filter="${2:-.}" --benchmark_min_time=0.1 \

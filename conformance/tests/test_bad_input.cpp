@@ -153,6 +153,8 @@ std::vector<BadInput> bad_inputs() {
        {"weight", "[-128, 127]", "128", "[3, 5]"}},
       {"eetq_quantize_nan_weight", [] { Matrix w = Matrix::Ones(2, 4); w(1, 2) = kNaN; eetq_quantize(w); },
        {"weight", "finite", "[1, 2]"}},
+      {"eetq_quantize_beyond_float16", [] { Matrix w = Matrix::Ones(2, 4); w(1, 2) = 7e4; eetq_quantize(w); },
+       {"weight", "[1, 2]", "70000", "does not fit float16"}},
       {"eetq_quantize_bf16_weight", [] { eetq_quantize(Matrix::Ones(2, 4), Dtype::BFloat16); },
        {"weight dtype", "float16 or float32", "bfloat16"}},
       {"eetq_checkpoint_truncated", [] { eetq_decode(std::vector<std::int8_t>(64 * 64 - 4), 64, 64, EetqLayout::Interleaved); },

@@ -3,7 +3,11 @@
 // order, its dtype's activations), through the GEMV on the fixture's tokens and through the GEMM
 // on them repeated past 8; on the host the kernels' shared code, with a GPU the kernels too.
 // Judged against the float64 oracle by the rule of conformance/TOLERANCES.md for the case's dtype.
+// Also the GPU merges: into nn.Linear where the producer merged (the forward is kept), and into
+// EETQ on every EETQ layer (against the reference's export).
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include "committed_cases.hpp"
 #include "conformance/optimized_check.hpp"
@@ -41,6 +45,32 @@ TEST_P(OptimizedFixture, DenseMergeKeepsTheForward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Committed, OptimizedFixture, ::testing::ValuesIn(testing::committed_cases()),
+                         [](const ::testing::TestParamInfo<CaseRef>& info) { return testing::sanitized(info.param); });
+
+// The GPU EETQ merge (the export PEFT refuses) on every EETQ layer fixture: against the
+// reference's eetq_merge_to_dequantized of the same layer.
+class OptimizedEetqFixture : public ::testing::TestWithParam<CaseRef> {};
+
+TEST_P(OptimizedEetqFixture, MergeAgreesWithTheReferenceExport) {
+  const FixtureCase c = read_case(GetParam().file, GetParam().name);
+  const std::vector<CheckRow> rows = check_case_optimized_eetq_merge(c);
+  SCOPED_TRACE(std::string(dtype_name(c.dtype)) + " " + c.layer_kind);
+  // Codes and scales, and the bias where there is one; twice with a GPU.
+  EXPECT_GE(rows.size(), optimized::probe_device().available ? 4u : 2u) << (rows.empty() ? "" : rows.front().error);
+  for (const CheckRow& row : rows)
+    EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << ": " << row_detail(row);
+}
+
+std::vector<CaseRef> eetq_layer_cases() {
+  std::vector<CaseRef> refs = testing::committed_cases();
+  std::erase_if(refs, [](const CaseRef& r) {
+    const std::string stem = std::filesystem::path(r.file).stem().string();
+    return stem.rfind("lora_eetq_", 0) != 0 && stem.rfind("oft_eetq_", 0) != 0;
+  });
+  return refs;
+}
+
+INSTANTIATE_TEST_SUITE_P(Committed, OptimizedEetqFixture, ::testing::ValuesIn(eetq_layer_cases()),
                          [](const ::testing::TestParamInfo<CaseRef>& info) { return testing::sanitized(info.param); });
 
 }  // namespace

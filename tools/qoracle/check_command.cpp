@@ -55,9 +55,8 @@ int check_command(const std::vector<std::string>& args) {
         const auto case_rows = check_case(c);
         rows.insert(rows.end(), case_rows.begin(), case_rows.end());
         if (optimized) {  // the fused kernels on the same case (host emulation; the GPU where present)
-          const auto optimized_rows = check_case_optimized(c), merge_rows = check_case_optimized_merge(c);
-          rows.insert(rows.end(), optimized_rows.begin(), optimized_rows.end());
-          rows.insert(rows.end(), merge_rows.begin(), merge_rows.end());
+          for (const auto& more : {check_case_optimized(c), check_case_optimized_merge(c), check_case_optimized_eetq_merge(c)})
+            rows.insert(rows.end(), more.begin(), more.end());
         }
       } catch (const Error& e) {
         rows.push_back(error_row(file, name, e.what()));

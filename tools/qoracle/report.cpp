@@ -163,8 +163,8 @@ void write_markdown_report(std::ostream& out, const std::vector<CheckRow>& rows)
       << rows.size() << " checks.\n\n";
 
   // Matrices: layer kind x (producer, dtype, convention) -> passed/total; the reference's checks,
-  // then the optimized path's (outputs "forward@optimized-...").
-  auto optimized_row = [](const CheckRow& r) { return r.output.rfind("forward@optimized", 0) == 0; };
+  // then the optimized path's (outputs "<output>@optimized-...").
+  auto optimized_row = [](const CheckRow& r) { return r.output.find("@optimized") != std::string::npos; };
   write_matrix(out, "## Matrix (passed / checked)", rows, [&](const CheckRow& r) { return !optimized_row(r); });
   write_matrix(out,
                "## Optimized path (passed / checked)\n\nEach case's forward through the fused kernels "
@@ -172,7 +172,9 @@ void write_markdown_report(std::ostream& out, const std::vector<CheckRow>& rows)
                "themselves where a GPU is present, against the float64 oracle (float16/bfloat16: at most twice "
                "as far from it as the producer's own result). Where the producer merged into nn.Linear, also the "
                "layer merged by the GPU merge (optimized/dense_merge), whose forward must be the same "
-               "(forward@optimized-dense-merge-...).",
+               "(forward@optimized-dense-merge-...). On EETQ layers, which PEFT refuses to merge, the GPU merge "
+               "into EETQ's own format (optimized/eetq_merge) against the reference's export of the exact merge: "
+               "codes within one step, scales and bias within one float16 ulp (merged_*@optimized-eetq-merge-...).",
                rows, optimized_row);
 
   // Quantizer agreement: how often our codes equal the producer's, and how close scales and zeros are.

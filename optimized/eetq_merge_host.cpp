@@ -1,0 +1,60 @@
+// eetq_merge's host emulation, and what both paths share.
+#include <cmath>
+#include <cstddef>
+#include <sstream>
+#include <string>
+#include <variant>
+
+#include "optimized/activation_io.hpp"
+#include "optimized/eetq_merge.hpp"
+#include "optimized/eetq_requantize.hpp"
+#include "optimized/fused_gemv_checks.hpp"
+#include "optimized/merged_weight.hpp"
+#include "optimized/weight_views.hpp"
+#include "reference/error.hpp"
+
+namespace qoracle::optimized {
+
+const EetqWeights& check_eetq_merge(const HostLayer& l) {
+  check_fused_layer(l, static_cast<std::size_t>(l.in_features), 1);
+  const auto* base = std::get_if<EetqWeights>(&l.weights);
+  if (!base) throw Error("base: eetq_merge needs an EETQ layer");
+  check_merge_adapters(l, "eetq_merge");
+  check_lora_bias_target(l);
+  return *base;
+}
+
+void refuse_unstorable_weight(const HostLayer& l, long long flat, float value) {
+  throw Error("merged weight: element [" + std::to_string(flat / l.in_features) + ", " +
+              std::to_string(flat % l.in_features) + "] = " + (std::ostringstream() << value).str() +
+              " does not fit float16 (finite, |w| < 65520), the dtype EETQ stores weights and scales in");
+}
+
+HostLayer eetq_merged_layer(const HostLayer& l, EetqWeights weights) {
+  HostLayer out = layer_after_merge(l, std::move(weights));
+  out.bias = round_activations(out.bias, Activations::Float16);
+  return out;
+}
+
+HostLayer eetq_merge_on_host(const HostLayer& l) {
+  const EetqWeights& base = check_eetq_merge(l);
+  const std::vector<float> merged = merged_weight_on_host(l);
+  EetqWeights out{std::vector<std::int8_t>(merged.size()), std::vector<float>(l.out_features), base.layout};
+  const EetqView layout{nullptr, nullptr, static_cast<EetqView::Layout>(base.layout), l.in_features, l.out_features};
+  for (int o = 0; o < l.out_features; ++o) {
+    const float* row = merged.data() + static_cast<std::size_t>(o) * l.in_features;
+    float amax = 0.0f;
+    for (int i = 0; i < l.in_features; ++i) {
+      const float stored = round_to_half(row[i]);
+      if (!std::isfinite(stored)) refuse_unstorable_weight(l, static_cast<long long>(o) * l.in_features + i, row[i]);
+      amax = std::fmax(amax, std::fabs(stored));
+    }
+    const float scale32 = eetq_scale32(amax);
+    out.scales[o] = round_to_half(scale32);
+    for (int i = 0; i < l.in_features; ++i)
+      out.bytes[layout.offset(o, i)] = EetqView::stored_byte(eetq_code(round_to_half(row[i]), scale32), layout.layout);
+  }
+  return eetq_merged_layer(l, std::move(out));
+}
+
+}  // namespace qoracle::optimized
