@@ -3,12 +3,10 @@
 #include <cstddef>
 #include <sstream>
 #include <string>
-#include <variant>
 
 #include "optimized/activation_io.hpp"
 #include "optimized/eetq_merge.hpp"
 #include "optimized/eetq_requantize.hpp"
-#include "optimized/fused_gemv_checks.hpp"
 #include "optimized/merged_weight.hpp"
 #include "optimized/weight_views.hpp"
 #include "reference/error.hpp"
@@ -16,12 +14,9 @@
 namespace qoracle::optimized {
 
 const EetqWeights& check_eetq_merge(const HostLayer& l) {
-  check_fused_layer(l, static_cast<std::size_t>(l.in_features), 1);
-  const auto* base = std::get_if<EetqWeights>(&l.weights);
-  if (!base) throw Error("base: eetq_merge needs an EETQ layer");
-  check_merge_adapters(l, "eetq_merge");
+  const EetqWeights& base = check_merge_base<EetqWeights>(l, "eetq_merge", "an EETQ layer");
   check_lora_bias_target(l);
-  return *base;
+  return base;
 }
 
 void refuse_unstorable_weight(const HostLayer& l, long long flat, float value) {

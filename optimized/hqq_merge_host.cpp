@@ -2,7 +2,6 @@
 #include <limits>
 #include <string>
 
-#include "optimized/fused_gemv_checks.hpp"
 #include "optimized/hqq_merge.hpp"
 #include "optimized/hqq_merge_checks.hpp"
 #include "optimized/hqq_requantize.hpp"
@@ -12,13 +11,10 @@
 namespace qoracle::optimized {
 
 const HqqWeights& check_hqq_merge(const HostLayer& l) {
-  check_fused_layer(l, static_cast<std::size_t>(l.in_features), 1);
-  const auto* w = std::get_if<HqqWeights>(&l.weights);
-  if (!w) throw Error("base: hqq_merge needs an HQQ layer");
-  check_merge_adapters(l, "hqq_merge");
+  const HqqWeights& w = check_merge_base<HqqWeights>(l, "hqq_merge", "an HQQ layer");
   if (!l.lora_bias.empty())
     throw Error("lora_bias: PEFT's HqqLoraLinear refuses lora_bias (ValueError), so there is no merge to reproduce");
-  return *w;
+  return w;
 }
 
 HqqMergeGrouping hqq_merge_grouping(const HostLayer& l, const HqqWeights& w) {

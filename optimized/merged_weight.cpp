@@ -17,6 +17,18 @@ void check_merge_adapters(const HostLayer& l, const char* merge) {
                 std::to_string(l.oft.size()) + " adapters, lora rank: " + std::to_string(l.rank) + ")");
 }
 
+template <class Weights>
+const Weights& check_merge_base(const HostLayer& l, const char* merge, const char* base) {
+  check_fused_layer(l, static_cast<std::size_t>(l.in_features), 1);
+  const auto* w = std::get_if<Weights>(&l.weights);
+  if (!w) throw Error(std::string("base: ") + merge + " needs " + base);
+  check_merge_adapters(l, merge);
+  return *w;
+}
+template const DenseWeights& check_merge_base<DenseWeights>(const HostLayer&, const char*, const char*);
+template const HqqWeights& check_merge_base<HqqWeights>(const HostLayer&, const char*, const char*);
+template const EetqWeights& check_merge_base<EetqWeights>(const HostLayer&, const char*, const char*);
+
 void check_lora_bias_target(const HostLayer& l) {
   if (!l.lora_bias.empty() && l.bias.empty())
     throw Error("bias: lora_bias needs a base bias to merge into, and the layer has none (as the reference's merge)");

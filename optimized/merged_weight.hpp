@@ -50,6 +50,10 @@ QORACLE_HD float merged_oft_element(const View& w, int o, int i, const RotationB
 // Throws qoracle::Error unless the layer has LoRA or OFT adapters, not both and not neither
 // (`merge` names the caller in the message).
 void check_merge_adapters(const HostLayer& layer, const char* merge);
+// What every merge checks first, in this order: the layer's sizes, that its base is a `Weights`
+// ("base: <merge> needs <base>" otherwise), and its adapters. Returns the base.
+template <class Weights>
+const Weights& check_merge_base(const HostLayer& layer, const char* merge, const char* base);
 // Throws qoracle::Error where the layer has lora_bias and no base bias to fold it into.
 void check_lora_bias_target(const HostLayer& layer);
 
