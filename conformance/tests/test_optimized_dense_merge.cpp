@@ -4,7 +4,7 @@
 // forward; on a GPU, the kernels against the same.
 #include <gtest/gtest.h>
 
-#include "bench/layer_cases.hpp"  // AdapterKind
+#include "merge_adapters.hpp"
 #include "optimized/dense_merge.hpp"
 #include "optimized/device_probe.hpp"
 #include "optimized/fused_layer.hpp"
@@ -17,25 +17,23 @@ namespace {
 
 using bench::AdapterKind;
 
-// One row per case: the adapters merged, their kind and how many, and the case's seed.
+// One row per case: the adapters merged and the case's seed.
 struct MergeCase {
   const char* name;
   std::uint64_t seed;
-  AdapterKind kind;
-  int adapters;  // 1 or 2 (two: block sizes 16 then 32, the second one Neumann, for OFT)
-  bool dora = false, lora_bias = false, block_share = false;
+  testing::MergeAdapters adapters;
   friend void PrintTo(const MergeCase& c, std::ostream* os) { *os << c.name << " seed " << c.seed; }
 };
 
 const MergeCase kCases[] = {
-    {"lora", 2101, AdapterKind::Lora, 1},
-    {"lora_bias", 2102, AdapterKind::Lora, 1, false, true},
-    {"dora", 2103, AdapterKind::Lora, 1, true},
-    {"lora2", 2104, AdapterKind::Lora, 2},
-    {"dora2", 2105, AdapterKind::Lora, 2, true},
-    {"oft", 2106, AdapterKind::Oft, 1},
-    {"oft_shared", 2107, AdapterKind::Oft, 1, false, false, true},
-    {"oft2", 2108, AdapterKind::Oft, 2},
+    {"lora", 2101, {AdapterKind::Lora, 1}},
+    {"lora_bias", 2102, {AdapterKind::Lora, 1, false, true}},
+    {"dora", 2103, {AdapterKind::Lora, 1, true}},
+    {"lora2", 2104, {AdapterKind::Lora, 2}},
+    {"dora2", 2105, {AdapterKind::Lora, 2, true}},
+    {"oft", 2106, {AdapterKind::Oft, 1}},
+    {"oft_shared", 2107, {AdapterKind::Oft, 1, false, false, true}},
+    {"oft2", 2108, {AdapterKind::Oft, 2}},
 };
 
 struct Expected {
@@ -46,45 +44,23 @@ struct Expected {
 };
 
 template <class Layer>
-Expected merged_by_reference(Layer& layer, const std::vector<std::string>& names, SeededRandom& rng) {
+Expected merged_by_reference(Layer layer, const std::vector<std::string>& names, SeededRandom& rng) {
   optimized::HostLayer host = optimized::host_layer(layer, names);
   layer.merge(names);
   const Matrix x = round_to(Dtype::Float32, rng.normal(3, layer.base().in_features(), 1.0));
   return {std::move(host), layer.base().weight(), *layer.base().bias(), x, layer.forward(x)};
 }
 
-// The math convention: every adapter merged at once on the exact weight (the GPU's single pass).
+// Every adapter merged at once on the exact weight (the GPU's single pass).
 Expected build(const MergeCase& c, std::uint64_t seed) {  // seed: c.seed, or another draw
   SeededRandom rng(seed);
   const int out = 48, in = 128;
   const DenseLinear base(round_to(Dtype::Float32, rng.normal(out, in, 0.05)),
                          round_to(Dtype::Float32, Vector(rng.normal(out, 1, 0.1).col(0))));
-  std::vector<std::string> names = {"first", "second"};
-  names.resize(static_cast<std::size_t>(c.adapters));
-  if (c.kind == AdapterKind::Lora) {
-    LoraLayer<DenseLinear> layer(base, Convention::Math);
-    for (const std::string& name : names) {
-      LoraConfig config{.r = 4, .lora_alpha = 8};
-      config.use_dora = c.dora;
-      config.lora_bias = c.lora_bias;
-      std::optional<Vector> b_bias, magnitude;
-      if (c.lora_bias) b_bias = round_to(Dtype::Float32, Vector(rng.normal(out, 1, 0.1).col(0)));
-      if (c.dora) magnitude = round_to(Dtype::Float32, Vector(rng.uniform(out, 1, 0.5, 1.5).col(0)));
-      layer.add_adapter(name, config, round_to(Dtype::Float32, rng.normal(4, in, 0.1)),
-                        round_to(Dtype::Float32, rng.normal(out, 4, 0.05)), b_bias, magnitude);
-    }
-    return merged_by_reference(layer, names, rng);
-  }
-  OftLayer<DenseLinear> layer(base, Convention::Math);
-  OftConfig config;
-  config.block_share = c.block_share;
-  for (std::size_t k = 0; k < names.size(); ++k) {
-    config.oft_block_size = k == 0 ? 16 : 32;
-    config.use_cayley_neumann = k > 0;
-    const OftBlocks blocks = resolve_oft_blocks(in, config);
-    layer.add_adapter(names[k], config, round_to(Dtype::Float32, rng.normal(blocks.param_rows, blocks.n_elements, 0.03)));
-  }
-  return merged_by_reference(layer, names, rng);
+  const std::vector<std::string> names = testing::merge_adapter_names(c.adapters);
+  if (c.adapters.kind == AdapterKind::Lora)
+    return merged_by_reference(testing::lora_to_merge(base, c.adapters, rng), names, rng);
+  return merged_by_reference(testing::oft_to_merge(base, c.adapters, rng), names, rng);
 }
 
 Matrix weight_of(const optimized::HostLayer& l) {
@@ -95,11 +71,13 @@ void expect_merge_agrees(const Expected& e, const optimized::HostLayer& merged, 
   EXPECT_TRUE(merged.oft.empty() && merged.rank == 0 && merged.dot_scale.empty()) << who << ": adapters left";
   const int out = merged.out_features, tokens = static_cast<int>(e.x.rows());
   EXPECT_TRUE(testing::close_float32_to_oracle(e.w, weight_of(merged))) << who << " merged weight";
-  EXPECT_TRUE(testing::close_float32_to_oracle(e.bias, optimized::from_floats(merged.bias, out, 1))) << who << " merged bias";
+  EXPECT_TRUE(testing::close_float32_to_oracle(e.bias, optimized::from_floats(merged.bias, out, 1)))
+      << who << " merged bias";
   const std::vector<float> x = optimized::to_floats(e.x);
   const std::vector<float> y =
       on_gpu ? optimized::fused_forward(merged, x, tokens) : optimized::fused_forward_on_host(merged, x, tokens);
-  EXPECT_TRUE(testing::close_float32_to_oracle(e.y, optimized::from_floats(y, tokens, out))) << who << " merged forward";
+  EXPECT_TRUE(testing::close_float32_to_oracle(e.y, optimized::from_floats(y, tokens, out)))
+      << who << " merged forward";
 }
 
 class OptimizedDenseMerge : public ::testing::TestWithParam<MergeCase> {};

@@ -6,8 +6,8 @@
 // against the same.
 #include <gtest/gtest.h>
 
-#include "bench/layer_cases.hpp"  // AdapterKind
 #include "conformance/optimized_check.hpp"
+#include "merge_adapters.hpp"
 #include "optimized/device_probe.hpp"
 #include "optimized/eetq_merge.hpp"
 #include "optimized/fused_layer.hpp"
@@ -22,29 +22,27 @@ namespace {
 
 using bench::AdapterKind;
 
-// One row per case: the adapters merged, their kind and how many, the base's byte layout, and the
-// case's seed. (PEFT's EETQ layers have no DoRA.)
+// One row per case: the adapters merged, the base's byte layout and the case's seed. (PEFT's EETQ
+// layers have no DoRA.)
 struct MergeCase {
   const char* name;
   std::uint64_t seed;
-  AdapterKind kind;
-  int adapters;  // 1 or 2 (two: block sizes 16 then 32, the second one Neumann, for OFT)
+  testing::MergeAdapters adapters;
   EetqLayout layout;
-  bool lora_bias = false, block_share = false;
   friend void PrintTo(const MergeCase& c, std::ostream* os) {
     *os << c.name << " " << eetq_layout_name(c.layout) << " seed " << c.seed;
   }
 };
 
 const MergeCase kCases[] = {
-    {"lora", 2301, AdapterKind::Lora, 1, EetqLayout::Interleaved},
-    {"lora_volta", 2302, AdapterKind::Lora, 1, EetqLayout::Volta},
-    {"lora_plain", 2303, AdapterKind::Lora, 1, EetqLayout::Plain},
-    {"lora_bias", 2304, AdapterKind::Lora, 1, EetqLayout::Interleaved, true},
-    {"lora2", 2305, AdapterKind::Lora, 2, EetqLayout::Volta},
-    {"oft", 2306, AdapterKind::Oft, 1, EetqLayout::Interleaved},
-    {"oft_shared", 2307, AdapterKind::Oft, 1, EetqLayout::Plain, false, true},
-    {"oft2", 2308, AdapterKind::Oft, 2, EetqLayout::Interleaved},
+    {"lora", 2301, {AdapterKind::Lora, 1}, EetqLayout::Interleaved},
+    {"lora_volta", 2302, {AdapterKind::Lora, 1}, EetqLayout::Volta},
+    {"lora_plain", 2303, {AdapterKind::Lora, 1}, EetqLayout::Plain},
+    {"lora_bias", 2304, {AdapterKind::Lora, 1, false, true}, EetqLayout::Interleaved},
+    {"lora2", 2305, {AdapterKind::Lora, 2}, EetqLayout::Volta},
+    {"oft", 2306, {AdapterKind::Oft, 1}, EetqLayout::Interleaved},
+    {"oft_shared", 2307, {AdapterKind::Oft, 1, false, false, true}, EetqLayout::Plain},
+    {"oft2", 2308, {AdapterKind::Oft, 2}, EetqLayout::Interleaved},
 };
 
 struct Expected {
@@ -59,38 +57,18 @@ Expected merged_by_reference(const Layer& layer, const std::vector<std::string>&
   return {std::move(host), eetq_merge_to_dequantized(layer, names)};
 }
 
-// The math convention: every adapter merged at once on the exact weight (the GPU's single pass).
-// `b_scale` scales lora_B (a huge one makes the merged weight overflow float16).
+// Every adapter merged at once on the exact weight (the GPU's single pass). `b_scale` scales
+// lora_B's spread (a huge one makes the merged weight overflow float16).
 Expected build(const MergeCase& c, std::uint64_t seed, double b_scale = 1.0) {
   SeededRandom rng(seed);
-  const int out = 64, in = 128;
-  const EetqLinear base(eetq_quantize(rng.normal(out, in, 0.02)),
-                        round_to(Dtype::Float16, Vector(rng.normal(out, 1, 0.1).col(0))), EetqKernel::Exact);
-  std::vector<std::string> names = {"first", "second"};
-  names.resize(static_cast<std::size_t>(c.adapters));
-  if (c.kind == AdapterKind::Lora) {
-    EetqLoraLinear layer(base, Convention::Math);
-    for (const std::string& name : names) {
-      LoraConfig config{.r = 4, .lora_alpha = 8};
-      config.lora_bias = c.lora_bias;
-      std::optional<Vector> b_bias;
-      if (c.lora_bias) b_bias = round_to(Dtype::Float32, Vector(rng.normal(out, 1, 0.1).col(0)));
-      layer.add_adapter(name, config, round_to(Dtype::Float32, rng.normal(4, in, 0.1)),
-                        round_to(Dtype::Float32, Matrix(b_scale * rng.normal(out, 4, 0.02))), b_bias);
-    }
-    return merged_by_reference(layer, names, c.layout);
-  }
-  EetqOftLinear layer(base, Convention::Math);
-  OftConfig config;
-  config.block_share = c.block_share;
-  for (std::size_t k = 0; k < names.size(); ++k) {
-    config.oft_block_size = k == 0 ? 16 : 32;
-    config.use_cayley_neumann = k > 0;
-    const OftBlocks blocks = resolve_oft_blocks(in, config);
-    layer.add_adapter(names[k], config,
-                      round_to(Dtype::Float32, rng.normal(blocks.param_rows, blocks.n_elements, 0.03)));
-  }
-  return merged_by_reference(layer, names, c.layout);
+  const EetqLinear base(eetq_quantize(rng.normal(64, 128, 0.02)),
+                        round_to(Dtype::Float16, Vector(rng.normal(64, 1, 0.1).col(0))), EetqKernel::Exact);
+  testing::MergeAdapters adapters = c.adapters;
+  adapters.b_sd = 0.02 * b_scale;
+  const std::vector<std::string> names = testing::merge_adapter_names(adapters);
+  if (adapters.kind == AdapterKind::Lora)
+    return merged_by_reference(testing::lora_to_merge(base, adapters, rng), names, c.layout);
+  return merged_by_reference(testing::oft_to_merge(base, adapters, rng), names, c.layout);
 }
 
 // Against the exact merge's export, by the fixtures' rule (conformance/optimized_check).
