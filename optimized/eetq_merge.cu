@@ -10,7 +10,6 @@
 #include "optimized/eetq_merge.hpp"
 #include "optimized/eetq_requantize.hpp"
 #include "optimized/merged_weight_launch.hpp"
-#include "optimized/weight_views.hpp"
 #include "reference/error.hpp"
 
 namespace qoracle::optimized {
@@ -57,8 +56,8 @@ HostLayer eetq_merge(const HostLayer& l) {
   DeviceBuffer<float> scales(static_cast<std::size_t>(l.out_features));
   DeviceBuffer<unsigned long long> unstorable(1);
   unstorable.upload({std::numeric_limits<unsigned long long>::max()});
-  const EetqView layout{nullptr, nullptr, static_cast<EetqView::Layout>(base.layout), l.in_features, l.out_features};
-  requantize_kernel<<<l.out_features, kChannelThreads>>>(merged, layout, bytes.get(), scales.get(), unstorable.get());
+  requantize_kernel<<<l.out_features, kChannelThreads>>>(merged, eetq_layout_of(l, base), bytes.get(), scales.get(),
+                                                         unstorable.get());
   check_cuda(cudaGetLastError(), "eetq_merge launches");
   const unsigned long long bad = unstorable.download()[0];
   if (bad != std::numeric_limits<unsigned long long>::max())

@@ -7,6 +7,7 @@
 // codes and scales; from the float64 one a code can move by one where the float32 merge sits
 // within its rounding of a half step (conformance/TOLERANCES.md).
 #include "optimized/fused_weights.hpp"
+#include "optimized/weight_views.hpp"
 
 namespace qoracle::optimized {
 
@@ -19,10 +20,13 @@ HostLayer eetq_merge(const HostLayer& layer);
 HostLayer eetq_merge_on_host(const HostLayer& layer);
 
 // What both paths share: the checks (returning the base), the refusal of a merged weight that
-// float16 cannot hold (element `flat` of the (out, in) weight, `value` its float32 value), and the
-// merged layer around the requantized weights (the bias rounded to float16, as a checkpoint holds it).
+// float16 cannot hold (element `flat` of the (out, in) weight, `value` its float32 value), the
+// merged layer around the requantized weights (the bias rounded to float16, as a checkpoint holds
+// it), and the layout the codes are written in.
 const EetqWeights& check_eetq_merge(const HostLayer& layer);
 [[noreturn]] void refuse_unstorable_weight(const HostLayer& layer, long long flat, float value);
 HostLayer eetq_merged_layer(const HostLayer& layer, EetqWeights weights);
+// The base's byte layout alone (no tensors): where each requantized code goes.
+EetqView eetq_layout_of(const HostLayer& layer, const EetqWeights& base);
 
 }  // namespace qoracle::optimized

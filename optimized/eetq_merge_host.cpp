@@ -7,8 +7,8 @@
 #include "optimized/activation_io.hpp"
 #include "optimized/eetq_merge.hpp"
 #include "optimized/eetq_requantize.hpp"
+#include "optimized/fused_views.hpp"
 #include "optimized/merged_weight.hpp"
-#include "optimized/weight_views.hpp"
 #include "reference/error.hpp"
 
 namespace qoracle::optimized {
@@ -31,11 +31,15 @@ HostLayer eetq_merged_layer(const HostLayer& l, EetqWeights weights) {
   return out;
 }
 
+EetqView eetq_layout_of(const HostLayer& l, const EetqWeights& base) {
+  return make_view(base, l, [](const auto&) { return nullptr; });
+}
+
 HostLayer eetq_merge_on_host(const HostLayer& l) {
   const EetqWeights& base = check_eetq_merge(l);
   const std::vector<float> merged = merged_weight_on_host(l);
   EetqWeights out{std::vector<std::int8_t>(merged.size()), std::vector<float>(l.out_features), base.layout};
-  const EetqView layout{nullptr, nullptr, static_cast<EetqView::Layout>(base.layout), l.in_features, l.out_features};
+  const EetqView layout = eetq_layout_of(l, base);
   for (int o = 0; o < l.out_features; ++o) {
     const float* row = merged.data() + static_cast<std::size_t>(o) * l.in_features;
     float amax = 0.0f;

@@ -1,5 +1,8 @@
 #include "optimized/fused_layer.hpp"
 
+#include <algorithm>
+#include <iterator>
+#include <string>
 #include <variant>
 
 #include "optimized/weight_views.hpp"
@@ -8,6 +11,10 @@
 namespace qoracle::optimized {
 
 namespace {
+
+// The reference's layout of each EetqWeights::layout value (EetqView::Layout), in that order.
+constexpr EetqLayout kEetqLayouts[] = {EetqLayout::Interleaved, EetqLayout::Volta, EetqLayout::Plain};
+static_assert(EetqView::Interleaved == 0 && EetqView::Volta == 1 && EetqView::Plain == 2);
 
 HostLayer shape_of(int out, int in, const std::optional<Vector>& bias) {
   HostLayer l;
@@ -122,9 +129,8 @@ HostLayer host_base(const EetqLinear& base, EetqLayout layout) {
   EetqWeights w;
   w.bytes = eetq_encode(base.quantized().q, layout);
   w.scales = to_floats(base.quantized().scales);
-  w.layout = layout == EetqLayout::Interleaved ? EetqView::Interleaved
-             : layout == EetqLayout::Volta     ? EetqView::Volta
-                                               : EetqView::Plain;
+  w.layout = static_cast<int>(std::find(std::begin(kEetqLayouts), std::end(kEetqLayouts), layout) -
+                              std::begin(kEetqLayouts));
   l.weights = std::move(w);
   return l;
 }
@@ -132,9 +138,9 @@ HostLayer host_base(const EetqLinear& base, EetqLayout layout) {
 EetqLinear eetq_base_of(const HostLayer& layer) {
   const auto* w = std::get_if<EetqWeights>(&layer.weights);
   if (!w) throw Error("base: an EETQ layer expected");
-  const EetqLayout layout = w->layout == EetqView::Interleaved ? EetqLayout::Interleaved
-                            : w->layout == EetqView::Volta     ? EetqLayout::Volta
-                                                               : EetqLayout::Plain;
+  if (w->layout < 0 || w->layout >= static_cast<int>(std::size(kEetqLayouts)))
+    throw Error("layout: expected 0 (sm75-sm89), 1 (sm70) or 2 (plain), got " + std::to_string(w->layout));
+  const EetqLayout layout = kEetqLayouts[w->layout];
   std::optional<Vector> bias;
   if (!layer.bias.empty()) bias = Vector(from_floats(layer.bias, layer.out_features, 1).col(0));
   return EetqLinear::from_checkpoint(w->bytes, layer.in_features, layer.out_features, layout,
