@@ -1,10 +1,9 @@
-// The optimized kernels (optimized/) on every forward case of bench/layer_cases' device table (the
-// GEMV up to 8 tokens, the tiled GEMM beyond), and the same cases through the PEFT-order baseline
-// (bench/peft_order_gpu: PEFT's ops one launch each on cuBLAS), timed on the device with CUDA
-// events, weights resident.
-// Without a GPU every case reports "no GPU: ..." as a skipped benchmark. Bytes are the quantized
-// weight bytes a forward reads; the counter x_memory_floor is the time over those bytes read at
-// the device's measured copy bandwidth (1 = as fast as reading the weights can be).
+// The resident fused layer (optimized/layer/resident_layer: the GEMV up to 16 tokens, the GEMM
+// path beyond) on every base with no adapter, LoRA and OFT, 1 to 4096 tokens, plain and (few
+// tokens) replayed as a CUDA graph, beside the PEFT-order baseline (bench/peft_order_gpu: PEFT's
+// ops one launch each on cuBLAS); timed on the device with CUDA events around each forward, the L2
+// flushed before it. The none/linear rows past 16 tokens are one cuBLAS GEMM: the plain cuBLAS
+// reference of the GEMM goals. Without a GPU every row reports "no GPU: ..." as skipped.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -15,12 +14,15 @@
 #include "bench/forward_counters.hpp"
 #include "bench/layer_cases.hpp"
 #include "bench/peft_order_gpu/peft_order_layer.hpp"
-#include "optimized/copy_bandwidth.hpp"
-#include "optimized/dense_merge.hpp"
-#include "optimized/device_probe.hpp"
-#include "optimized/eetq_merge.hpp"
-#include "optimized/fused_layer.hpp"
-#include "optimized/hqq_merge.hpp"
+#include "optimized/device/copy_bandwidth.hpp"
+#include "optimized/merge/dense_merge.hpp"
+#include "optimized/device/device_probe.hpp"
+#include "optimized/merge/eetq_merge.hpp"
+#include "optimized/forward/tc_gemv.hpp"
+#include "optimized/layer/fused_layer.hpp"
+#include "optimized/layer/resident_layer.hpp"
+#include "reference/error.hpp"
+#include "optimized/merge/hqq_merge.hpp"
 
 namespace {
 
@@ -41,54 +43,103 @@ double copy_bandwidth() {  // measured once per run
   return bandwidth;
 }
 
-// The case's layer as the kernels take it, activations in `dtype`. The last one is kept, since
-// neither the token count nor the activation dtype changes the weights and building a 4096 x 11008
-// layer (the float64 reference quantizes it) takes seconds: the cases of one layer run one after
-// the other, so each layer is built once, not once per token count, dtype and path.
-const optimized::HostLayer& host_layer_for(const LayerCase& c, optimized::Activations dtype) {
+constexpr int kTimedForwards = 20;  // per row: each timed with a cold L2, their mean reported
+
+// The weight bytes any forward of the format must read, as the format stores them: dense weights
+// in the activation dtype (2 bytes in float16), quantized formats by bench/layer_cases.
+template <class Base>
+double floor_bytes(const Base& base, optimized::Activations dtype) {
+  if constexpr (std::is_same_v<Base, DenseLinear>)
+    return (dtype == optimized::Activations::Float32 ? 4.0 : 2.0) * base.in_features() * base.out_features();
+  return weight_bytes(base);
+}
+
+enum class Adapter { None, Lora, Oft };
+const char* adapter_name(Adapter a) { return a == Adapter::None ? "none" : a == Adapter::Lora ? "lora" : "oft"; }
+
+struct DeviceRow {
+  Adapter adapter;
+  BaseFormat base;
+  LayerShape shape;
+  int tokens;
+  optimized::Activations dtype;
+  std::string name() const {
+    return std::string(adapter_name(adapter)) + "/" + base_format_name(base) + "/" + shape.name() + "/t" +
+           std::to_string(tokens) + "/" + short_name(dtype);
+  }
+};
+
+// The row's layer as the kernels take it. Kept between rows (they come layer by layer): the
+// float64 reference builds a 4096 x 11008 quantized base in seconds.
+const optimized::HostLayer& host_layer_for(const DeviceRow& r) {
   static std::string key;
   static optimized::HostLayer host;
-  const std::string name =
-      std::string(adapter_kind_name(c.adapter)) + "/" + base_format_name(c.base) + "/" + c.shape.name();
+  const std::string name = std::string(adapter_name(r.adapter)) + "/" + base_format_name(r.base) + "/" + r.shape.name() +
+                           "/" + short_name(r.dtype);
   if (name != key) {
-    host = with_base(c.base, [&]<class Base>() {
-      return c.adapter == AdapterKind::Oft ? optimized::host_layer(oft_layer<Base>(c.shape), "default")
-                                           : optimized::host_layer(lora_layer<Base>(c.shape), "default");
+    host = with_base(r.base, [&]<class Base>() {
+      switch (r.adapter) {
+        case Adapter::Oft: return optimized::host_layer(oft_layer<Base>(r.shape), "default");
+        case Adapter::Lora: return optimized::host_layer(lora_layer<Base>(r.shape), "default");
+        case Adapter::None: break;
+      }
+      return optimized::host_base(base_layer<Base>(r.shape));
     });
+    host.activations = r.dtype;
     key = name;
   }
-  host.activations = dtype;
   return host;
 }
 
-// One forward case on the GPU through `Layer` (built from the case's HostLayer, then timed by its
-// time_forward): the fused kernels, or the PEFT-order baseline. Both report the same counters, so
-// bench/gpu_report.py can put them side by side. Float32 cases keep the CPU table's names;
-// others end in /f16 or /bf16.
+// The resident layer (or baseline) of the row, kept while rows share it.
 template <class Layer>
-void register_forward(const std::string& prefix, const LayerCase& c, optimized::Activations dtype) {
-  const std::string suffix = dtype == optimized::Activations::Float32 ? "" : std::string("/") + short_name(dtype);
-  with_base(c.base, [&]<class Base>() {
-    benchmark::RegisterBenchmark((prefix + "/forward/" + c.name() + suffix).c_str(), [c, dtype](benchmark::State& state) {
-      const auto device = optimized::probe_device();
-      if (!device.available) {
-        state.SkipWithError(("no GPU: " + device.reason).c_str());
-        return;
+Layer& resident_for(const DeviceRow& r) {
+  static std::string key;
+  static std::unique_ptr<Layer> layer;
+  const optimized::HostLayer& host = host_layer_for(r);
+  const std::string name = r.name().substr(0, r.name().rfind("/t"));
+  if (name != key || !layer) {
+    layer.reset();
+    layer = std::make_unique<Layer>(host);
+    key = name;
+  }
+  return *layer;
+}
+
+// One forward row on the GPU: the fused layer (plain launches or one replayed CUDA graph) or the
+// PEFT-order baseline, cold L2 (the weights come from memory). Counters: x_memory_floor (time over
+// the format's bytes read at the measured copy bandwidth), host_us (CPU time to enqueue one
+// forward), and the label names the kernels.
+void register_forward(const std::string& prefix, const DeviceRow& r) {
+  benchmark::RegisterBenchmark((prefix + "/forward/" + r.name()).c_str(), [prefix, r](benchmark::State& state) {
+    const auto device = optimized::probe_device();
+    if (!device.available) {
+      state.SkipWithError(("no GPU: " + device.reason).c_str());
+      return;
+    }
+    try {
+      optimized::ForwardTiming t;
+      std::string label;
+      if (prefix == "peft_order_gpu") {
+        t = resident_for<PeftOrderGpuLayer>(r).time_forward(r.tokens, kTimedForwards, true);
+        label = "peft order";
+      } else {
+        auto& layer = resident_for<optimized::ResidentFusedLayer>(r);
+        t = layer.time_forward(r.tokens, kTimedForwards, prefix == "optimized_graph", true);
+        label = layer.path(r.tokens);
       }
-      const Layer layer(host_layer_for(c, dtype));
-      double seconds = 0;
-      for (auto _ : state) {
-        const double t = layer.time_forward(c.tokens, 20);
-        state.SetIterationTime(t);
-        seconds += t;
-      }
-      set_forward_counters<Base>(state, c);
-      const double floor = weight_bytes(base_layer<Base>(c.shape)) / copy_bandwidth();
-      state.counters["x_memory_floor"] = seconds / static_cast<double>(state.iterations()) / floor;
-      state.counters["copy_GBps"] = copy_bandwidth() * 1e-9;
-      state.SetLabel(device.reason);
-    })->UseManualTime()->Unit(benchmark::kMicrosecond);
-  });
+      for (auto _ : state) state.SetIterationTime(t.device_seconds);
+      const double floor = with_base(r.base, [&]<class Base>() { return floor_bytes(base_layer<Base>(r.shape), r.dtype); }) /
+                           copy_bandwidth();
+      state.counters["x_memory_floor"] = t.device_seconds / floor;
+      state.counters["floor_us"] = floor * 1e6;
+      state.counters["host_us"] = t.host_seconds * 1e6;
+      state.counters["tokens"] = r.tokens;
+      state.SetLabel(label);
+    } catch (const Error& e) {
+      state.SkipWithError(e.what());
+    }
+  })->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
 
 // Merges on the GPU, wall time including the uploads and downloads: into HQQ (dequantize, + s B A
@@ -121,15 +172,20 @@ void register_merge(const std::string& name, int features, Layer (*make)(LayerSh
 
 int main(int argc, char** argv) {
   using optimized::Activations;
-  for (const LayerCase& c : device_forward_cases()) {
-    // float16, as PEFT users run these layers, at the sizes of a 7B model.
-    const bool large = std::min(c.shape.in, c.shape.out) >= 4096;
-    for (Activations dtype : {Activations::Float32, Activations::Float16}) {
-      if (dtype != Activations::Float32 && !large) continue;
-      register_forward<optimized::ResidentFusedLayer>("optimized", c, dtype);
-      register_forward<PeftOrderGpuLayer>("peft_order_gpu", c, dtype);
-    }
-  }
+  // float16 as PEFT users run these layers, at the sizes of a 7B model: every base with no
+  // adapter, LoRA r16 and OFT b32, from one token to prefill; bfloat16 on the square shape.
+  for (LayerShape shape : {LayerShape(4096), LayerShape(11008, 4096), LayerShape(4096, 11008)})
+    for (BaseFormat base : {BaseFormat::Linear, BaseFormat::Hqq, BaseFormat::Aqlm, BaseFormat::Eetq})
+      for (Adapter adapter : {Adapter::None, Adapter::Lora, Adapter::Oft})
+        for (Activations dtype : {Activations::Float16, Activations::BFloat16}) {
+          if (dtype == Activations::BFloat16 && shape != LayerShape(4096)) continue;
+          for (int tokens : {1, 8, 16, 128, 512, 2048, 4096}) {
+            const DeviceRow row{adapter, base, shape, tokens, dtype};
+            register_forward("optimized", row);
+            if (tokens <= optimized::kGemvMaxTokens) register_forward("optimized_graph", row);
+            register_forward("peft_order_gpu", row);
+          }
+        }
   for (int n : {256, 1024, 4096}) {
     register_merge("lora/hqq", n, +[](LayerShape shape) { return lora_layer<HqqLinear>(shape); }, optimized::hqq_merge);
     register_merge("oft/hqq", n, +[](LayerShape shape) { return oft_layer<HqqLinear>(shape); }, optimized::hqq_merge);

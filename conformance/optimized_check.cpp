@@ -6,12 +6,13 @@
 #include <variant>
 
 #include "conformance/tolerances.hpp"
-#include "optimized/activation_io.hpp"
-#include "optimized/dense_merge.hpp"
-#include "optimized/device_probe.hpp"
-#include "optimized/eetq_merge.hpp"
-#include "optimized/fused_gemm.hpp"
-#include "optimized/fused_layer.hpp"
+#include "optimized/device/activation_io.hpp"
+#include "optimized/merge/dense_merge.hpp"
+#include "optimized/device/device_probe.hpp"
+#include "optimized/merge/eetq_merge.hpp"
+#include "optimized/forward/tc_gemv.hpp"
+#include "optimized/layer/fused_layer.hpp"
+#include "optimized/layer/resident_layer.hpp"
 #include "reference/dtype.hpp"
 #include "reference/error.hpp"
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "conformance/case_runner.hpp"
-#include "optimized/fused_weights.hpp"
+#include "optimized/layer/host_layer.hpp"
 #include "reference/eetq_merge.hpp"
 
 namespace qoracle {

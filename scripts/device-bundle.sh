@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tests=(test_optimized_device test_optimized_cayley test_optimized_weight_views test_optimized_fused_gemv
+tests=(test_optimized_device test_optimized_cayley test_optimized_weight_views test_optimized_fused_gemv test_optimized_row_layouts
   test_optimized_hqq_merge test_optimized_dense_merge test_optimized_eetq_merge test_optimized_fixtures test_peft_order_gpu)
 scripts/bootstrap.sh
 cmake --preset device >/dev/null

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# The GPU verification of issue 9, run on the device machine from the repository root with the
-# bundle scripts/device-bundle.sh made here (carried as .device-bundle):
-#   scripts/gpu-verify.sh tests      every GPU test binary (they run the kernels and the baseline)
-#   scripts/gpu-verify.sh memcheck   compute-sanitizer memcheck over the kernels' and the baseline's tests
-#   scripts/gpu-verify.sh racecheck  compute-sanitizer racecheck over the kernels with shared memory
-#   scripts/gpu-verify.sh bench [F]  bench_optimized (filter F) -> optimized.json, and the real PEFT
-#                                    (bench/peft_gpu_timing.py, the carried wheels) -> peft_real.json
-#   scripts/gpu-verify.sh check      qoracle check over every fixture -> conformance-gpu.md
-# Each stage fits one device call (under 10 minutes) and writes at most 8 files into $OUT (the
-# device tool's limits), or into reports/gpu/latest where OUT is unset. Every stage also writes
-# device.txt (the GPU, its driver, the bundle's commit) and appends its verdict to summary.txt.
-# Exit status: non-zero when a test fails, a GPU test skips, or the sanitizer reports an error.
+# The GPU verification, run on the device machine from the repository root with the bundle
+# scripts/device-bundle.sh made here (carried as .device-bundle). One call does it all:
+#   scripts/gpu-verify.sh all [--no-peft] [--no-sanitizer]
+# runs, in order of value, each stage under its own timeout (about 8 minutes in all):
+#   tests      every GPU test binary (they run the kernels and the baseline)       <= 150 s
+#   check      qoracle check over every fixture, GPU rows -> conformance-gpu.md.gz <= 90 s
+#   bench      bench_optimized (every forward row, the merges) -> optimized.json   <= 150 s
+#   peft       the real PEFT (bench/peft_gpu_timing.py, the carried wheels)        <= 100 s
+#   sanitizer  compute-sanitizer memcheck and racecheck on the kernels with shared
+#              memory or atomics (the GEMV's split, the prepass, Cayley, merges)   <= 60 s
+# Each stage alone: scripts/gpu-verify.sh tests|check|bench [FILTER]|peft|sanitizer.
+# Results go to $OUT (the device tool brings back at most 8 files), or reports/gpu/latest where
+# OUT is unset, as each stage finishes, so a run cut short keeps what finished: summary.txt (one
+# verdict line per binary or stage), device.txt, tests.log, conformance-gpu.md.gz, optimized.json,
+# bench.log, peft_real.json, sanitizer.log.
+# Exit status: non-zero when a test fails, a GPU test skips, a stage times out, or the sanitizer
+# reports an error.
 set -uo pipefail
 stage=${1:-}
 root=$(pwd)
@@ -51,22 +56,55 @@ sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-san
 status=0
 verdict() { echo "$stage: $*" | tee -a "$out/summary.txt"; }
 
-run_tests() {  # every test binary; a GPU test that skips is a failure here
+run_tests() {  # every test binary; a failure is counted from gtest's XML report, a skip is a failure here
+  local deadline=$((SECONDS + ${1:-150}))
   for t in "$bundle"/bin/test_*; do
-    local name log
+    local name rc left xml failures tests skipped
     name=$(basename "$t")
-    log=$("$t" --gtest_brief=1 2>&1)
-    local rc=$?
-    echo "=== $name (exit $rc)" >>"$out/tests.log"
-    echo "$log" >>"$out/tests.log"
-    local passed skipped failed
-    passed=$(echo "$log" | sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
-    skipped=$(echo "$log" | sed -n 's/.*\[  SKIPPED \] \([0-9]*\) test.*/\1/p' | tail -1)
-    failed=$(echo "$log" | sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
-    verdict "$name exit $rc: ${passed:-0} passed, ${skipped:-0} skipped, ${failed:-0} failed"
-    [[ $rc == 0 ]] || status=1
-    echo "$log" | grep -q "no GPU" && { verdict "$name: a GPU test skipped (no GPU)"; status=1; }
+    left=$((deadline - SECONDS))
+    if ((left < 5)); then verdict "$name: not run (stage time spent)"; status=1; continue; fi
+    xml=${TMPDIR:-/tmp}/$name.xml
+    rm -f "$xml"
+    echo "=== $name" >>"$out/tests.log"
+    timeout "$left" "$t" --gtest_brief=1 --gtest_output="xml:$xml" >>"$out/tests.log" 2>&1
+    rc=$?
+    # The XML's testsuites element counts everything, whatever --gtest_brief printed.
+    tests=$(sed -n 's/.*<testsuites tests="\([0-9]*\)".*/\1/p' "$xml" 2>/dev/null | head -1)
+    failures=$(sed -n 's/.*<testsuites [^>]*failures="\([0-9]*\)".*/\1/p' "$xml" 2>/dev/null | head -1)
+    skipped=$(grep -c '<skipped' "$xml" 2>/dev/null)
+    verdict "$name exit $rc: ${tests:-?} tests, ${failures:-?} failed, ${skipped:-0} skipped$([[ $rc == 124 ]] && echo ' (timed out)')"
+    [[ $rc == 0 && ${failures:-1} == 0 ]] || status=1
+    grep -q "no GPU" "$xml" 2>/dev/null && { verdict "$name: a GPU test skipped (no GPU)"; status=1; }
   done
+}
+
+run_check() {
+  timeout "${1:-90}" "$bundle/bin/qoracle" check "$root/fixtures" --report "$out/conformance-gpu.md" >"$out/check.log" 2>&1
+  local rc=$?
+  verdict "qoracle check exit $rc: $(grep -E 'passed' "$out/check.log" | tail -1)$([[ $rc == 124 ]] && echo ' (timed out)')"
+  [[ $rc == 0 ]] || status=1
+  gzip -f "$out/conformance-gpu.md" 2>/dev/null
+  tail -3 "$out/check.log" >>"$out/summary.txt"; rm -f "$out/check.log"
+}
+
+run_bench() {
+  timeout "${2:-150}" "$bundle/bin/bench_optimized" --benchmark_filter="${1:-.}" \
+    --benchmark_out="$out/optimized.json" --benchmark_out_format=json >>"$out/bench.log" 2>&1
+  local rc=$?
+  verdict "bench_optimized exit $rc, $(grep -c '"run_name"' "$out/optimized.json" 2>/dev/null || echo 0) rows, $(grep -c 'error_occurred.*true' "$out/optimized.json" 2>/dev/null || echo 0) errors$([[ $rc == 124 ]] && echo ' (timed out)')"
+  [[ $rc == 0 ]] || status=1
+}
+
+run_peft() {
+  [[ -d $root/.device-bundle/wheels ]] || { verdict "no wheels carried: skipped"; return; }
+  local site=${TMPDIR:-/tmp}/qoracle-site rc
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" \
+    "$root"/.device-bundle/wheels/*.whl >>"$out/bench.log" 2>&1
+  PYTHONPATH=$site PYTHONUNBUFFERED=1 timeout "${1:-100}" python3 "$root/bench/peft_gpu_timing.py" --out "$out/peft_real.json" \
+    >>"$out/bench.log" 2>&1
+  rc=$?
+  verdict "peft_gpu_timing exit $rc$([[ $rc == 124 ]] && echo ' (timed out)')"
+  [[ $rc == 0 ]] || status=1
 }
 
 sanitize() {  # tool binary filter seconds
@@ -79,49 +117,32 @@ sanitize() {  # tool binary filter seconds
   [[ $rc == 0 ]] || status=1
 }
 
+run_sanitizer() {  # the kernels with shared memory or atomics, on small layers
+  sanitize memcheck test_optimized_row_layouts '*' 15
+  sanitize racecheck test_optimized_row_layouts '*' 20
+  sanitize memcheck test_optimized_fused_gemv 'FusedGemvShapes.*' 15
+  sanitize racecheck test_optimized_cayley '*Gpu*b64*' 10
+  sanitize memcheck test_optimized_hqq_merge '*' 15
+}
+
 case "$stage" in
-  tests) run_tests ;;
-  # Each stage's limits add up to at most 9 min 20 s (one device call of 10). The fixtures run through one
-  # PEFT version, a third of them.
-  memcheck)
-    sanitize memcheck test_optimized_fused_gemv '*' 100
-    sanitize memcheck test_optimized_cayley '*' 60
-    sanitize memcheck test_optimized_hqq_merge '*' 60
-    sanitize memcheck test_optimized_dense_merge '*' 30
-    sanitize memcheck test_optimized_eetq_merge '*' 20
-    sanitize memcheck test_optimized_fixtures '*peft_0_21_2*' 140
-    sanitize memcheck test_peft_order_gpu '*peft_0_21_2*:PeftOrderGpuLayer.*' 150
+  all)
+    peft=1 san=1
+    for a in "${@:2}"; do
+      [[ $a == --no-peft ]] && peft=0
+      [[ $a == --no-sanitizer ]] && san=0
+    done
+    stage=tests run_tests 150
+    stage=check run_check 90
+    stage=bench run_bench . 150
+    ((peft)) && stage=peft run_peft 100
+    ((san)) && stage=sanitizer run_sanitizer
     ;;
-  racecheck)
-    sanitize racecheck test_optimized_fused_gemv 'FusedGemv.*:FusedGemvShapes.OddShapes*:FusedGemvShapes.GemmAcross*' 240
-    sanitize racecheck test_optimized_cayley '*Gpu*' 120
-    sanitize racecheck test_optimized_hqq_merge '*' 150
-    sanitize racecheck test_optimized_eetq_merge 'OptimizedEetqMerge/*' 20
-    ;;
-  bench)
-    "$bundle/bin/bench_optimized" --benchmark_filter="${2:-.}" --benchmark_min_time=0.1 \
-      --benchmark_out="$out/optimized.json" --benchmark_out_format=json >"$out/bench.log" 2>&1
-    rc=$?
-    verdict "bench_optimized exit $rc, $(grep -c '"name"' "$out/optimized.json" 2>/dev/null || echo 0) results, $(grep -c 'ERROR OCCURRED' "$out/bench.log") errors"
-    [[ $rc == 0 ]] || status=1
-    grep -q "ERROR OCCURRED" "$out/bench.log" && status=1
-    if [[ -d $root/.device-bundle/wheels ]]; then
-      site=${TMPDIR:-/tmp}/qoracle-site
-      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" \
-        "$root"/.device-bundle/wheels/*.whl >>"$out/bench.log" 2>&1
-      PYTHONPATH=$site PYTHONUNBUFFERED=1 timeout 300 python3 "$root/bench/peft_gpu_timing.py" --out "$out/peft_real.json" \
-        >>"$out/bench.log" 2>&1
-      rc=$?
-      verdict "peft_gpu_timing exit $rc: $(tail -1 "$out/bench.log")"
-      [[ $rc == 0 ]] || status=1
-    fi
-    ;;
-  check)
-    "$bundle/bin/qoracle" check "$root/fixtures" --report "$out/conformance-gpu.md" >"$out/check.log" 2>&1
-    rc=$?
-    verdict "qoracle check exit $rc: $(grep -E '^[0-9]+ (checks|passed)|passed' "$out/check.log" | tail -1)"
-    [[ $rc == 0 ]] || status=1
-    ;;
-  *) echo "usage: scripts/gpu-verify.sh tests|memcheck|racecheck|bench [FILTER]|check" >&2; exit 2 ;;
+  tests) run_tests "${2:-600}" ;;
+  check) run_check 540 ;;
+  bench) run_bench "${2:-.}" 540 ;;
+  peft) run_peft 540 ;;
+  sanitizer) run_sanitizer ;;
+  *) echo "usage: scripts/gpu-verify.sh all [--no-peft] [--no-sanitizer] | tests | check | bench [FILTER] | peft | sanitizer" >&2; exit 2 ;;
 esac
 exit $status

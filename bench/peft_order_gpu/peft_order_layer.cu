@@ -7,12 +7,12 @@
 #include <variant>
 
 #include "bench/peft_order_gpu/peft_order_layer.hpp"
-#include "optimized/batched_cayley_launch.hpp"
-#include "optimized/device_activations.cuh"
-#include "optimized/device_buffer.hpp"
-#include "optimized/device_probe.hpp"
-#include "optimized/fused_gemv_checks.hpp"
-#include "optimized/fused_views.hpp"
+#include "optimized/rotation/batched_cayley_launch.hpp"
+#include "optimized/device/device_activations.cuh"
+#include "optimized/device/device_buffer.hpp"
+#include "optimized/device/device_probe.hpp"
+#include "optimized/layer/layer_checks.hpp"
+#include "optimized/layer/fused_views.hpp"
 #include "reference/error.hpp"
 
 namespace qoracle::bench {
@@ -242,11 +242,11 @@ std::vector<float> PeftOrderGpuLayer::forward(const std::vector<float>& x, int t
                        [&](const void* d_x, void* d_y) { impl_->launch(d_x, tokens, d_y, ws); });
 }
 
-double PeftOrderGpuLayer::time_forward(int tokens, int iterations) const {
+optimized::ForwardTiming PeftOrderGpuLayer::time_forward(int tokens, int iterations, bool cold_l2) const {
   const Impl::Workspace ws = impl_->workspace(tokens);
-  return time_on_device(static_cast<size_t>(tokens) * impl_->in, static_cast<size_t>(tokens) * impl_->out,
-                        impl_->activations, iterations,
-                        [&](const void* d_x, void* d_y) { impl_->launch(d_x, tokens, d_y, ws); });
+  return time_launches(static_cast<size_t>(tokens) * impl_->in, static_cast<size_t>(tokens) * impl_->out,
+                       impl_->activations, iterations, false, cold_l2, cudaStream_t{},
+                       [&](const void* d_x, void* d_y, cudaStream_t) { impl_->launch(d_x, tokens, d_y, ws); });
 }
 
 }  // namespace qoracle::bench

@@ -17,7 +17,8 @@
 // kernels) PEFT's base forward is faster than this one; reports/gpu marks those rows.
 #include <vector>
 
-#include "optimized/fused_weights.hpp"
+#include "optimized/device/forward_timing.hpp"
+#include "optimized/layer/host_layer.hpp"
 
 namespace qoracle::bench {
 
@@ -31,9 +32,10 @@ class PeftOrderGpuLayer {
   PeftOrderGpuLayer& operator=(const PeftOrderGpuLayer&) = delete;
   // y (tokens, out) for x (tokens, in), both row-major, x's values in the layer's activation dtype.
   std::vector<float> forward(const std::vector<float>& x, int tokens) const;
-  // Seconds per forward on resident activations (CUDA events, no copies), as
-  // ResidentFusedLayer::time_forward measures the fused kernels.
-  double time_forward(int tokens, int iterations) const;
+  // Per forward on resident activations (CUDA events, no copies), as
+  // ResidentFusedLayer::time_forward measures the fused kernels (plain launches on the default
+  // stream; cold_l2: the L2 flushed before each forward).
+  optimized::ForwardTiming time_forward(int tokens, int iterations, bool cold_l2) const;
 
  private:
   struct Impl;

@@ -1,7 +1,7 @@
 // Built without CUDA or cuBLAS: the baseline checks the layer, then refuses with the reason.
 #include "bench/peft_order_gpu/peft_order_layer.hpp"
-#include "optimized/device_probe.hpp"
-#include "optimized/fused_gemv_checks.hpp"
+#include "optimized/device/device_probe.hpp"
+#include "optimized/layer/layer_checks.hpp"
 #include "reference/error.hpp"
 
 namespace qoracle::bench {
@@ -21,6 +21,6 @@ PeftOrderGpuLayer::PeftOrderGpuLayer(const optimized::HostLayer& layer) {
 }
 PeftOrderGpuLayer::~PeftOrderGpuLayer() = default;
 std::vector<float> PeftOrderGpuLayer::forward(const std::vector<float>&, int) const { refuse(); }
-double PeftOrderGpuLayer::time_forward(int, int) const { refuse(); }
+optimized::ForwardTiming PeftOrderGpuLayer::time_forward(int, int, bool) const { refuse(); }
 
 }  // namespace qoracle::bench

@@ -8,9 +8,9 @@
 #include <thread>
 
 #include "conformance/tolerances.hpp"
-#include "optimized/batched_cayley.hpp"
-#include "optimized/cayley_block.hpp"
-#include "optimized/device_probe.hpp"
+#include "optimized/rotation/batched_cayley.hpp"
+#include "optimized/rotation/cayley_block.hpp"
+#include "optimized/device/device_probe.hpp"
 #include "reference/cayley.hpp"
 #include "reference/coft.hpp"
 #include "reference/dtype.hpp"

@@ -5,9 +5,10 @@
 #include <gtest/gtest.h>
 
 #include "merge_adapters.hpp"
-#include "optimized/dense_merge.hpp"
-#include "optimized/device_probe.hpp"
-#include "optimized/fused_layer.hpp"
+#include "optimized/merge/dense_merge.hpp"
+#include "optimized/device/device_probe.hpp"
+#include "optimized/layer/fused_layer.hpp"
+#include "optimized/layer/resident_layer.hpp"
 #include "reference/error.hpp"
 #include "reference/seeded_random.hpp"
 #include "test_support.hpp"

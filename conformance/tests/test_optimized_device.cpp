@@ -1,7 +1,7 @@
 // The optimized (CUDA) path: without a usable device every GPU test skips with the reason.
 #include <gtest/gtest.h>
 
-#include "optimized/device_probe.hpp"
+#include "optimized/device/device_probe.hpp"
 
 TEST(OptimizedDevice, ProbeAnswersWithoutCrashing) {
   const auto status = qoracle::optimized::probe_device();

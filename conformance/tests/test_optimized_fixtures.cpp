@@ -11,7 +11,7 @@
 
 #include "committed_cases.hpp"
 #include "conformance/optimized_check.hpp"
-#include "optimized/device_probe.hpp"
+#include "optimized/device/device_probe.hpp"
 #include "test_support.hpp"
 
 namespace qoracle {

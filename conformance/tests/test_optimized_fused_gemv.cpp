@@ -1,6 +1,6 @@
-// The fused layer (optimized/fused_gemv for up to 8 tokens, optimized/fused_gemm beyond): every
-// benchmarked layer kind at 256 features and 1, 8 and 128 tokens, plus odd shapes, token counts
-// across the GEMM's tiles and every rotation path. On the host, its emulation (the kernel's code,
+// The fused layer (optimized/layer/resident_layer: the GEMV up to 16 tokens, the GEMM path beyond):
+// every benchmarked layer kind at 256 features and 1, 8 and 128 tokens, plus odd shapes, every row
+// layout of the tensor-core GEMV, and every rotation path. On the host, its emulation (the kernel's code,
 // warps or tiles run serially) is judged against the float64 reference in PEFT's convention; on a
 // GPU, the kernel is judged against the same oracle and must match the emulation up to float32
 // summation order and FMA contraction.
@@ -9,9 +9,10 @@
 #include "bench/layer_cases.hpp"
 #include "conformance/optimized_check.hpp"
 #include "conformance/tolerances.hpp"
-#include "optimized/device_probe.hpp"
-#include "optimized/fused_gemm.hpp"
-#include "optimized/fused_layer.hpp"
+#include "optimized/device/device_probe.hpp"
+#include "optimized/forward/tc_gemv.hpp"
+#include "optimized/layer/fused_layer.hpp"
+#include "optimized/layer/resident_layer.hpp"
 #include "reference/error.hpp"
 #include "reference/seeded_random.hpp"
 #include "test_support.hpp"
@@ -126,7 +127,6 @@ TEST(FusedGemvShapes, GemmAcrossTilesMatchesTheGemv) {
   config.oft_block_size = 128;
   const OftBlocks blocks = resolve_oft_blocks(256, config);
   layer.add_adapter("default", config, round_to(Dtype::Float32, rng.normal(blocks.param_rows, blocks.n_elements, 0.01)));
-  EXPECT_EQ(optimized::gemm_tile_k(128), 128);
   const Matrix x = round_to(Dtype::Float32, rng.normal(20, 256, 1.0));
   expect_fused_agrees(optimized::host_layer(layer, "default"), x, layer.forward(x));
 }
@@ -247,7 +247,7 @@ TEST(FusedGemvShapes, HalfPrecisionActivations) {
 TEST(FusedGemvShapes, EetqEveryLayout) {
   const EetqLinear& base = base_layer<EetqLinear>(256);
   LoraLayer<EetqLinear> layer = lora_layer<EetqLinear>(256);
-  const Matrix x = activations(12, 256);  // the GEMM
+  const Matrix x = activations(20, 256);  // the GEMM
   for (EetqLayout layout : {EetqLayout::Interleaved, EetqLayout::Volta, EetqLayout::Plain}) {
     SCOPED_TRACE(eetq_layout_name(layout));
     HostLayer l = optimized::host_layer(layer, "default");

@@ -5,9 +5,10 @@
 
 #include "conformance/compare.hpp"
 #include "conformance/tolerances.hpp"
-#include "optimized/device_probe.hpp"
-#include "optimized/fused_layer.hpp"
-#include "optimized/hqq_merge.hpp"
+#include "optimized/device/device_probe.hpp"
+#include "optimized/layer/fused_layer.hpp"
+#include "optimized/layer/resident_layer.hpp"
+#include "optimized/merge/hqq_merge.hpp"
 #include "reference/error.hpp"
 #include "reference/seeded_random.hpp"
 #include "test_support.hpp"

@@ -3,8 +3,8 @@
 // weight (float32 against the oracle: only the float32 dequantization arithmetic differs).
 #include <gtest/gtest.h>
 
-#include "optimized/fused_layer.hpp"
-#include "optimized/fused_views.hpp"
+#include "optimized/layer/fused_layer.hpp"
+#include "optimized/layer/fused_views.hpp"
 #include "reference/aqlm_linear.hpp"
 #include "reference/eetq_linear.hpp"
 #include "reference/hqq_linear.hpp"

@@ -10,8 +10,8 @@
 #include "bench/peft_order_gpu/peft_order_layer.hpp"
 #include "committed_cases.hpp"
 #include "conformance/optimized_check.hpp"
-#include "optimized/device_probe.hpp"
-#include "optimized/fused_layer.hpp"
+#include "optimized/device/device_probe.hpp"
+#include "optimized/layer/fused_layer.hpp"
 #include "reference/error.hpp"
 #include "test_support.hpp"
 

@@ -1,0 +1,18 @@
+#pragma once
+// Host-side conversions of activations to and from the layer's activation dtype (float32, float16,
+// bfloat16), with the same round-to-nearest-even as the device's __float2half_rn /
+// __float2bfloat16_rn, so the host emulation and the kernels see the same values.
+#include <cstdint>
+#include <vector>
+
+#include "optimized/layer/host_layer.hpp"
+
+namespace qoracle::optimized {
+
+// Each value rounded to the dtype (and widened back to float; identity for Float32).
+std::vector<float> round_activations(const std::vector<float>& v, Activations dtype);
+// float16/bfloat16 bit patterns, as the kernels read and write them (not for Float32).
+std::vector<std::uint16_t> activation_bits(const std::vector<float>& v, Activations dtype);
+std::vector<float> activation_values(const std::vector<std::uint16_t>& bits, Activations dtype);
+
+}  // namespace qoracle::optimized
