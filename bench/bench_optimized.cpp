@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 #include "optimized/forward/tc_gemv.hpp"
 #include "optimized/layer/fused_layer.hpp"
 #include "optimized/layer/resident_layer.hpp"
+#include "optimized/merge/device_merge.hpp"
 #include "reference/error.hpp"
 #include "optimized/merge/hqq_merge.hpp"
 
@@ -142,29 +144,44 @@ void register_forward(const std::string& prefix, const DeviceRow& r) {
   })->Iterations(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
 
-// Merges on the GPU, wall time including the uploads and downloads: into HQQ (dequantize, + s B A
-// or rotate, requantize with the proximal optimizer), into a plain linear layer (the merged
-// float32 weight) and into EETQ (requantized int8, float16 scales). Compare with the real PEFT's
-// merges on the same device (peft_real/merge/..., bench/peft_gpu_timing.py) and torch/merge/... on
-// the CPU. PEFT cannot merge OFT into HQQ (its HqqOFTLinear.merge raises) nor anything into EETQ,
-// so those rows have no baseline; they are timed for their own cost.
-template <class Layer, class Merge>
-void register_merge(const std::string& name, int features, Layer (*make)(LayerShape), Merge merge) {
+// Merges on the GPU: wall time of one merge of a resident layer's adapters into its base, the
+// result left on the device (merge_on_device, then waiting for it), as PEFT's merge() runs on a
+// GPU-resident layer: into HQQ (dequantize, + s B A or rotate, requantize with the proximal
+// optimizer), into a plain linear layer (the merged float32 weight) and into EETQ (requantized
+// int8, float16 scales). Compare with the real PEFT's merges on the same device
+// (peft_real/merge/..., bench/peft_gpu_timing.py). PEFT cannot merge OFT into HQQ (its
+// HqqOFTLinear.merge raises) nor anything into EETQ, so those rows have no baseline.
+template <class Layer>
+void register_merge(const std::string& name, int features, Layer (*make)(LayerShape)) {
   // Built on the first run and kept: Google Benchmark runs the function several times to size the
   // iterations, and a 4096 x 4096 quantized layer takes seconds to build.
-  auto built = std::make_shared<std::optional<optimized::HostLayer>>();
+  auto built = std::make_shared<std::unique_ptr<optimized::ResidentFusedLayer>>();
   benchmark::RegisterBenchmark(("optimized/merge/" + name + "/n" + std::to_string(features)).c_str(),
-                               [features, make, merge, built](benchmark::State& state) {
+                               [features, make, built](benchmark::State& state) {
                                  const auto device = optimized::probe_device();
                                  if (!device.available) {
                                    state.SkipWithError(("no GPU: " + device.reason).c_str());
                                    return;
                                  }
-                                 if (!*built) *built = optimized::host_layer(make(LayerShape{features, features}), "default");
-                                 for (auto _ : state) benchmark::DoNotOptimize(merge(**built));
-                                 state.SetItemsProcessed(state.iterations());
-                                 state.SetLabel(device.reason);
+                                 try {
+                                   if (!*built) {
+                                     optimized::HostLayer host = optimized::host_layer(make(LayerShape{features, features}), "default");
+                                     host.activations = optimized::Activations::Float16;
+                                     *built = std::make_unique<optimized::ResidentFusedLayer>(host);
+                                     optimized::merge_on_device(**built).wait();  // first use: modules load
+                                   }
+                                   for (auto _ : state) {
+                                     const auto t0 = std::chrono::steady_clock::now();
+                                     const optimized::DeviceMerge merged = optimized::merge_on_device(**built);
+                                     merged.wait();
+                                     state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                                   }
+                                   state.SetLabel(device.reason);
+                                 } catch (const Error& e) {
+                                   state.SkipWithError(e.what());
+                                 }
                                })
+      ->UseManualTime()
       ->Unit(benchmark::kMillisecond);
 }
 
@@ -187,16 +204,12 @@ int main(int argc, char** argv) {
           }
         }
   for (int n : {256, 1024, 4096}) {
-    register_merge("lora/hqq", n, +[](LayerShape shape) { return lora_layer<HqqLinear>(shape); }, optimized::hqq_merge);
-    register_merge("oft/hqq", n, +[](LayerShape shape) { return oft_layer<HqqLinear>(shape); }, optimized::hqq_merge);
-    register_merge("lora/linear", n, +[](LayerShape shape) { return lora_layer<DenseLinear>(shape); },
-                   optimized::dense_merge);
-    register_merge("oft/linear", n, +[](LayerShape shape) { return oft_layer<DenseLinear>(shape); },
-                   optimized::dense_merge);
-    register_merge("lora/eetq", n, +[](LayerShape shape) { return lora_layer<EetqLinear>(shape); },
-                   optimized::eetq_merge);
-    register_merge("oft/eetq", n, +[](LayerShape shape) { return oft_layer<EetqLinear>(shape); },
-                   optimized::eetq_merge);
+    register_merge("lora/hqq", n, +[](LayerShape shape) { return lora_layer<HqqLinear>(shape); });
+    register_merge("oft/hqq", n, +[](LayerShape shape) { return oft_layer<HqqLinear>(shape); });
+    register_merge("lora/linear", n, +[](LayerShape shape) { return lora_layer<DenseLinear>(shape); });
+    register_merge("oft/linear", n, +[](LayerShape shape) { return oft_layer<DenseLinear>(shape); });
+    register_merge("lora/eetq", n, +[](LayerShape shape) { return lora_layer<EetqLinear>(shape); });
+    register_merge("oft/eetq", n, +[](LayerShape shape) { return oft_layer<EetqLinear>(shape); });
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -54,6 +54,38 @@ class DeviceBuffer {
   size_t count_;
 };
 
+// A device allocation ordered on a stream (cudaMallocAsync from the stream's pool, freed the same
+// way): after the first use the pool hands memory back without a device-wide synchronization, so
+// work that allocates per call (a merge) pays microseconds, not cudaMalloc's milliseconds.
+template <class T>
+class StreamBuffer {
+ public:
+  StreamBuffer(size_t count, cudaStream_t stream) : count_(count), stream_(stream) {
+    if (count_) check_cuda(cudaMallocAsync(reinterpret_cast<void**>(&ptr_), count_ * sizeof(T), stream_), "cudaMallocAsync");
+  }
+  ~StreamBuffer() {
+    if (ptr_) cudaFreeAsync(ptr_, stream_);
+  }
+  StreamBuffer(const StreamBuffer&) = delete;
+  StreamBuffer& operator=(const StreamBuffer&) = delete;
+  StreamBuffer(StreamBuffer&& o) noexcept : ptr_(o.ptr_), count_(o.count_), stream_(o.stream_) { o.ptr_ = nullptr; }
+  T* get() const { return ptr_; }
+  size_t size() const { return count_; }
+  std::vector<T> download() const {
+    std::vector<T> host(count_);
+    if (count_) {
+      check_cuda(cudaMemcpyAsync(host.data(), ptr_, count_ * sizeof(T), cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
+      check_cuda(cudaStreamSynchronize(stream_), "download");
+    }
+    return host;
+  }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t count_;
+  cudaStream_t stream_;
+};
+
 struct CudaEvent {
   cudaEvent_t e{};
   CudaEvent() { check_cuda(cudaEventCreate(&e), "cudaEventCreate"); }

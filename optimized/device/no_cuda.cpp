@@ -6,6 +6,7 @@
 #include "optimized/layer/layer_checks.hpp"
 #include "optimized/layer/resident_layer.hpp"
 #include "optimized/merge/dense_merge.hpp"
+#include "optimized/merge/device_merge.hpp"
 #include "optimized/merge/eetq_merge.hpp"
 #include "optimized/merge/hqq_merge.hpp"
 #include "optimized/merge/hqq_merge_checks.hpp"
@@ -44,6 +45,15 @@ HqqMergeResult hqq_merge(const HostLayer& layer) {
   refuse();
 }
 
+struct DeviceMerge::Impl {};
+DeviceMerge::DeviceMerge(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DeviceMerge::DeviceMerge(DeviceMerge&&) noexcept = default;
+DeviceMerge::~DeviceMerge() = default;
+HostLayer DeviceMerge::layer() const { refuse(); }
+int DeviceMerge::steps() const { refuse(); }
+void DeviceMerge::wait() const { refuse(); }
+DeviceMerge merge_on_device(const ResidentFusedLayer&) { refuse(); }
+
 struct ResidentFusedLayer::Impl {};
 
 ResidentFusedLayer::ResidentFusedLayer(const HostLayer& layer) {
@@ -60,6 +70,7 @@ void ResidentFusedLayer::reserve(int) { refuse(); }
 std::vector<float> ResidentFusedLayer::forward(const std::vector<float>&, int) { refuse(); }
 void ResidentFusedLayer::forward_on_device(const void*, void*, int, void*) { refuse(); }
 ForwardTiming ResidentFusedLayer::time_forward(int, int, bool, bool) { refuse(); }
+const ResidentTensors& ResidentFusedLayer::tensors() const { refuse(); }
 
 std::vector<float> fused_forward(const HostLayer& layer, const std::vector<float>& x, int tokens) {
   check_fused_layer(layer, x.size(), tokens);

@@ -25,6 +25,18 @@ struct FusedAdapters {
   const float* bias = nullptr;       // (out) or none
 };
 
+// Adapter k's blocks, by constant indices: a runtime index into a kernel parameter's array would
+// copy it to local memory.
+QORACLE_HD inline const RotationBlocks& rotation_at(const FusedAdapters& a, int k) {
+  static_assert(kMaxRotations == 4, "one case per adapter");
+  switch (k) {
+    case 0: return a.rotation[0];
+    case 1: return a.rotation[1];
+    case 2: return a.rotation[2];
+    default: return a.rotation[3];
+  }
+}
+
 // For each of `rows` rows of n features (stride n) starting at feature f0 (a multiple of b):
 // dst[j b + c] = sum_k src[j b + k] R_j[k][c], R_j being block (f0 + j b) / b of `rot`.
 // Features at or beyond `in` (a tile's padding) are copied.

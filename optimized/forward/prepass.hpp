@@ -33,23 +33,27 @@ QORACLE_HD void prepass_rotate_chunk(const Element<InTag>* x, int tokens, int in
                                      const FusedAdapters& a, Element<OutTag>* x_rot, float* smem, int tid, int nthreads,
                                      Sync sync) {
   const int f0 = chunk * unit;
-  float* tile[2] = {smem, smem + kPrepassTokens * unit};
+  float* const first = smem;
+  float* const second = smem + kPrepassTokens * unit;
   for (int t0 = 0; t0 < tokens; t0 += kPrepassTokens) {
     const int nt = tokens - t0 < kPrepassTokens ? tokens - t0 : kPrepassTokens;
     for (int e = tid; e < nt * unit; e += nthreads) {
       const int t = e / unit, c = e % unit;
-      tile[0][e] = bits_to_float(x[static_cast<long long>(t0 + t) * in + f0 + c], InTag{});
+      first[e] = bits_to_float(x[static_cast<long long>(t0 + t) * in + f0 + c], InTag{});
     }
     sync();
-    int src = 0;
+    float* src = first;
+    float* dst = second;
     for (int k = 0; k < a.rotations; ++k) {
-      rotate_blocks(tile[src], nt, unit, f0, in, a.rotation[k], tile[1 - src], tid, nthreads);
+      rotate_blocks(src, nt, unit, f0, in, rotation_at(a, k), dst, tid, nthreads);
       sync();
-      src = 1 - src;
+      float* done = dst;  // the rotated tile is the next rotation's source
+      dst = src;
+      src = done;
     }
     for (int e = tid; e < nt * unit; e += nthreads) {
       const int t = e / unit, c = e % unit;
-      x_rot[static_cast<long long>(t0 + t) * in + f0 + c] = float_to_bits(tile[src][e], OutTag{});
+      x_rot[static_cast<long long>(t0 + t) * in + f0 + c] = float_to_bits(src[e], OutTag{});
     }
     sync();  // the next pass overwrites the tiles
   }

@@ -40,6 +40,17 @@ QORACLE_HD inline Chunk16 load_streamed(const void* p) {
 #endif
 }
 
+// 8 bytes of streamed weights (the 1-bit and 1x8 layouts' runs).
+QORACLE_HD inline Chunk16 load_streamed8(const void* p) {
+  Chunk16 c{};
+#ifdef __CUDA_ARCH__
+  asm("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(c.w[0]), "=r"(c.w[1]) : "l"(p));
+#else
+  std::memcpy(&c, p, 8);
+#endif
+  return c;
+}
+
 // Rows padded to whole blocks of warp tiles, inputs to whole K blocks (4 lanes x kLaneInputs).
 constexpr int kTileRows = 16;
 constexpr int kRowsPadUnit = 64;
@@ -80,16 +91,17 @@ struct Int8Rows {
 };
 
 // HQQ, axis 1, nbits 8/4/2/1: each row's codes packed low bits first (input i in bits
-// (i % k) * nbits of byte i / k, k = 8 / nbits), so 16 bytes hold 16 k consecutive inputs; scale
-// and zero per group (groups of a multiple of 16 inputs, so 16 consecutive inputs share one), in
-// the dtype as hqq keeps them.
+// (i % k) * nbits of byte i / k, k = 8 / nbits); a lane's run is 16 bytes (8 for 1-bit, whose
+// 128-input runs would spill), at most 64 inputs; scale and zero per group (groups of a multiple
+// of 16 inputs, so 16 consecutive inputs share one), in the dtype as hqq keeps them.
 template <class Tag, int NBITS>
 struct HqqRows {
   static constexpr int kPerByte = 8 / NBITS;
-  static constexpr int kLaneInputs = 16 * kPerByte;
+  static constexpr int kLaneInputs = 16 * kPerByte < 64 ? 16 * kPerByte : 64;
+  static constexpr int kRuns = kLaneInputs / 16;  // runs of 16 inputs, one group each
   struct Raw {
     Chunk16 codes;
-    float scale[kPerByte], zero[kPerByte];  // the groups of each run of 16 inputs
+    float scale[kRuns], zero[kRuns];
   };
   const std::uint8_t* codes = nullptr;  // [rows_pad][in_pad / kPerByte]
   const std::uint16_t* scale = nullptr;  // [groups] dtype bits
@@ -98,8 +110,9 @@ struct HqqRows {
   long long groups = 0;
   QORACLE_HD Raw load(int row, int i0) const {
     Raw raw;
-    raw.codes = load_streamed(codes + (static_cast<long long>(row) * in_pad + i0) / kPerByte);
-    for (int s = 0; s < kPerByte; ++s) {
+    const std::uint8_t* p = codes + (static_cast<long long>(row) * in_pad + i0) / kPerByte;
+    raw.codes = kLaneInputs / kPerByte == 16 ? load_streamed(p) : load_streamed8(p);
+    for (int s = 0; s < kRuns; ++s) {
       // Padding (inputs past `in`, rows past `out`) reads the last group: finite, times x = 0.
       const int i = i0 + 16 * s < in ? i0 + 16 * s : in - 1;
       long long g = (static_cast<long long>(row) * in + i) / group_size;
@@ -137,7 +150,7 @@ struct AqlmRows {
     const Code* p = codes + (static_cast<long long>(row) * in_pad + i0) / 8 * C;
     Raw raw{};
     if constexpr (kCodeBytes < 16) {
-      std::memcpy(&raw.c[0], p, kCodeBytes);
+      raw.c[0] = load_streamed8(p);
     } else {
       for (int j = 0; j < kChunks; ++j) raw.c[j] = load_streamed(p + j * 16 / static_cast<int>(sizeof(Code)));
     }

@@ -26,7 +26,7 @@ constexpr int kGemvWarps = 4;        // warps per block: 64 rows
 constexpr int kGemvThreads = 32 * kGemvWarps;
 constexpr int kGemvBlockRows = kTileRows * kGemvWarps;
 static_assert(kRowsPadUnit % kGemvBlockRows == 0, "padded rows are whole row blocks");
-constexpr int kGemvStaticShared = 4;  // the split's arrival ticket
+constexpr int kGemvStaticShared = 16;  // the split's arrival ticket (4 bytes), aligned as the compiler places it
 
 struct MmaA {
   std::uint32_t r[4];

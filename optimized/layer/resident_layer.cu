@@ -16,6 +16,7 @@
 #include "optimized/forward/prepass.hpp"
 #include "optimized/layer/fused_views.hpp"
 #include "optimized/layer/layer_checks.hpp"
+#include "optimized/layer/resident_tensors.cuh"
 #include "optimized/rotation/batched_cayley_launch.hpp"
 #include "reference/error.hpp"
 
@@ -40,6 +41,33 @@ cudaDataType_t cuda_type(Activations a) {
 // weight, and LoRA's u with its column of ones.
 constexpr std::size_t kCublasWorkspace = 32u << 20;
 
+// The layer's description for the merges: its sizes, configs and small vectors, not its weights.
+HostLayer without_tensors(const HostLayer& l) {
+  HostLayer meta = l;
+  std::visit(
+      [](auto& w) {
+        using W = std::decay_t<decltype(w)>;
+        if constexpr (std::is_same_v<W, DenseWeights>) {
+          w.w = {};
+        } else if constexpr (std::is_same_v<W, HqqWeights>) {
+          w.w_q8 = {};
+          w.w_q32 = {};
+          w.scale = {};
+          w.zero = {};
+        } else if constexpr (std::is_same_v<W, AqlmWeights>) {
+          w = AqlmWeights{};
+        } else {
+          w.bytes = {};
+          w.scales = {};
+        }
+      },
+      meta.weights);
+  meta.lora_a = {};
+  meta.lora_b = {};
+  for (HostRotation& r : meta.oft) r.params = {};
+  return meta;
+}
+
 }  // namespace
 
 struct ResidentFusedLayer::Impl {
@@ -53,6 +81,7 @@ struct ResidentFusedLayer::Impl {
   FusedAdapters adapters;
   AnyRowsLayout layout;
   AnyView view;
+  ResidentTensors tensors;
   const void* dense_weight = nullptr;  // a dense base's weight in the activation dtype, ld `dense_ld`
   int dense_ld = 0;
   // Scratch
@@ -242,8 +271,11 @@ ResidentFusedLayer::ResidentFusedLayer(const HostLayer& l) {
           m.layout);
       m.dense_ld = rows.in_pad;
     }
-  } else {
+  }
+  // The stored tensors: the view path reads them; the merges too, so a layer with adapters keeps them.
+  if (rows.kind == RowsKind::None || m.oft || m.lora)
     std::visit([&](const auto& w) { m.view = make_view(w, l, [&](const auto& v) { return m.up(v); }); }, l.weights);
+  if (rows.kind == RowsKind::None) {
     std::visit(
         [&](const auto& w) {
           using W = std::decay_t<decltype(w)>;
@@ -276,6 +308,10 @@ ResidentFusedLayer::ResidentFusedLayer(const HostLayer& l) {
     if (m.lora) m.a_dtype = m.upload_dtype(l.lora_a);
   }
   m.reserve(kGemvMaxTokens);
+  m.tensors.meta = without_tensors(l);
+  m.tensors.view = m.view;
+  m.tensors.adapters = m.adapters;
+  m.tensors.stream = m.stream;
   check_cuda(cudaDeviceSynchronize(), "resident layer setup");
   impl_ = impl.release();
 }
@@ -319,6 +355,8 @@ ForwardTiming ResidentFusedLayer::time_forward(int tokens, int iterations, bool 
                        iterations, graph, cold_l2, impl_->stream,
                        [&](const void* x, void* y, cudaStream_t s) { impl_->forward(x, y, tokens, s); });
 }
+
+const ResidentTensors& ResidentFusedLayer::tensors() const { return impl_->tensors; }
 
 std::vector<float> fused_forward(const HostLayer& layer, const std::vector<float>& x, int tokens) {
   check_fused_layer(layer, x.size(), tokens);

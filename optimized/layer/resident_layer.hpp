@@ -18,6 +18,8 @@
 
 namespace qoracle::optimized {
 
+struct ResidentTensors;  // optimized/layer/resident_tensors.cuh (CUDA builds)
+
 class ResidentFusedLayer {
  public:
   explicit ResidentFusedLayer(const HostLayer& layer);
@@ -45,6 +47,8 @@ class ResidentFusedLayer {
   // CUDA graph; with cold_l2 the L2 cache is flushed before each forward (outside the timed span),
   // so the weights come from memory as in a model too large for the cache.
   ForwardTiming time_forward(int tokens, int iterations, bool graph, bool cold_l2);
+  // The stored tensors and adapters on the device, for the merges (optimized/merge/device_merge.hpp).
+  const ResidentTensors& tensors() const;
 
  private:
   struct Impl;

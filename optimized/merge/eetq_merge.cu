@@ -1,16 +1,10 @@
-// The GPU EETQ merge: the merged weight (merged_weight_on_device), then one block per output
-// channel: amax of the float16-rounded weights by a max-reduction (order-free, so it equals the
-// host's serial max), then every code written to its byte in the base's layout.
+// EETQ requantization of a merged weight on the device: one block per output channel, amax of the
+// float16-rounded weights by a max-reduction (order-free, so it equals the host's serial max), then
+// every code written to its byte in the base's layout.
 #include <cuda_runtime.h>
 
-#include <limits>
-
-#include "optimized/device/device_buffer.hpp"
-#include "optimized/device/device_probe.hpp"
-#include "optimized/merge/eetq_merge.hpp"
+#include "optimized/merge/eetq_merge_device.cuh"
 #include "optimized/merge/eetq_requantize.hpp"
-#include "optimized/merge/merged_weight_launch.hpp"
-#include "reference/error.hpp"
 
 namespace qoracle::optimized {
 
@@ -45,24 +39,10 @@ __global__ void requantize_kernel(const float* merged, EetqView layout, std::int
 
 }  // namespace
 
-HostLayer eetq_merge(const HostLayer& l) {
-  const EetqWeights& base = check_eetq_merge(l);
-  const DeviceStatus device = probe_device();
-  if (!device.available) throw Error("no GPU: " + device.reason);
-  const std::size_t elements = static_cast<std::size_t>(l.out_features) * l.in_features;
-  Uploads keep;
-  const float* merged = merged_weight_on_device(l, keep);
-  DeviceBuffer<std::int8_t> bytes(elements);
-  DeviceBuffer<float> scales(static_cast<std::size_t>(l.out_features));
-  DeviceBuffer<unsigned long long> unstorable(1);
-  unstorable.upload({std::numeric_limits<unsigned long long>::max()});
-  requantize_kernel<<<l.out_features, kChannelThreads>>>(merged, eetq_layout_of(l, base), bytes.get(), scales.get(),
-                                                         unstorable.get());
-  check_cuda(cudaGetLastError(), "eetq_merge launches");
-  const unsigned long long bad = unstorable.download()[0];
-  if (bad != std::numeric_limits<unsigned long long>::max())
-    refuse_unstorable_weight(l, static_cast<long long>(bad), download(merged + bad, 1)[0]);
-  return eetq_merged_layer(l, EetqWeights{bytes.download(), scales.download(), base.layout});
+void launch_eetq_requantize(const float* merged, const EetqView& layout, std::int8_t* bytes, float* scales,
+                            unsigned long long* unstorable, cudaStream_t s) {
+  requantize_kernel<<<layout.out_features, kChannelThreads, 0, s>>>(merged, layout, bytes, scales, unstorable);
+  check_cuda(cudaGetLastError(), "eetq requantize launch");
 }
 
 }  // namespace qoracle::optimized

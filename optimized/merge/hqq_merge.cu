@@ -1,116 +1,116 @@
+// HQQ requantization of a merged weight on the device (optimized/merge/hqq_requantize.hpp's per-group
+// code), the whole optimizer in three launches instead of two per step: every group's trajectory
+// (start, then each proximal step's zero kept and its error summed per block, in double), then one
+// block decides where hqq's early stop falls (the global mean error, block sums added in block
+// order), then the codes are packed with the zero of that step.
 #include <cuda_runtime.h>
 
-#include <limits>
-#include <string>
-#include <utility>
-
-#include "optimized/device/device_buffer.hpp"
-#include "optimized/device/device_probe.hpp"
 #include "optimized/device/elementwise_launch.cuh"
-#include "optimized/merge/hqq_merge.hpp"
-#include "optimized/merge/hqq_merge_checks.hpp"
-#include "optimized/merge/merged_weight_launch.hpp"
-#include "reference/error.hpp"
+#include "optimized/merge/hqq_merge_device.cuh"
 
 namespace qoracle::optimized {
 
 namespace {
 
-constexpr int kDecideThreads = 256;  // the one block that sums the groups' errors
+constexpr int kTrajectoryThreads = 128;
+constexpr int kDecideThreads = 256;
 
-struct OptimizerState {
-  float best;
-  int stopped;
-  int steps;
-};
-
-__global__ void start_kernel(HqqMergeGrouping g, const float* merged, float* inv, float* zero) {
-  const int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  if (k < g.groups) hqq_group_start(g.group(merged, k), g.params, inv[k], zero[k]);
-}
-
-__global__ void step_kernel(HqqMergeGrouping g, const float* merged, const float* inv, float* zero, double* err,
-                            const OptimizerState* state) {
-  if (state->stopped) return;
-  const int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  if (k < g.groups) err[k] = hqq_group_step(g.group(merged, k), g.params, inv[k], zero[k]);
-}
-
-// One block: the global mean |W - W_r| (double sums in a fixed order, so the decision is
-// deterministic), then hqq's early stop. The stopping step's zero update is kept.
-__global__ void decide_kernel(const double* err, int groups, long long elements, OptimizerState* state) {
-  __shared__ double partial[kDecideThreads];
-  if (state->stopped) return;
-  double sum = 0.0;
-  for (int k = static_cast<int>(threadIdx.x); k < groups; k += kDecideThreads) sum += err[k];
-  partial[threadIdx.x] = sum;
-  __syncthreads();
-  for (int s = kDecideThreads / 2; s > 0; s /= 2) {
-    if (static_cast<int>(threadIdx.x) < s) partial[threadIdx.x] += partial[threadIdx.x + s];
+// zeros: (iters + 1, groups), the zero before the first step and after each; partial: (iters,
+// blocks), each block's sum of its groups' |W - W_r| under the zero each step started with.
+__global__ void __launch_bounds__(kTrajectoryThreads) trajectory_kernel(HqqMergeGrouping g, const float* merged, int iters,
+                                                                       float* inv, float* zeros, double* partial) {
+  __shared__ double sums[kTrajectoryThreads];
+  const int tid = static_cast<int>(threadIdx.x);
+  const int k = static_cast<int>(blockIdx.x) * kTrajectoryThreads + tid;
+  const bool live = k < g.groups;
+  float iv = 1.0f, z = 0.0f;
+  if (live) {
+    hqq_group_start(g.group(merged, k), g.params, iv, z);
+    inv[k] = iv;
+    zeros[k] = z;
+  }
+  for (int s = 0; s < iters; ++s) {
+    double err = 0.0;
+    if (live) {
+      err = hqq_group_step(g.group(merged, k), g.params, iv, z);
+      zeros[static_cast<long long>(s + 1) * g.groups + k] = z;
+    }
+    sums[tid] = err;
+    __syncthreads();
+    for (int h = kTrajectoryThreads / 2; h > 0; h /= 2) {
+      if (tid < h) sums[tid] += sums[tid + h];
+      __syncthreads();
+    }
+    if (tid == 0) partial[static_cast<long long>(s) * gridDim.x + blockIdx.x] = sums[0];
     __syncthreads();
   }
-  if (threadIdx.x == 0) {
-    ++state->steps;
-    const float mean = static_cast<float>(partial[0]) / static_cast<float>(elements);
-    if (mean < state->best)
-      state->best = mean;
+}
+
+// One block: each step's total (a fixed order), then hqq's rule: a step that does not lower the
+// mean stops the optimizer, its zero update kept. steps: how many steps ran.
+__global__ void decide_kernel(const double* partial, int blocks, int iters, long long elements, int* steps) {
+  __shared__ double sums[kDecideThreads];
+  const int tid = static_cast<int>(threadIdx.x);
+  float best = INFINITY;
+  int ran = 0;
+  for (int s = 0; s < iters; ++s) {
+    double sum = 0.0;
+    for (int b = tid; b < blocks; b += kDecideThreads) sum += partial[static_cast<long long>(s) * blocks + b];
+    sums[tid] = sum;
+    __syncthreads();
+    for (int h = kDecideThreads / 2; h > 0; h /= 2) {
+      if (tid < h) sums[tid] += sums[tid + h];
+      __syncthreads();
+    }
+    const float mean = static_cast<float>(sums[0]) / static_cast<float>(elements);
+    __syncthreads();
+    ran = s + 1;
+    if (mean < best)
+      best = mean;
     else
-      state->stopped = 1;
+      break;
   }
+  if (tid == 0) *steps = ran;
 }
 
 // One thread per stored word, so each word is written once (no atomics).
 template <class Word>
-__global__ void pack_kernel(HqqMergeGrouping g, const float* merged, const float* inv, const float* zero, Word* words) {
+__global__ void pack_kernel(HqqMergeGrouping g, const float* merged, const float* inv, const float* zeros,
+                            const int* steps, Word* words) {
   const long long f = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (f >= static_cast<long long>(g.packed_rows) * g.cols) return;
-  words[f] =
-      static_cast<Word>(g.packed_word(merged, inv, zero, static_cast<int>(f / g.cols), static_cast<int>(f % g.cols)));
+  const float* zero = zeros + static_cast<long long>(*steps) * g.groups;
+  words[f] = static_cast<Word>(g.packed_word(merged, inv, zero, static_cast<int>(f / g.cols), static_cast<int>(f % g.cols)));
 }
 
-__global__ void scale_kernel(int groups, const float* inv, float* scale) {
+__global__ void scale_kernel(int groups, const float* inv, const float* zeros, const int* steps, float* scale, float* zero) {
   const int k = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  if (k < groups) scale[k] = 1.0f / inv[k];
+  if (k >= groups) return;
+  scale[k] = 1.0f / inv[k];
+  zero[k] = zeros[static_cast<long long>(*steps) * groups + k];
 }
 
 }  // namespace
 
-HqqMergeResult hqq_merge(const HostLayer& l) {
-  const HqqWeights& hw = check_hqq_merge(l);
-  const DeviceStatus device = probe_device();
-  if (!device.available) throw Error("no GPU: " + device.reason);
-  const HqqMergeGrouping g = hqq_merge_grouping(l, hw);
-  const long long elements = static_cast<long long>(l.out_features) * l.in_features;
-
-  Uploads up;
-  const float* result = merged_weight_on_device(l, up);
-  DeviceBuffer<float> inv(g.groups), zero(g.groups), scale(g.groups);
-  DeviceBuffer<double> err(g.groups);
-  DeviceBuffer<OptimizerState> state(1);
-  state.upload({OptimizerState{std::numeric_limits<float>::infinity(), hw.optimize ? 0 : 1, 0}});
-
-  start_kernel<<<elementwise_blocks(g.groups), kElementwiseThreads>>>(g, result, inv.get(), zero.get());
-  for (int it = 0; hw.optimize && it < hw.iters; ++it) {  // launched unconditionally; a stopped state skips
-    step_kernel<<<elementwise_blocks(g.groups), kElementwiseThreads>>>(g, result, inv.get(), zero.get(), err.get(), state.get());
-    decide_kernel<<<1, kDecideThreads>>>(err.get(), g.groups, elements, state.get());
-  }
+HqqRequantized requantize_hqq_on_device(const HqqMergeGrouping& g, int iters, const float* merged, cudaStream_t s) {
+  HqqRequantized r(g, s);
+  const int blocks = (g.groups + kTrajectoryThreads - 1) / kTrajectoryThreads;
+  StreamBuffer<float> inv(static_cast<size_t>(g.groups), s), zeros(static_cast<size_t>(iters + 1) * g.groups, s);
+  StreamBuffer<double> partial(static_cast<size_t>(iters > 0 ? iters : 1) * blocks, s);
+  trajectory_kernel<<<blocks, kTrajectoryThreads, 0, s>>>(g, merged, iters, inv.get(), zeros.get(), partial.get());
+  decide_kernel<<<1, kDecideThreads, 0, s>>>(partial.get(), blocks, iters, static_cast<long long>(g.rows) * g.cols,
+                                             r.steps.get());
   const long long words = static_cast<long long>(g.packed_rows) * g.cols;
-  HqqMergeResult out{HqqWeights{HqqLayout(hw)}};  // the layout and config stay; the tensors are new
-  if (hw.nbits == 3) {
-    DeviceBuffer<std::int32_t> packed(static_cast<size_t>(words));
-    pack_kernel<<<elementwise_blocks(words), kElementwiseThreads>>>(g, result, inv.get(), zero.get(), packed.get());
-    out.weights.w_q32 = packed.download();
-  } else {
-    DeviceBuffer<std::uint8_t> packed(static_cast<size_t>(words));
-    pack_kernel<<<elementwise_blocks(words), kElementwiseThreads>>>(g, result, inv.get(), zero.get(), packed.get());
-    out.weights.w_q8 = packed.download();
-  }
-  scale_kernel<<<elementwise_blocks(g.groups), kElementwiseThreads>>>(g.groups, inv.get(), scale.get());
-  check_cuda(cudaGetLastError(), "hqq_merge launches");
-  out.weights.scale = scale.download();
-  out.weights.zero = zero.download();
-  out.steps = state.download()[0].steps;
-  return out;
+  if (g.nbits == 3)
+    pack_kernel<<<elementwise_blocks(words), kElementwiseThreads, 0, s>>>(g, merged, inv.get(), zeros.get(), r.steps.get(),
+                                                                          r.words32.get());
+  else
+    pack_kernel<<<elementwise_blocks(words), kElementwiseThreads, 0, s>>>(g, merged, inv.get(), zeros.get(), r.steps.get(),
+                                                                          r.words8.get());
+  scale_kernel<<<elementwise_blocks(g.groups), kElementwiseThreads, 0, s>>>(g.groups, inv.get(), zeros.get(),
+                                                                            r.steps.get(), r.scale.get(), r.zero.get());
+  check_cuda(cudaGetLastError(), "hqq requantization launches");
+  return r;
 }
 
 }  // namespace qoracle::optimized

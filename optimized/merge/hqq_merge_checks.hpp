@@ -36,6 +36,8 @@ struct HqqMergeGrouping {
 // Throws qoracle::Error unless `layer` has an HQQ base and LoRA or OFT adapters (not both, no
 // lora_bias); returns the base.
 const HqqWeights& check_hqq_merge(const HostLayer& layer);
+// PEFT's HqqLoraLinear refuses lora_bias: throws where the layer has one.
+void check_hqq_lora_bias(const HostLayer& layer);
 HqqMergeGrouping hqq_merge_grouping(const HostLayer& layer, const HqqWeights& weights);
 
 }  // namespace qoracle::optimized

@@ -10,10 +10,14 @@
 
 namespace qoracle::optimized {
 
-const HqqWeights& check_hqq_merge(const HostLayer& l) {
-  const HqqWeights& w = check_merge_base<HqqWeights>(l, "hqq_merge", "an HQQ layer");
+void check_hqq_lora_bias(const HostLayer& l) {
   if (!l.lora_bias.empty())
     throw Error("lora_bias: PEFT's HqqLoraLinear refuses lora_bias (ValueError), so there is no merge to reproduce");
+}
+
+const HqqWeights& check_hqq_merge(const HostLayer& l) {
+  const HqqWeights& w = check_merge_base<HqqWeights>(l, "hqq_merge", "an HQQ layer");
+  check_hqq_lora_bias(l);
   return w;
 }
 

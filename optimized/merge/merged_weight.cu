@@ -4,9 +4,8 @@
 #include <utility>
 #include <variant>
 
-#include "optimized/rotation/batched_cayley_launch.hpp"
+#include "optimized/device/device_buffer.hpp"
 #include "optimized/device/elementwise_launch.cuh"
-#include "optimized/layer/fused_views.hpp"
 #include "optimized/merge/merged_weight_launch.hpp"
 
 namespace qoracle::optimized {
@@ -29,35 +28,37 @@ __global__ void oft_kernel(View w, int out, int in, RotationBlocks rot, float* m
 
 }  // namespace
 
-const float* merged_weight_on_device(const HostLayer& l, Uploads& keep) {
+void launch_merged_weight(const ResidentTensors& t, float* merged, float* other) {
+  const HostLayer& l = t.meta;
+  const FusedAdapters& a = t.adapters;
   const long long elements = static_cast<long long>(l.out_features) * l.in_features;
-  float* merged = keep.allocate<float>(static_cast<size_t>(elements));
   std::visit(
-      [&](const auto& weights) {
-        const auto view = make_view(weights, l, [&](const auto& v) { return keep(v); });
+      [&](const auto& view) {
         if (l.rank > 0) {
-          const LoraMergeTerms terms = lora_merge_terms(l, keep(l.lora_a), keep(l.lora_b), keep(l.dot_scale));
-          lora_kernel<<<elementwise_blocks(elements), kElementwiseThreads>>>(view, l.out_features, l.in_features, terms, merged);
+          const LoraMergeTerms terms{a.lora_a, a.lora_b, a.dot_scale, l.rank, l.in_features, a.scaling};
+          lora_kernel<<<elementwise_blocks(elements), kElementwiseThreads, 0, t.stream>>>(view, l.out_features,
+                                                                                          l.in_features, terms, merged);
           return;
         }
         // The last adapter rotates the stored weight, each earlier one the result so far (two
-        // buffers, ping-pong).
-        float* other = l.oft.size() > 1 ? keep.allocate<float>(static_cast<size_t>(elements)) : nullptr;
-        for (std::size_t k = l.oft.size(); k-- > 0;) {
-          const RotationBlocks rot =
-              rotation_blocks(rotation_blocks_on_device(l.oft[k], keep), l.oft[k].block_size, l.oft[k].block_share);
-          if (k + 1 == l.oft.size()) {
-            oft_kernel<<<elementwise_blocks(elements), kElementwiseThreads>>>(view, l.out_features, l.in_features, rot, merged);
+        // buffers, ping-pong, arranged so that the first adapter writes `merged`).
+        const int n = a.rotations;
+        float* dst = n % 2 == 1 ? merged : other;
+        for (int k = n; k-- > 0;) {
+          const RotationBlocks rot = rotation_at(a, k);
+          if (k + 1 == n) {
+            oft_kernel<<<elementwise_blocks(elements), kElementwiseThreads, 0, t.stream>>>(view, l.out_features,
+                                                                                           l.in_features, rot, dst);
           } else {
-            std::swap(merged, other);
-            oft_kernel<<<elementwise_blocks(elements), kElementwiseThreads>>>(DenseView{other, l.in_features}, l.out_features,
-                                                           l.in_features, rot, merged);
+            float* src = dst;
+            dst = src == merged ? other : merged;
+            oft_kernel<<<elementwise_blocks(elements), kElementwiseThreads, 0, t.stream>>>(
+                DenseView{src, l.in_features}, l.out_features, l.in_features, rot, dst);
           }
         }
       },
-      l.weights);
+      t.view);
   check_cuda(cudaGetLastError(), "merged weight launches");
-  return merged;
 }
 
 }  // namespace qoracle::optimized
