@@ -182,6 +182,7 @@ void register_merge(const std::string& name, int features, Layer (*make)(LayerSh
                                  }
                                })
       ->UseManualTime()
+      ->MinTime(0.2)
       ->Unit(benchmark::kMillisecond);
 }
 

@@ -3,9 +3,9 @@
 # scripts/device-bundle.sh made here (carried as .device-bundle). One call does it all:
 #   scripts/gpu-verify.sh all [--no-peft] [--no-sanitizer]
 # runs, in order of value, each stage under its own timeout (about 8 minutes in all):
-#   tests      every GPU test binary (they run the kernels and the baseline)       <= 150 s
+#   tests      every GPU test binary (they run the kernels and the baseline)       <= 120 s
 #   check      qoracle check over every fixture, GPU rows -> conformance-gpu.md.gz <= 90 s
-#   bench      bench_optimized (every forward row, the merges) -> optimized.json   <= 150 s
+#   bench      bench_optimized (every forward row, the merges) -> optimized.json   <= 170 s
 #   peft       the real PEFT (bench/peft_gpu_timing.py, the carried wheels)        <= 100 s
 #   sanitizer  compute-sanitizer memcheck and racecheck on the kernels with shared
 #              memory or atomics (the GEMV's split, the prepass, Cayley, merges)   <= 60 s
@@ -132,9 +132,9 @@ case "$stage" in
       [[ $a == --no-peft ]] && peft=0
       [[ $a == --no-sanitizer ]] && san=0
     done
-    stage=tests run_tests 150
+    stage=tests run_tests 120
     stage=check run_check 90
-    stage=bench run_bench . 150
+    stage=bench run_bench . 170
     ((peft)) && stage=peft run_peft 100
     ((san)) && stage=sanitizer run_sanitizer
     ;;
