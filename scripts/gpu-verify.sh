@@ -8,7 +8,7 @@
 #   bench      bench_optimized (every forward row, the merges) -> optimized.json   <= 170 s
 #   peft       the real PEFT (bench/peft_gpu_timing.py, the carried wheels)        <= 100 s
 #   sanitizer  compute-sanitizer memcheck and racecheck on the kernels with shared
-#              memory or atomics (the GEMV's split, the prepass, Cayley, merges)   <= 60 s
+#              memory or atomics (the GEMV's split, the prepass, Cayley, merges)   <= 160 s
 # Each stage alone: scripts/gpu-verify.sh tests|check|bench [FILTER]|peft|sanitizer.
 # Results go to $OUT (the device tool brings back at most 8 files), or reports/gpu/latest where
 # OUT is unset, as each stage finishes, so a run cut short keeps what finished: summary.txt (one
@@ -118,11 +118,11 @@ sanitize() {  # tool binary filter seconds
 }
 
 run_sanitizer() {  # the kernels with shared memory or atomics, on small layers
-  sanitize memcheck test_optimized_row_layouts '*' 15
-  sanitize racecheck test_optimized_row_layouts '*' 20
-  sanitize memcheck test_optimized_fused_gemv 'FusedGemvShapes.*' 15
-  sanitize racecheck test_optimized_cayley '*Gpu*b64*' 10
-  sanitize memcheck test_optimized_hqq_merge '*' 15
+  sanitize memcheck test_optimized_row_layouts '*hqq4:*int8:*aqlm2x8' 40
+  sanitize racecheck test_optimized_row_layouts '*hqq4' 40
+  sanitize memcheck test_optimized_fused_gemv 'FusedGemvShapes.*' 25
+  sanitize racecheck test_optimized_cayley '*Gpu*b64_neumann5*' 30
+  sanitize memcheck test_optimized_hqq_merge '*' 25
 }
 
 case "$stage" in

@@ -242,11 +242,11 @@ std::vector<float> PeftOrderGpuLayer::forward(const std::vector<float>& x, int t
                        [&](const void* d_x, void* d_y) { impl_->launch(d_x, tokens, d_y, ws); });
 }
 
-optimized::ForwardTiming PeftOrderGpuLayer::time_forward(int tokens, int iterations, bool cold_l2) const {
+optimized::ForwardTiming PeftOrderGpuLayer::time_forward(int tokens, int iterations) const {
   const Impl::Workspace ws = impl_->workspace(tokens);
   return time_launches(static_cast<size_t>(tokens) * impl_->in, static_cast<size_t>(tokens) * impl_->out,
-                       impl_->activations, iterations, false, cold_l2, cudaStream_t{},
-                       [&](const void* d_x, void* d_y, cudaStream_t) { impl_->launch(d_x, tokens, d_y, ws); });
+                       impl_->activations, iterations, 1, false, cudaStream_t{},
+                       [&](int, const void* d_x, void* d_y, cudaStream_t) { impl_->launch(d_x, tokens, d_y, ws); });
 }
 
 }  // namespace qoracle::bench

@@ -33,9 +33,10 @@ class PeftOrderGpuLayer {
   // y (tokens, out) for x (tokens, in), both row-major, x's values in the layer's activation dtype.
   std::vector<float> forward(const std::vector<float>& x, int tokens) const;
   // Per forward on resident activations (CUDA events, no copies), as
-  // ResidentFusedLayer::time_forward measures the fused kernels (plain launches on the default
-  // stream; cold_l2: the L2 flushed before each forward).
-  optimized::ForwardTiming time_forward(int tokens, int iterations, bool cold_l2) const;
+  // ResidentFusedLayer::time_forward measures the fused kernels, plain launches on the default
+  // stream; one copy of the weights, so back to back they may stay in L2 (the stream time is warm;
+  // the isolated time flushes L2 first).
+  optimized::ForwardTiming time_forward(int tokens, int iterations) const;
 
  private:
   struct Impl;

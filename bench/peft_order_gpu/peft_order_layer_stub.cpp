@@ -21,6 +21,6 @@ PeftOrderGpuLayer::PeftOrderGpuLayer(const optimized::HostLayer& layer) {
 }
 PeftOrderGpuLayer::~PeftOrderGpuLayer() = default;
 std::vector<float> PeftOrderGpuLayer::forward(const std::vector<float>&, int) const { refuse(); }
-optimized::ForwardTiming PeftOrderGpuLayer::time_forward(int, int, bool) const { refuse(); }
+optimized::ForwardTiming PeftOrderGpuLayer::time_forward(int, int) const { refuse(); }
 
 }  // namespace qoracle::bench

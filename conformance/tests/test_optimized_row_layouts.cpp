@@ -1,12 +1,15 @@
 // The tensor-core GEMV's row layouts (optimized/forward/row_layouts.hpp), every kind, in float16
-// and bfloat16, at token counts 1..16 (one and two mma token tiles), on a shape whose rows and
-// inputs need padding. Two checks per case:
+// and bfloat16, at token counts 1..16 (one and two mma token tiles) and 20 (the GEMM path), on a
+// shape whose rows and inputs need padding. Checks per case:
 //   1. the host emulation (32 lanes building mma fragments, the PTX layouts' product, the K split)
 //      equals a plain double loop over the layout's own dequantized values, up to float32
 //      summation order: the fragment mapping, padding and split are right;
-//   2. with a LoRA adapter, the emulation passes the fp64 referee against the float64 reference,
-//      with the reference's emulation of PEFT in that dtype as the baseline: the values (hqq's
-//      roundings, AQLM's codebook sums, EETQ's scales) are right.
+//   2. with a LoRA adapter and with an OFT adapter, the emulation passes the fp64 referee against
+//      the float64 reference, with the reference's emulation of PEFT in that dtype as the
+//      baseline: the values (hqq's roundings, AQLM's codebook sums, EETQ's scales) are right;
+//   3. with a GPU, the resident layer's kernels (tensor-core GEMV, prepass with programmatic
+//      launch, GEMM path) equal the emulation up to float32 summation order (2u of max|y|,
+//      conformance/TOLERANCES.md), without adapters, with LoRA and with OFT.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,7 +17,9 @@
 #include "bench/layer_cases.hpp"
 #include "conformance/optimized_check.hpp"
 #include "optimized/forward/rows_base.hpp"
+#include "optimized/device/device_probe.hpp"
 #include "optimized/forward/tc_gemv.hpp"
+#include "optimized/layer/resident_layer.hpp"
 #include "optimized/layer/fused_layer.hpp"
 #include "reference/dtype.hpp"
 #include "reference/eetq_format.hpp"
@@ -108,6 +113,19 @@ std::vector<float> plain_rows_forward(const HostLayer& l, const std::vector<floa
   return y;
 }
 
+// Two results that differ only by float32 summation order and where each rounds to the dtype:
+// every element within 2u(dtype) of max|want| (conformance/TOLERANCES.md), and not all zero.
+::testing::AssertionResult within_summation_order(const std::vector<float>& want, const std::vector<float>& got, Dtype dtype) {
+  if (want.size() != got.size()) return ::testing::AssertionFailure() << "sizes " << want.size() << " and " << got.size();
+  double max_y = 0;
+  for (float v : want) max_y = std::max(max_y, std::abs(static_cast<double>(v)));
+  if (max_y == 0) return ::testing::AssertionFailure() << "all-zero output";
+  for (std::size_t e = 0; e < want.size(); ++e)
+    if (!(std::abs(static_cast<double>(got[e]) - want[e]) <= 2 * unit_roundoff(dtype) * max_y))
+      return ::testing::AssertionFailure() << "element " << e << ": " << got[e] << " vs " << want[e] << " (max|y| " << max_y << ")";
+  return ::testing::AssertionSuccess();
+}
+
 class RowLayouts : public ::testing::TestWithParam<KindCase> {};
 
 TEST_P(RowLayouts, EmulationMatchesThePlainSumAndTheOracle) {
@@ -116,7 +134,7 @@ TEST_P(RowLayouts, EmulationMatchesThePlainSumAndTheOracle) {
   with_kind(k, [&](auto base) {
     using Base = decltype(base);
     for (const Dtype dtype : {Dtype::Float16, Dtype::BFloat16})
-      for (int tokens : {1, 5, 8, 9, 16}) {
+      for (int tokens : {1, 5, 8, 9, 16, 20}) {
         SCOPED_TRACE(std::string(dtype_name(dtype)) + " " + std::to_string(tokens) + " tokens");
         const Matrix x = round_to(dtype, bench::activations(tokens, kIn));
         const std::vector<float> xs = optimized::to_floats(x);
@@ -124,26 +142,42 @@ TEST_P(RowLayouts, EmulationMatchesThePlainSumAndTheOracle) {
         HostLayer plain = optimized::host_base(base);
         plain.activations = optimized::activations_for(dtype);
         ASSERT_EQ(optimized::repack_rows(plain).kind, k.kind);
-        const std::vector<float> ours = optimized::fused_gemv_on_host(plain, xs, tokens);
-        const std::vector<float> want = dtype == Dtype::Float16 ? plain_rows_forward<optimized::HalfTag>(plain, xs, tokens)
-                                                                : plain_rows_forward<optimized::BFloat16Tag>(plain, xs, tokens);
-        double max_y = 0;
-        for (float v : want) max_y = std::max(max_y, std::abs(static_cast<double>(v)));
-        ASSERT_GT(max_y, 0.0);  // all-zero output cannot pass
-        for (std::size_t e = 0; e < want.size(); ++e)
-          ASSERT_LE(std::abs(ours[e] - want[e]), 2 * unit_roundoff(dtype) * max_y) << "element " << e;
-        // 2. With LoRA: the referee against the oracle.
+        const std::vector<float> ours = optimized::fused_forward_on_host(plain, xs, tokens);
+        if (tokens <= optimized::kGemvMaxTokens) {
+          const std::vector<float> want = dtype == Dtype::Float16 ? plain_rows_forward<optimized::HalfTag>(plain, xs, tokens)
+                                                                  : plain_rows_forward<optimized::BFloat16Tag>(plain, xs, tokens);
+          EXPECT_TRUE(within_summation_order(want, ours, dtype)) << "tensor-core GEMV emulation vs the plain sum";
+        }
+        // 2. With LoRA, and with OFT: the referee against the oracle.
         LoraLayer<Base> lora(base, Convention::Peft);
         SeededRandom rng(1801);
         lora.add_adapter("default", LoraConfig{.r = 4, .lora_alpha = 8}, round_to(Dtype::Float32, rng.normal(4, kIn, 0.05)),
                          round_to(Dtype::Float32, rng.normal(kOut, 4, 0.05)));
-        const Matrix oracle = lora.forward(x);
-        lora.set_compute_dtype(dtype);
-        const Matrix peft_like = lora.forward(x);
-        const HostLayer l = optimized::host_layer(lora);
-        const Matrix y = optimized::from_floats(optimized::fused_gemv_on_host(l, xs, tokens), tokens, kOut);
-        const CheckRow row = judge_optimized_forward(CheckRow{}, dtype, oracle, peft_like, y);
-        EXPECT_EQ(row.status, CheckStatus::Pass) << row.error << " " << (row.referee ? row.referee->message() : "");
+        OftLayer<Base> oft(base, Convention::Peft);
+        OftConfig oft_config;
+        oft_config.oft_block_size = 16;
+        const OftBlocks blocks = resolve_oft_blocks(kIn, oft_config);
+        oft.add_adapter("default", oft_config, round_to(Dtype::Float32, rng.normal(blocks.param_rows, blocks.n_elements, 0.05)));
+        std::vector<HostLayer> layers = {plain};
+        auto judge = [&](auto& layer) {
+          const Matrix oracle = layer.forward(x);
+          layer.set_compute_dtype(dtype);
+          const Matrix peft_like = layer.forward(x);
+          const HostLayer l = optimized::host_layer(layer);
+          const Matrix y = optimized::from_floats(optimized::fused_forward_on_host(l, xs, tokens), tokens, kOut);
+          const CheckRow row = judge_optimized_forward(CheckRow{}, dtype, oracle, peft_like, y);
+          EXPECT_EQ(row.status, CheckStatus::Pass) << row.error << " " << (row.referee ? row.referee->message() : "");
+          layers.push_back(l);
+        };
+        judge(lora);
+        judge(oft);
+        // 3. The kernels against the emulation.
+        if (!optimized::probe_device().available) continue;
+        for (std::size_t n = 0; n < layers.size(); ++n) {
+          optimized::ResidentFusedLayer resident(layers[n]);
+          EXPECT_TRUE(within_summation_order(optimized::fused_forward_on_host(layers[n], xs, tokens), resident.forward(xs, tokens), dtype))
+              << "kernels vs emulation, " << (n == 0 ? "no adapter" : n == 1 ? "LoRA" : "OFT") << ", " << resident.path(tokens);
+        }
       }
   });
 }

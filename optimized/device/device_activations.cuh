@@ -14,6 +14,7 @@
 #include "optimized/device/activation_io.hpp"
 #include "optimized/device/device_buffer.hpp"
 #include "optimized/device/forward_timing.hpp"
+#include "optimized/device/l2_flush.hpp"
 #include "optimized/layer/host_layer.hpp"
 
 namespace qoracle::optimized {
@@ -52,64 +53,69 @@ std::vector<float> run_on_device(const std::vector<float>& x, size_t y_count, Ac
   return activation_values(d_y.download(), dtype);
 }
 
-// Per forward: launch(d_x, d_y, stream) on resident activations (a fixed pattern), `iterations`
-// times after one warm-up, either as plain launches or as one captured CUDA graph replayed. Warm:
-// back to back between two events (weights may stay in L2 between forwards). Cold: the L2 is
-// flushed (a 256 MiB write, 5x the H200's L2) before each forward, outside the events around it.
-// host_seconds: the CPU time of the launch calls alone.
+// Per forward of launch(r, d_x, d_y, stream) (r: which of `replicas` copies of the weights the
+// caller reads, round robin; 1: always the same) on resident activations (a fixed pattern),
+// `iterations` times after a warm-up of each replica, as plain launches or as one captured CUDA
+// graph per replica: back to back between two events, and each alone after an L2 flush between
+// two events around it (optimized/device/forward_timing.hpp).
 template <class Launch>
-ForwardTiming time_launches(size_t x_count, size_t y_count, Activations dtype, int iterations, bool graph, bool cold_l2,
+ForwardTiming time_launches(size_t x_count, size_t y_count, Activations dtype, int iterations, int replicas, bool graph,
                             cudaStream_t stream, Launch launch) {
   const size_t bytes = activation_bytes(dtype);
   DeviceBuffer<unsigned char> d_x(bytes * x_count), d_y(bytes * y_count);
   check_cuda(cudaMemset(d_x.get(), 0x3c, bytes * x_count), "cudaMemset");
-  static DeviceBuffer<unsigned char> flush(size_t{256} << 20);
-  launch(static_cast<const void*>(d_x.get()), static_cast<void*>(d_y.get()), stream);  // warm-up
+  const auto x = static_cast<const void*>(d_x.get());
+  const auto y = static_cast<void*>(d_y.get());
+  for (int r = 0; r < replicas; ++r) launch(r, x, y, stream);  // warm-up: modules load, pools fill
   check_cuda(cudaStreamSynchronize(stream), "warm-up forward");
-  cudaGraphExec_t exec = nullptr;
-  if (graph) {
-    cudaGraph_t g = nullptr;
-    check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
-    launch(static_cast<const void*>(d_x.get()), static_cast<void*>(d_y.get()), stream);
-    check_cuda(cudaStreamEndCapture(stream, &g), "cudaStreamEndCapture");
-    check_cuda(cudaGraphInstantiate(&exec, g, 0), "cudaGraphInstantiate");
-    cudaGraphDestroy(g);
-    check_cuda(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");  // the graph's own warm-up
-  }
+  std::vector<cudaGraphExec_t> execs;
+  if (graph)
+    for (int r = 0; r < replicas; ++r) {
+      cudaGraph_t g = nullptr;
+      cudaGraphExec_t exec = nullptr;
+      check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+      launch(r, x, y, stream);
+      check_cuda(cudaStreamEndCapture(stream, &g), "cudaStreamEndCapture");
+      check_cuda(cudaGraphInstantiate(&exec, g, 0), "cudaGraphInstantiate");
+      cudaGraphDestroy(g);
+      check_cuda(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");  // the graph's own warm-up
+      execs.push_back(exec);
+    }
   double host = 0;
-  auto one = [&] {
+  auto one = [&](int i) {
     const auto t0 = std::chrono::steady_clock::now();
     if (graph)
-      check_cuda(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
+      check_cuda(cudaGraphLaunch(execs[static_cast<size_t>(i % replicas)], stream), "cudaGraphLaunch");
     else
-      launch(static_cast<const void*>(d_x.get()), static_cast<void*>(d_y.get()), stream);
+      launch(i % replicas, x, y, stream);
     host += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  double device_ms = 0;
-  if (!cold_l2) {
+  auto elapsed = [](const CudaEvent& a, const CudaEvent& b) {
+    check_cuda(cudaEventSynchronize(b.e), "cudaEventSynchronize");
+    float ms = 0;
+    check_cuda(cudaEventElapsedTime(&ms, a.e, b.e), "cudaEventElapsedTime");
+    return static_cast<double>(ms) * 1e-3;
+  };
+  ForwardTiming t;
+  {
+    flush_l2(stream);
     const CudaEvent start, stop;
     check_cuda(cudaEventRecord(start.e, stream), "cudaEventRecord");
-    for (int i = 0; i < iterations; ++i) one();
+    for (int i = 0; i < iterations; ++i) one(i);
     check_cuda(cudaEventRecord(stop.e, stream), "cudaEventRecord");
-    check_cuda(cudaEventSynchronize(stop.e), "cudaEventSynchronize");
-    float ms = 0;
-    check_cuda(cudaEventElapsedTime(&ms, start.e, stop.e), "cudaEventElapsedTime");
-    device_ms = ms;
-  } else {
-    for (int i = 0; i < iterations; ++i) {
-      const CudaEvent start, stop;
-      check_cuda(cudaMemsetAsync(flush.get(), i & 0xff, size_t{256} << 20, stream), "flush L2");
-      check_cuda(cudaEventRecord(start.e, stream), "cudaEventRecord");
-      one();
-      check_cuda(cudaEventRecord(stop.e, stream), "cudaEventRecord");
-      check_cuda(cudaEventSynchronize(stop.e), "cudaEventSynchronize");
-      float ms = 0;
-      check_cuda(cudaEventElapsedTime(&ms, start.e, stop.e), "cudaEventElapsedTime");
-      device_ms += ms;
-    }
+    t.stream_seconds = elapsed(start, stop) / iterations;
+    t.host_seconds = host / iterations;
   }
-  if (exec) cudaGraphExecDestroy(exec);
-  return {device_ms * 1e-3 / iterations, host / iterations};
+  for (int i = 0; i < iterations; ++i) {
+    const CudaEvent start, stop;
+    flush_l2(stream);
+    check_cuda(cudaEventRecord(start.e, stream), "cudaEventRecord");
+    one(i);
+    check_cuda(cudaEventRecord(stop.e, stream), "cudaEventRecord");
+    t.isolated_seconds += elapsed(start, stop) / iterations;
+  }
+  for (cudaGraphExec_t e : execs) cudaGraphExecDestroy(e);
+  return t;
 }
 
 }  // namespace qoracle::optimized

@@ -61,7 +61,20 @@ template <class T>
 class StreamBuffer {
  public:
   StreamBuffer(size_t count, cudaStream_t stream) : count_(count), stream_(stream) {
+    keep_pool_memory();
     if (count_) check_cuda(cudaMallocAsync(reinterpret_cast<void**>(&ptr_), count_ * sizeof(T), stream_), "cudaMallocAsync");
+  }
+  // The device's default pool keeps freed memory for reuse (by default it returns it at every
+  // synchronization, and the next allocation pays for it again).
+  static void keep_pool_memory() {
+    static const bool kept = [] {
+      int dev = 0;
+      cudaMemPool_t pool{};
+      unsigned long long keep = ~0ull;
+      return cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetDefaultMemPool(&pool, dev) == cudaSuccess &&
+             cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) == cudaSuccess;
+    }();
+    (void)kept;
   }
   ~StreamBuffer() {
     if (ptr_) cudaFreeAsync(ptr_, stream_);

@@ -54,7 +54,7 @@ void prepass_on_host(const HostLayer& l, const FusedAdapters& a, const Element<T
   std::vector<float> smem(static_cast<std::size_t>(prepass_shared_floats(unit)));
   if (!l.oft.empty())
     for (int chunk = 0; chunk < in / unit; ++chunk)
-      prepass_rotate_chunk<Tag, Tag>(x, tokens, in, unit, chunk, a, x_rot, smem.data(), 0, 1, NoSync{});
+      prepass_rotate_chunk<Tag, Tag>(x, 0, tokens, in, unit, chunk, a, x_rot, smem.data(), 0, 1, NoSync{});
   if (lora)
     for (int r = 0; r < a.rank; ++r) prepass_lora_row<Tag>(x, tokens, in, a, r, u, smem.data(), 0, 1, NoSync{});
 }
@@ -69,7 +69,7 @@ void tc_gemv_on_host(const Layout& w, int rows_pad, int out, const std::uint16_t
   std::vector<std::uint16_t> xs(static_cast<std::size_t>(8 * tt_count) * stride);
   for (int split = 0; split < p.splits; ++split) {
     const int k_begin = split * p.k_slice, k_end = std::min(k_begin + p.k_slice, w.in_pad);
-    fill_activation_slice(x, tokens, in, k_begin, k_end - k_begin, 8 * tt_count, stride, xs.data(), 0, 1);
+    fill_activation_slice(x, tokens, in, k_begin, k_end - k_begin, stride, xs.data(), 0, 1);
     for (int r0 = 0; r0 < rows_pad; r0 += kTileRows) {
       MmaC c[2][32];
       for (int kb = k_begin; kb < k_end; kb += 4 * L) {
@@ -86,7 +86,7 @@ void tc_gemv_on_host(const Layout& w, int rows_pad, int out, const std::uint16_t
             const int g = lane >> 2, q = lane & 3, i0 = kb + L * q;
             A[lane] = fragment_a(w, raw_a[lane], raw_b[lane], r0 + g, r0 + g + 8, i0, j, Tag{});
             for (int tt = 0; tt < tt_count; ++tt)
-              B[tt][lane] = fragment_b(xs.data() + (tt * 8 + g) * stride, i0 - k_begin, j);
+              B[tt][lane] = fragment_b(xs.data() + (tt * 8 + g) * stride, i0 - k_begin, j, tt * 8 + g < tokens);
           }
           for (int tt = 0; tt < tt_count; ++tt) mma_on_host(A, B[tt], c[tt], Tag{});
         }

@@ -18,10 +18,15 @@ __global__ void __launch_bounds__(kPrepassThreads) prepass_kernel(const Element<
                                                                    int chunks, FusedAdapters a, Element<Tag>* x_rot,
                                                                    float* u) {
   extern __shared__ float smem[];
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");  // the GEMV may start; it waits where it reads us
+#endif
   const int role = static_cast<int>(blockIdx.x), tid = static_cast<int>(threadIdx.x);
+  const int t_begin = static_cast<int>(blockIdx.y) * kPrepassTokens;
+  const int t_end = t_begin + kPrepassTokens < tokens ? t_begin + kPrepassTokens : tokens;
   if (role < chunks)
-    prepass_rotate_chunk<Tag, Tag>(x, tokens, in, unit, role, a, x_rot, smem, tid, kPrepassThreads, BlockSync{});
-  else
+    prepass_rotate_chunk<Tag, Tag>(x, t_begin, t_end, in, unit, role, a, x_rot, smem, tid, kPrepassThreads, BlockSync{});
+  else if (blockIdx.y == 0)
     prepass_lora_row<Tag>(x, tokens, in, a, role - chunks, u, smem, tid, kPrepassThreads, BlockSync{});
 }
 
@@ -78,7 +83,8 @@ void launch_prepass(Activations dtype, const void* x, int tokens, int in, int un
   if (chunks + rows == 0) return;
   with_tag(dtype, [&](auto tag) {
     using Tag = decltype(tag);
-    prepass_kernel<Tag><<<chunks + rows, kPrepassThreads, prepass_shared_bytes(rotate ? unit : 1), stream>>>(
+    const dim3 grid(static_cast<unsigned>(chunks + rows), static_cast<unsigned>(rotate ? (tokens + kPrepassTokens - 1) / kPrepassTokens : 1));
+    prepass_kernel<Tag><<<grid, kPrepassThreads, prepass_shared_bytes(rotate ? unit : 1), stream>>>(
         static_cast<const Element<Tag>*>(x), tokens, in, unit, chunks, a, static_cast<Element<Tag>*>(x_rot), u);
   });
   check_cuda(cudaGetLastError(), "prepass_kernel launch");

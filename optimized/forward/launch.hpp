@@ -21,13 +21,18 @@ struct GemvIo {
   int tokens = 0, in = 0, out = 0;
   FusedAdapters adapters;   // the epilogue's terms (rotations unused)
   const float* u = nullptr;  // (tokens, rank) from the prepass, or null
+  bool x_from_prepass = false;  // x is the prepass's x_rot (OFT)
   float* partials = nullptr;       // (splits, tokens, rows_pad): the K slices' sums
   unsigned* counters = nullptr;    // one per row block, zero between launches (the last block resets it)
 };
 
 // The tensor-core GEMV over a row layout with device pointers (16-bit activations, tokens <=
 // kGemvMaxTokens); `plan` from plan_gemv for the layout's padded sizes.
-void launch_tc_gemv(const AnyRowsLayout& layout, int rows_pad, const GemvPlan& plan, const GemvIo& io, cudaStream_t stream);
+// after_prepass: the prepass was launched just before on `stream`; on sm_90 the GEMV then starts
+// early (programmatic dependent launch) and waits for its results where it reads them.
+void launch_tc_gemv(const AnyRowsLayout& layout, int rows_pad, const GemvPlan& plan, const GemvIo& io, bool after_prepass,
+                    cudaStream_t stream);
+bool programmatic_launch_available();
 
 // A stored base's view (the view path).
 using AnyView = std::variant<DenseView, HqqView, AqlmView, EetqView>;

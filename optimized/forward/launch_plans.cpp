@@ -19,7 +19,9 @@ std::vector<LaunchConfig> forward_launches(const ForwardShape& s, int sms) {
   const bool oft = s.rotation_unit > 1, gemv = s.tokens <= kGemvMaxTokens;
   if (oft || (gemv && s.rank > 0)) {
     const long long roles = (oft ? s.in / s.rotation_unit : 0) + (gemv ? s.rank : 0);
-    out.push_back({"prepass_kernel", roles, 1, 1, kPrepassThreads, 0, prepass_shared_bytes(oft ? s.rotation_unit : 1), false});
+    const long long token_groups = oft ? (s.tokens + kPrepassTokens - 1) / kPrepassTokens : 1;
+    out.push_back({"prepass_kernel", roles, token_groups, 1, kPrepassThreads, 0, prepass_shared_bytes(oft ? s.rotation_unit : 1),
+                   false});
   }
   const RowsGeometry g = rows_geometry(s.kind, s.out, s.in);
   if (gemv) {

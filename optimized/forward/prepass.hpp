@@ -1,12 +1,13 @@
 #pragma once
 // The adapters' work that every output needs, done once per forward by one small launch before the
 // base product (not once per block of outputs): block roles by index,
-//   [0, chunks)              OFT: chunk c rotates features [c unit, (c + 1) unit) of every token
-//                            through each adapter in turn (unit: the block sizes' least common
-//                            multiple, so a chunk holds whole blocks of every adapter), in shared
-//                            memory, and stores x_rot in the activation dtype;
+//   [0, chunks)              OFT: chunk c rotates features [c unit, (c + 1) unit) of one group of
+//                            kPrepassTokens tokens (the grid's y) through each adapter in turn
+//                            (unit: the block sizes' least common multiple, so a chunk holds whole
+//                            blocks of every adapter), in shared memory, and stores x_rot in the
+//                            activation dtype;
 //   [chunks, chunks + rank)  LoRA (the GEMV's few tokens): u[t][r] = x[t] . A[r], summed over a
-//                            tree of the block's threads, in float32.
+//                            tree of the block's threads, in float32 (token group 0 only).
 // Written once for host and device; the host runs a block as one thread.
 #include <algorithm>
 
@@ -27,16 +28,16 @@ QORACLE_HD inline int prepass_shared_floats(int unit) {
 
 QORACLE_HD inline int prepass_shared_bytes(int unit) { return static_cast<int>(sizeof(float)) * prepass_shared_floats(unit); }
 
-// OFT chunk `chunk`: x (tokens, in) in dtype In -> x_rot (tokens, in) in dtype Out.
+// OFT chunk `chunk` of tokens [t_begin, t_end): x (tokens, in) in dtype In -> x_rot in dtype Out.
 template <class InTag, class OutTag, class Sync>
-QORACLE_HD void prepass_rotate_chunk(const Element<InTag>* x, int tokens, int in, int unit, int chunk,
+QORACLE_HD void prepass_rotate_chunk(const Element<InTag>* x, int t_begin, int t_end, int in, int unit, int chunk,
                                      const FusedAdapters& a, Element<OutTag>* x_rot, float* smem, int tid, int nthreads,
                                      Sync sync) {
   const int f0 = chunk * unit;
   float* const first = smem;
   float* const second = smem + kPrepassTokens * unit;
-  for (int t0 = 0; t0 < tokens; t0 += kPrepassTokens) {
-    const int nt = tokens - t0 < kPrepassTokens ? tokens - t0 : kPrepassTokens;
+  for (int t0 = t_begin; t0 < t_end; t0 += kPrepassTokens) {
+    const int nt = t_end - t0 < kPrepassTokens ? t_end - t0 : kPrepassTokens;
     for (int e = tid; e < nt * unit; e += nthreads) {
       const int t = e / unit, c = e % unit;
       first[e] = bits_to_float(x[static_cast<long long>(t0 + t) * in + f0 + c], InTag{});

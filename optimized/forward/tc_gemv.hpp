@@ -14,6 +14,7 @@
 // the PTX ISA's ("Matrix Fragments for mma.m16n8k16 with floating point type"); mma_on_host
 // computes the same product from the 32 lanes' registers, so the host emulation checks this mapping.
 #include <cstdint>
+#include <cstring>
 
 #include "optimized/device/dtype_bits.hpp"
 #include "optimized/device/hd.hpp"
@@ -50,8 +51,9 @@ QORACLE_HD MmaA fragment_a(const Layout& w, const typename Layout::Raw& raw_a, c
 }
 
 // B registers of step j: token row `xs_row` of the shared activations (dtype bits), at the lane's
-// run offset `at` (4-element aligned).
-QORACLE_HD inline MmaB fragment_b(const std::uint16_t* xs_row, int at, int j) {
+// run offset `at` (4-element aligned); zero for a token past the real ones (its row is not filled).
+QORACLE_HD inline MmaB fragment_b(const std::uint16_t* xs_row, int at, int j, bool real) {
+  if (!real) return {{0u, 0u}};
   const std::uint16_t* p = xs_row + at + 4 * j;
   return {{static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 16),
            static_cast<std::uint32_t>(p[2]) | (static_cast<std::uint32_t>(p[3]) << 16)}};
@@ -117,13 +119,26 @@ GemvPlan plan_gemv(int rows_pad, int in_pad, int k_block, int tokens, int sms);
 
 namespace qoracle::optimized {
 
-// The activations' K slice [k_begin, k_begin + k_len) of token_rows rows (zero past `tokens` and
-// past `in`) into shared memory, row stride `stride`.
+// The activations' K slice [k_begin, k_begin + k_len) of the `tokens` real token rows into shared
+// memory (zero past `in`), row stride `stride`; rows past `tokens` are never read (their B
+// fragments are zero). Eight elements per step, 16-byte loads where the rows allow.
 QORACLE_HD inline void fill_activation_slice(const std::uint16_t* x, int tokens, int in, int k_begin, int k_len,
-                                             int token_rows, int stride, std::uint16_t* xs, int tid, int nthreads) {
-  for (int e = tid; e < token_rows * k_len; e += nthreads) {
-    const int t = e / k_len, i = e % k_len;
-    xs[t * stride + i] = t < tokens && k_begin + i < in ? x[static_cast<long long>(t) * in + k_begin + i] : 0;
+                                             int stride, std::uint16_t* xs, int tid, int nthreads) {
+  const bool vector = in % 8 == 0 && reinterpret_cast<unsigned long long>(x) % 16 == 0;
+  for (int t = 0; t < tokens; ++t) {
+    const std::uint16_t* row = x + static_cast<long long>(t) * in + k_begin;
+    std::uint16_t* dst = xs + t * stride;
+    for (int e = 8 * tid; e < k_len; e += 8 * nthreads) {
+      std::uint32_t v[4] = {0, 0, 0, 0};
+      if (vector && k_begin + e + 8 <= in) {
+        std::memcpy(v, row + e, 16);
+      } else {
+        for (int c = 0; c < 8; ++c)
+          if (k_begin + e + c < in) v[c / 2] |= static_cast<std::uint32_t>(row[e + c]) << (16 * (c % 2));
+      }
+      std::memcpy(dst + e, v, 8);  // rows are 8-byte aligned (stride = k_slice + 4)
+      std::memcpy(dst + e + 4, v + 2, 8);
+    }
   }
 }
 

@@ -43,9 +43,10 @@ class ResidentFusedLayer {
   // The hot path: x and y are device pointers holding the activation dtype; `stream` is a
   // cudaStream_t (null: the layer's own). Enqueues launches only (reserve first).
   void forward_on_device(const void* x, void* y, int tokens, void* stream);
-  // Per forward of `tokens` resident tokens, `iterations` times: plain launches or one replayed
-  // CUDA graph; with cold_l2 the L2 cache is flushed before each forward (outside the timed span),
-  // so the weights come from memory as in a model too large for the cache.
+  // Per forward of `tokens` resident tokens, `iterations` times: plain launches or replayed CUDA
+  // graphs (optimized/device/forward_timing.hpp). cold_l2: back to back over copies of the row
+  // layout (made on the first call) so the weights come from memory, as in a model too large for
+  // the cache; the isolated timing flushes L2 before each forward either way.
   ForwardTiming time_forward(int tokens, int iterations, bool graph, bool cold_l2);
   // The stored tensors and adapters on the device, for the merges (optimized/merge/device_merge.hpp).
   const ResidentTensors& tensors() const;

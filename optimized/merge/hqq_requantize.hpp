@@ -24,14 +24,28 @@ struct HqqQuantizerParams {
   float lp_minus_one = -0.3f;  // p - 1
 };
 
+// Reductions across the `lanes` threads that share one group (a warp's shuffles on the device,
+// where every lane gets the result; the identity for one lane on the host). Sums of a group's
+// float32 terms in double are exact, so any order gives the host's serial result.
+struct OneLane {
+  QORACLE_HD float min(float v) const { return v; }
+  QORACLE_HD float max(float v) const { return v; }
+  QORACLE_HD double sum(double v) const { return v; }
+};
+
 // inv = max_code / (max - min) (two float32 roundings; 1 for a range <= 1e-4; at most 2e4) and
-// zero = -min * inv (rounded to an integer with round_zero).
-QORACLE_HD inline void hqq_group_start(const HqqGroupRef& g, const HqqQuantizerParams& p, float& inv, float& zero) {
-  float lo = g[0], hi = g[0];
-  for (int k = 1; k < g.count; ++k) {
+// zero = -min * inv (rounded to an integer with round_zero). This lane takes elements lane,
+// lane + lanes, ...
+template <class Reduce = OneLane>
+QORACLE_HD void hqq_group_start(const HqqGroupRef& g, const HqqQuantizerParams& p, float& inv, float& zero, int lane = 0,
+                                int lanes = 1, Reduce reduce = {}) {
+  float lo = g[lane < g.count ? lane : 0], hi = lo;
+  for (int k = lane; k < g.count; k += lanes) {
     lo = g[k] < lo ? g[k] : lo;
     hi = g[k] > hi ? g[k] : hi;
   }
+  lo = reduce.min(lo);
+  hi = reduce.max(hi);
   const float denom = hi - lo;
   float s = (1.0f / denom) * static_cast<float>(p.max_code);
   if ((denom < 0 ? -denom : denom) <= 1e-4f) s = 1.0f;
@@ -46,10 +60,12 @@ QORACLE_HD inline float hqq_code(float w, float inv, float zero, int max_code) {
 }
 
 // One legacy proximal step for a group: updates `zero`, returns the group's sum of |W - W_r| under
-// the zero it started with (in double).
-QORACLE_HD inline double hqq_group_step(const HqqGroupRef& g, const HqqQuantizerParams& p, float inv, float& zero) {
+// the zero it started with (in double). Lanes as in hqq_group_start.
+template <class Reduce = OneLane>
+QORACLE_HD double hqq_group_step(const HqqGroupRef& g, const HqqQuantizerParams& p, float inv, float& zero, int lane = 0,
+                                 int lanes = 1, Reduce reduce = {}) {
   double acc = 0.0, err = 0.0;
-  for (int k = 0; k < g.count; ++k) {
+  for (int k = lane; k < g.count; k += lanes) {
     const float w = g[k];
     const float q = hqq_code(w, inv, zero, p.max_code);
     const float wr = (q - zero) / inv;
@@ -61,6 +77,8 @@ QORACLE_HD inline double hqq_group_step(const HqqGroupRef& g, const HqqQuantizer
     acc += static_cast<double>(q - (w - we) * inv);
     err += static_cast<double>(ae);
   }
+  acc = reduce.sum(acc);
+  err = reduce.sum(err);
   zero = static_cast<float>(acc) / static_cast<float>(g.count);
   return err;
 }
