@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The GPU verification, run on the device machine from the repository root with the bundle
 # scripts/device-bundle.sh made here (carried as .device-bundle). One call does it all:
-#   scripts/gpu-verify.sh all [--no-peft] [--no-sanitizer]
+#   scripts/gpu-verify.sh all [--no-peft] [--no-sanitizer] [--ncu]
 # runs, in order of value, each stage under its own timeout (about 8 minutes in all):
 #   tests      every GPU test binary (they run the kernels and the baseline)       <= 120 s
 #   check      qoracle check over every fixture, GPU rows -> conformance-gpu.md.gz <= 90 s
 #   bench      bench_optimized (every forward row, the merges) -> optimized.json   <= 170 s
 #   peft       the real PEFT (bench/peft_gpu_timing.py, the carried wheels)        <= 100 s
+#   ncu        (--ncu) Nsight Compute on the kernels the goals hinge on -> ncu.txt  <= 270 s
 #   sanitizer  compute-sanitizer memcheck and racecheck on the kernels with shared
 #              memory or atomics (the GEMV's split, the prepass, Cayley, merges)   <= 160 s
-# Each stage alone: scripts/gpu-verify.sh tests|check|bench [FILTER]|peft|sanitizer.
+# Each stage alone: scripts/gpu-verify.sh tests|check|bench [FILTER]|peft|ncu|sanitizer.
 # Results go to $OUT (the device tool brings back at most 8 files), or reports/gpu/latest where
 # OUT is unset, as each stage finishes, so a run cut short keeps what finished: summary.txt (one
 # verdict line per binary or stage), device.txt, tests.log, conformance-gpu.md.gz, optimized.json,
@@ -117,6 +118,21 @@ sanitize() {  # tool binary filter seconds
   [[ $rc == 0 ]] || status=1
 }
 
+run_ncu() {  # Nsight Compute's speed-of-light on the kernels the goals hinge on (one launch each, caches flushed)
+  local ncu rc spec filter kernel
+  ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+  for spec in "forward/none/hqq/n4096/t1/f16|tc_gemv_kernel" "forward/none/linear/n4096/t1/f16|tc_gemv_kernel" \
+    "forward/none/eetq/n4096/t16/f16|tc_gemv_kernel" "forward/none/aqlm/n4096/t1/f16|tc_gemv_kernel" \
+    "forward/none/hqq/n4096/t2048/f16|dequant_rows_kernel" "merge/lora/hqq/n4096|trajectory_kernel"; do
+    filter=${spec%%|*} kernel=${spec##*|}
+    echo "=== $filter $kernel" >>"$out/ncu.txt"
+    timeout 45 "$ncu" -k "regex:$kernel" --launch-count 1 --section SpeedOfLight --section LaunchStats --section Occupancy \
+      "$bundle/bin/bench_optimized" --benchmark_filter="optimized/$filter" >>"$out/ncu.txt" 2>&1
+    rc=$?
+    verdict "ncu $filter $kernel: exit $rc$([[ $rc == 124 ]] && echo ' (timed out)')"
+  done
+}
+
 run_sanitizer() {  # the kernels with shared memory or atomics, on small layers
   sanitize memcheck test_optimized_row_layouts '*hqq4:*int8:*aqlm2x8' 40
   sanitize racecheck test_optimized_row_layouts '*hqq4' 40
@@ -127,15 +143,17 @@ run_sanitizer() {  # the kernels with shared memory or atomics, on small layers
 
 case "$stage" in
   all)
-    peft=1 san=1
+    peft=1 san=1 ncu=0
     for a in "${@:2}"; do
       [[ $a == --no-peft ]] && peft=0
       [[ $a == --no-sanitizer ]] && san=0
+      [[ $a == --ncu ]] && ncu=1
     done
     stage=tests run_tests 120
     stage=check run_check 90
     stage=bench run_bench . 170
     ((peft)) && stage=peft run_peft 100
+    ((ncu)) && stage=ncu run_ncu
     ((san)) && stage=sanitizer run_sanitizer
     ;;
   tests) run_tests "${2:-600}" ;;
@@ -143,6 +161,7 @@ case "$stage" in
   bench) run_bench "${2:-.}" 540 ;;
   peft) run_peft 540 ;;
   sanitizer) run_sanitizer ;;
-  *) echo "usage: scripts/gpu-verify.sh all [--no-peft] [--no-sanitizer] | tests | check | bench [FILTER] | peft | sanitizer" >&2; exit 2 ;;
+  ncu) run_ncu ;;
+  *) echo "usage: scripts/gpu-verify.sh all [--no-peft] [--no-sanitizer] [--ncu] | tests | check | bench [FILTER] | peft | ncu | sanitizer" >&2; exit 2 ;;
 esac
 exit $status
