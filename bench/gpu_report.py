@@ -78,6 +78,7 @@ def main():
     p.add_argument("--gpu", required=True)
     p.add_argument("--peft-real")
     p.add_argument("--title", default="GPU benchmarks")
+    p.add_argument("--note", action="append", default=[], help="a line of Markdown about the run (repeatable)")
     p.add_argument("--out", required=True)
     a = p.parse_args()
     gpu, ctx = load_rows(a.gpu)
@@ -89,6 +90,7 @@ def main():
     md = [f"# {a.title}", "", "Written by `bench/gpu_report.py`; do not edit by hand.", ""]
     md.append(f"- Run {ctx.get('date', '?')} on {ctx.get('host_name', '?')}; "
               f"{len(gpu)} rows in `{a.gpu.split('/')[-1]}`.")
+    md += [f"- {n}" for n in a.note]
     md += ["- Times: µs of GPU time per forward by CUDA events (optimized/device/forward_timing.hpp). **fused**: the "
            "resident fused layer, forwards back to back over copies of its weights (≥ 256 MiB in all, so each reads "
            "them from memory, as layer after layer of a model does); **graph**: the same replayed as CUDA graphs; "
@@ -111,8 +113,9 @@ def main():
         floor = f.get("x_memory_floor") if tf else None
         host = f.get("host_us") if tf else None
         label = (f or {}).get("label", "") if tf else ((f or {}).get("error_message", "")[:60] if f else "")
-        fi = f.get("isolated_us", 0) * 1e-6 if tf and f.get("isolated_us") else None
-        bi = b.get("isolated_us", 0) * 1e-6 if tb and b.get("isolated_us") else None
+        # Runs before the isolated_us counter timed every row alone: then the row time is that.
+        fi = f.get("isolated_us", 0) * 1e-6 if tf and f.get("isolated_us") else (tf if tf and "isolated_us" not in f else None)
+        bi = b.get("isolated_us", 0) * 1e-6 if tb and b.get("isolated_us") else (tb if tb and "isolated_us" not in b else None)
         md.append("| " + " | ".join([f"`{case}`", fmt(tf), fmt(tg), fmt(fi), fmt(bi), fmt(tb), fmt(tr), ratio(bi, fi),
                                       ratio(tr, tf), f"{floor:.2f}" if floor else "—", f"{host:.1f}" if host else "—",
                                       label]) + " |")

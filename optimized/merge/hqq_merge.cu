@@ -44,6 +44,7 @@ __global__ void __launch_bounds__(32 * kTrajectoryWarps) trajectory_kernel(HqqMe
   __shared__ double warp_err[kTrajectoryWarps][kMaxSteps];
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
   for (int s = lane; s < iters; s += 32) warp_err[warp][s] = 0.0;
+  __syncwarp();  // lane 0 adds to what the other lanes zeroed
   const WarpReduce reduce;
   for (int k = static_cast<int>(blockIdx.x) * kTrajectoryWarps + warp; k < g.groups;
        k += static_cast<int>(gridDim.x) * kTrajectoryWarps) {
