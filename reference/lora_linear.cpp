@@ -13,7 +13,7 @@ void LoraLayer<Base>::add_adapter(const std::string& name, const LoraConfig& con
                         std::move(b_bias), std::move(magnitude));
     if (config.use_dora && !adapter.magnitude())
       adapter.set_magnitude((base_.weight() + adapter.delta_weight()).rowwise().norm());
-    adapters_.add(name, Entry{std::move(adapter), Vector()});
+    adapters_.add(name, Entry{std::move(adapter), Vector(), std::nullopt});
   } catch (const Error& e) {
     throw e.within("adapter '" + name + "'");
   }
