@@ -80,9 +80,8 @@ Matrix LoraLayer<Base>::rounded_output(const Entry& e, const Matrix& x) const {
 }
 
 template <class Base>
-Matrix LoraLayer<Base>::as_written(const Entry& e, Matrix w) const {
+void LoraLayer<Base>::cast_as_written(const Entry& e, Matrix& w) const {
   if (convention_ == Convention::Peft && e.adapter.config().use_dora) w = round_to(dtype_, w);
-  return w;
 }
 
 template <class Base>
@@ -210,7 +209,8 @@ void LoraLayer<Base>::merge_one(const std::string& name) {
   Vector g;
   if (e.adapter.config().use_dora)
     g = dora_scale(e.adapter, dora_norms_on_merged_weight_ ? base_.weight() : unmerged_base());
-  const Matrix w = as_written(e, with_adapter(e, g, base_.weight()));  // the weight after any replay
+  Matrix w = with_adapter(e, g, base_.weight());  // the weight after any replay
+  cast_as_written(e, w);
   // A merge that rebuilds the base without its bias (HQQ) ignores lora_bias too: PEFT refuses
   // lora_bias on HQQ in get_peft_model, but add_adapter lets it through (H8).
   std::optional<Vector> bias = Base::peft_quirks.merge_drops_bias ? std::nullopt : merged_bias(name, base_.bias());
@@ -275,7 +275,8 @@ void LoraLayer<Base>::unmerge() {
     w = without_adapter(e, w, delta);
     if (const auto db = delta_bias_of(e); db && bias) *bias = round_to(dtype_, Vector(*bias - *db));
     if (each) {
-      replace(as_written(e, w), bias);
+      cast_as_written(e, w);
+      replace(w, bias);
       w = base_.weight();
       bias = base_.bias();
     }

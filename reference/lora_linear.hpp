@@ -91,7 +91,7 @@ class LoraLayer {
   Matrix rounded_output(const Entry& e, const Matrix& x) const;
   // PEFT casts a DoRA-merged or -unmerged weight back to the compute dtype (.to(orig_dtype)),
   // also before requantizing; plain LoRA requantizes its float32 sum as is.
-  Matrix as_written(const Entry& e, Matrix w) const;
+  void cast_as_written(const Entry& e, Matrix& w) const;
   // w with adapter a merged: g (w + s B A) for DoRA (g its factor), w + s B A otherwise.
   Matrix with_adapter(const Entry& e, const Vector& g, const Matrix& w) const;
   // Its inverse with the factor cached at merge, subtracting `delta` (s B A, as the caller rounds it).

@@ -16,16 +16,18 @@ std::int64_t ceil_log2(std::int64_t x) {  // ATen's utils::CeilLog2
   return bits;
 }
 
+// Up to four vector accumulators of at most 16 lanes: no allocation per row of the reduction.
+using Accumulators = std::array<float, 64>;
+
 // multi_row_sum: `size` rows of `width` float accumulators each (a vector accumulator is `lanes`
 // of them), added row by row into level 0; every 16 rows level 0 is carried up the cascade.
 template <class Load>
-std::vector<float> multi_row_sum(std::int64_t size, int width, Load load) {
+Accumulators multi_row_sum(std::int64_t size, int width, Load load) {
   constexpr int levels = 4;
   const std::int64_t level_power = std::max<std::int64_t>(4, ceil_log2(size) / levels);
   const std::int64_t level_step = std::int64_t{1} << level_power;
   const std::int64_t level_mask = level_step - 1;
-  std::array<std::vector<float>, levels> acc;
-  for (auto& a : acc) a.assign(width, 0.0f);
+  std::array<Accumulators, levels> acc{};
   std::int64_t i = 0;
   while (i + level_step <= size) {
     for (std::int64_t j = 0; j < level_step; ++j, ++i)
@@ -46,18 +48,17 @@ std::vector<float> multi_row_sum(std::int64_t size, int width, Load load) {
 }
 
 // row_sum: `size` items of `lanes` floats as four interleaved partial sums, the remainder added to
-// the first, then the four folded into it.
+// the first, then the four folded into it (the first `lanes` values hold the result).
 template <class Load>
-std::vector<float> row_sum(std::int64_t size, int lanes, Load load) {
+Accumulators row_sum(std::int64_t size, int lanes, Load load) {
   constexpr int ilp = 4;
   const std::int64_t size_ilp = size / ilp;
-  std::vector<float> partial =
+  Accumulators partial =
       multi_row_sum(size_ilp, ilp * lanes, [&](std::int64_t i, int k) { return load(i * ilp + k / lanes, k % lanes); });
   for (std::int64_t i = size_ilp * ilp; i < size; ++i)
     for (int l = 0; l < lanes; ++l) partial[l] += load(i, l);
   for (int a = 1; a < ilp; ++a)
     for (int l = 0; l < lanes; ++l) partial[l] += partial[a * lanes + l];
-  partial.resize(lanes);
   return partial;
 }
 
@@ -80,7 +81,7 @@ std::vector<float> torch_cpu_sum_inner(const std::vector<float>& data, std::int6
     }
     // vectorized_inner_sum: whole vectors, then the scalar tail, then the lanes in order
     const std::int64_t vectors = cols / lanes;
-    const std::vector<float> acc = row_sum(vectors, lanes, [&](std::int64_t i, int l) { return row[i * lanes + l]; });
+    const Accumulators acc = row_sum(vectors, lanes, [&](std::int64_t i, int l) { return row[i * lanes + l]; });
     float total = 0.0f;
     for (std::int64_t k = vectors * lanes; k < cols; ++k) total += row[k];
     for (int l = 0; l < lanes; ++l) total += acc[l];
@@ -99,13 +100,13 @@ std::vector<float> torch_cpu_sum_outer(const std::vector<float>& data, std::int6
   // vectorized_outer_sum when a row holds a vector, else scalar_outer_sum (lanes of width 1)
   const int width = cols >= lanes ? lanes : 1;
   for (; j + nrows * width <= cols; j += nrows * width) {
-    const std::vector<float> sums = multi_row_sum(rows, nrows * width, [&](std::int64_t i, int k) { return at(i, j + k); });
-    std::copy(sums.begin(), sums.end(), out.begin() + j);
+    const Accumulators sums = multi_row_sum(rows, nrows * width, [&](std::int64_t i, int k) { return at(i, j + k); });
+    std::copy(sums.begin(), sums.begin() + nrows * width, out.begin() + j);
   }
   if (width > 1)
     for (; j + width <= cols; j += width) {
-      const std::vector<float> sums = row_sum(rows, width, [&](std::int64_t i, int l) { return at(i, j + l); });
-      std::copy(sums.begin(), sums.end(), out.begin() + j);
+      const Accumulators sums = row_sum(rows, width, [&](std::int64_t i, int l) { return at(i, j + l); });
+      std::copy(sums.begin(), sums.begin() + width, out.begin() + j);
     }
   for (; j < cols; ++j) out[j] = row_sum(rows, 1, [&](std::int64_t i, int) { return at(i, j); })[0];
   return out;
