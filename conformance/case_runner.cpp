@@ -2,11 +2,13 @@
 
 #include <cstdio>
 #include <functional>
+#include <regex>
 #include <variant>
 #include <type_traits>
 
 #include "conformance/tolerances.hpp"
 #include "reference/error.hpp"
+#include "reference/peft_release.hpp"
 
 namespace qoracle {
 
@@ -202,6 +204,18 @@ Tensor activation_tensor(const Matrix& y, const FixtureCase& c) {
   return Tensor::from_matrix(y, Dtype::Float64, shape);
 }
 
+// LoRA layers whose PEFT forward returns [1, out] for a 1-D input (DoRA's broadcast).
+template <class Layer>
+constexpr bool may_add_leading_dimension = requires(const Layer& l) { l.forward_adds_leading_dimension(); };
+
+template <class Layer>
+Tensor forward_tensor(const Layer& layer, const Matrix& y, const FixtureCase& c) {
+  Tensor t = activation_tensor(y, c);
+  if constexpr (may_add_leading_dimension<Layer>)
+    if (c.x.shape.size() == 1 && layer.forward_adds_leading_dimension()) t.shape.insert(t.shape.begin(), 1);
+  return t;
+}
+
 // OFT layers report their parameter after a forward (COFT may rewrite it); LoRA has no such state.
 template <class Layer>
 constexpr bool has_parameter_after_forward = requires(const Layer& l) { l.weight_after_forward(std::string()); };
@@ -214,7 +228,7 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
   bool wants_merge = false;
   for (const auto& name : outputs) {
     if (name == "forward") {
-      out[name] = activation_tensor(layer.forward(x), c);
+      out[name] = forward_tensor(layer, layer.forward(x), c);
     } else if (name == "forward_disabled") {
       Layer copy = layer;
       out[name] = activation_tensor(copy.forward_disabled(x), c);
@@ -241,7 +255,7 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
   if (wants_merge) {
     layer.merge(c.merge_adapters.empty() ? c.active_adapters : c.merge_adapters);
     base_outputs(layer.base(), "merged", out);
-    out["forward_merged"] = activation_tensor(layer.forward(x), c);
+    out["forward_merged"] = forward_tensor(layer, layer.forward(x), c);
     layer.unmerge();
     base_outputs(layer.base(), "unmerged", out);
   }
@@ -269,23 +283,51 @@ OftLayer<Base> oft_layer_from(Base base, const FixtureCase& c, Dtype dtype) {
   return layer;
 }
 
-// Whether `producer` ("peft-<major>.<minor>.<patch>[+...]") is a PEFT release before major.minor.
-bool peft_before(const std::string& producer, int major, int minor) {
-  int ma = 0, mi = 0;
-  if (std::sscanf(producer.c_str(), "peft-%d.%d", &ma, &mi) != 2) return false;
-  return ma < major || (ma == major && mi < minor);
+// The PEFT release that produced a case: producer_versions' "peft" entry, or the producer
+// "peft-X.Y.Z[+...]"; nullopt when the producer is not PEFT. A PEFT case that names no release (or
+// two different ones) is refused: the PEFT convention's rules depend on it (peft_release.hpp).
+std::optional<PeftRelease> producing_peft_release(const FixtureCase& c) {
+  if (c.producer.rfind("peft", 0) != 0) return std::nullopt;
+  std::optional<PeftRelease> from_versions, from_producer;
+  std::smatch m;
+  static const std::regex peft_entry(R"re("peft"\s*:\s*"([^"]*)")re");
+  if (std::regex_search(c.producer_versions, m, peft_entry)) {
+    from_versions = parse_peft_release(m[1].str());
+    if (!from_versions)
+      throw Error("producer_versions: the \"peft\" entry '" + m[1].str() + "' is not a release; expected X.Y.Z");
+  }
+  if (c.producer.rfind("peft-", 0) == 0) from_producer = parse_peft_release(c.producer.substr(5));
+  if (from_versions && from_producer && from_versions->text() != from_producer->text())
+    throw Error("producer '" + c.producer + "' and producer_versions' \"peft\": \"" + from_versions->text() +
+                "\" name different PEFT releases; expected one");
+  if (from_versions) return from_versions;
+  if (from_producer) return from_producer;
+  throw Error("producer '" + c.producer + "' names no PEFT release, and producer_versions ('" + c.producer_versions +
+              "') has no \"peft\" entry; expected producer 'peft-X.Y.Z' or producer_versions {\"peft\": \"X.Y.Z\"} "
+              "(the PEFT convention's rules depend on the release)");
+}
+
+// The release rules a PEFT-convention case follows: its producer's release, or the newest
+// rules for cases qoracle wrote itself.
+PeftReleaseRules release_rules(const FixtureCase& c) {
+  if (const auto release = producing_peft_release(c)) return peft_release_rules(*release);
+  return peft_release_rules(PeftRelease{999, 0, 0});
 }
 
 template <class Base>
 LoraLayer<Base> lora_layer_from(Base base, const FixtureCase& c, Dtype dtype) {
   LoraLayer<Base> layer(std::move(base), c.convention);
   layer.set_compute_dtype(dtype);
-  if (c.convention == Convention::Peft) layer.set_dora_norms_on_merged_weight(peft_before(c.producer, 0, 21));
+  if (c.convention == Convention::Peft)
+    layer.set_dora_norms_on_merged_weight(release_rules(c).dora_norms_on_merged_weight);
   for (const AdapterRecord& a : c.adapters) {
     try {
-      layer.add_adapter(a.name, lora_config_from(a.config), tensor_of(a, "lora_A").as_matrix("lora_A"),
+      const Tensor& lora_a = tensor_of(a, "lora_A");
+      layer.add_adapter(a.name, lora_config_from(a.config), lora_a.as_matrix("lora_A"),
                         tensor_of(a, "lora_B").as_matrix("lora_B"), optional_vector(a, "lora_B_bias"),
                         optional_vector(a, "magnitude"));
+      // The adapter's recorded dtype (lora_A's logical_dtype, fixtures/SCHEMA.md).
+      layer.set_adapter_dtype(a.name, lora_a.logical_dtype);
     } catch (const Error& e) {
       throw e.within("adapters/" + a.name);
     }

@@ -92,6 +92,7 @@ class AqlmLinear {
 
  private:
   Matrix decode(bool as_library) const;
+  double embedding_bag_sum(double float32_sum) const;  // the library's sum in the codebook dtype
   Matrix forward_numba(const Matrix& x) const;
   Matrix forward_dequantize_gemm(const Matrix& x, Dtype dtype) const;
 

@@ -6,8 +6,10 @@ namespace qoracle {
 
 double coft_radius(double eps, int param_rows, Convention convention) {
   if (convention == Convention::Math) return eps / std::sqrt(static_cast<double>(param_rows));
-  const float root = std::sqrt(static_cast<float>(param_rows));
-  return static_cast<double>(static_cast<float>(eps) / root);
+  // PEFT writes `eps * 1 / torch.sqrt(torch.tensor(rows))`: a Python float divided by a float32
+  // tensor is the tensor's reciprocal times the scalar (rounded to float32), two roundings.
+  const float reciprocal = 1.0f / std::sqrt(static_cast<float>(param_rows));
+  return static_cast<double>(reciprocal * static_cast<float>(eps));
 }
 
 Matrix coft_project(const Matrix& weight, double eps, Convention convention) {

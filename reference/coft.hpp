@@ -8,8 +8,9 @@
 
 namespace qoracle {
 
-// Math: eps' in double. Peft: eps' = fl32(fl32(eps) / fl32(sqrt(#rows))), as PEFT takes the
-// square root of an int tensor (float32).
+// Math: eps' in double. Peft: eps' = fl32(fl32(1 / fl32(sqrt(#rows))) * fl32(eps)), as torch
+// evaluates PEFT's `eps * 1 / torch.sqrt(torch.tensor(rows))` (a float32 tensor; scalar / tensor
+// is reciprocal, then multiply). A float64 layer keeps that float32 radius (a 0-d tensor).
 double coft_radius(double eps, int param_rows, Convention convention);
 
 // weight: (#rows, b(b-1)/2). Rows whose ||S||_F = sqrt(2)*||v|| exceeds eps' are scaled onto the ball.

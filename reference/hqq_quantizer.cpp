@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "reference/error.hpp"
+#include "reference/torch_cpu_sum.hpp"
 #include "reference/validate.hpp"
 
 namespace qoracle {
@@ -19,8 +21,9 @@ HqqArithmetic parse_hqq_arithmetic(const std::string& name) {
 namespace {
 
 // T is the working type: every arithmetic expression on T values rounds to T (SSE, no excess
-// precision). Reductions accumulate in double and round once, which is what a careful float32
-// sum achieves; hqq's torch reductions (cascade sums) agree with it to about one float32 ulp.
+// precision). In float32 the means are torch's own sums (torch_cpu_sum: its order of float32
+// additions), because near a rounding boundary a last-bit difference in a zero flips codes; the
+// float64 oracle accumulates exactly.
 template <class T>
 struct Quantizer {
   const HqqConfig& cfg;
@@ -70,20 +73,34 @@ struct Quantizer {
   // One legacy proximal step; returns the global mean |G - W_r| under the zero it started with.
   T step() {
     const int n = grouping.groups;
-    std::vector<double> acc(n, 0.0);
-    double err = 0.0;
-    for (Eigen::Index r = 0; r < g.rows(); ++r)
-      for (Eigen::Index c = 0; c < g.cols(); ++c) {
+    const auto rows = g.rows(), cols = g.cols();
+    std::vector<T> target(static_cast<std::size_t>(rows * cols)), err(target.size());
+    for (Eigen::Index r = 0; r < rows; ++r)
+      for (Eigen::Index c = 0; c < cols; ++c) {
         const int k = group_of(r, c);
         const T w = g(r, c);
         const T q = code(w, k);
         const T wr = static_cast<T>(static_cast<T>(q - zero[k]) / inv[k]);
         const T we = shrink(static_cast<T>(w - wr));
-        acc[k] += static_cast<double>(static_cast<T>(q - static_cast<T>(static_cast<T>(w - we) * inv[k])));
-        err += static_cast<double>(std::abs(static_cast<T>(w - wr)));
+        target[r * cols + c] = static_cast<T>(q - static_cast<T>(static_cast<T>(w - we) * inv[k]));
+        err[r * cols + c] = std::abs(static_cast<T>(w - wr));
       }
-    for (int k = 0; k < n; ++k) zero[k] = static_cast<T>(static_cast<T>(acc[k]) / static_cast<T>(group_count()));
-    return static_cast<T>(static_cast<T>(err) / static_cast<T>(g.size()));
+    // zero = mean(target, axis); error = mean(|W - W_r|): torch sums, then divides once.
+    std::vector<T> sums;
+    T err_sum;
+    if constexpr (std::is_same_v<T, float>) {
+      sums = cfg.axis == 1 ? torch_cpu_sum_inner(target, rows, cols, kTorchSumLanes)
+                           : torch_cpu_sum_outer(target, rows, cols, kTorchSumLanes);
+      err_sum = torch_cpu_sum_all(err, kTorchSumLanes);
+    } else {
+      sums.assign(static_cast<std::size_t>(n), T(0));
+      for (Eigen::Index r = 0; r < rows; ++r)
+        for (Eigen::Index c = 0; c < cols; ++c) sums[group_of(r, c)] += target[r * cols + c];
+      err_sum = T(0);
+      for (T e : err) err_sum += e;
+    }
+    for (int k = 0; k < n; ++k) zero[k] = static_cast<T>(sums[k] / static_cast<T>(group_count()));
+    return static_cast<T>(err_sum / static_cast<T>(g.size()));
   }
 
   HqqQuantized run(const Matrix& weight) {

@@ -13,7 +13,7 @@ void LoraLayer<Base>::add_adapter(const std::string& name, const LoraConfig& con
                         std::move(b_bias), std::move(magnitude));
     if (config.use_dora && !adapter.magnitude())
       adapter.set_magnitude((base_.weight() + adapter.delta_weight()).rowwise().norm());
-    adapters_.add(name, Entry{std::move(adapter), Vector()});
+    adapters_.add(name, Entry{std::move(adapter), Vector(), std::nullopt});
   } catch (const Error& e) {
     throw e.within("adapter '" + name + "'");
   }
@@ -26,13 +26,80 @@ Vector LoraLayer<Base>::dora_scale(const LoraAdapter& adapter, const Matrix& wei
 }
 
 template <class Base>
+void LoraLayer<Base>::set_adapter_dtype(const std::string& name, Dtype dtype) {
+  Entry& e = adapters_.get(name);
+  if ((dtype == Dtype::Float16 || dtype == Dtype::BFloat16) && e.adapter.config().use_dora)
+    throw Error("adapter '" + name + "': DoRA with " + dtype_name(dtype) +
+                " parameters is not emulated (PEFT's DoRA rounds its norms in that dtype); expected float32 or float64");
+  e.dtype = dtype;
+}
+
+template <class Base>
+Dtype LoraLayer<Base>::adapter_dtype_of(const Entry& e) const {
+  if (dtype_ == Dtype::Float64) return Dtype::Float64;  // the exact math rounds nothing
+  return e.dtype.value_or(Dtype::Float32);
+}
+
+template <class Base>
+double LoraLayer<Base>::scaling_of(const Entry& e) const {
+  const double s = e.adapter.scaling();
+  return adapter_dtype_of(e) == Dtype::Float64 ? s : round_to(Dtype::Float32, s);
+}
+
+namespace {
+bool sixteen_bit(Dtype d) { return d == Dtype::Float16 || d == Dtype::BFloat16; }
+}  // namespace
+
+template <class Base>
+Matrix LoraLayer<Base>::delta_of(const Entry& e) const {
+  const Dtype d = adapter_dtype_of(e);
+  if (!sixteen_bit(d)) return e.adapter.delta_weight();
+  // On the CPU PEFT computes a 16-bit delta in float32 and casts it back (get_delta_weight).
+  return round_to(d, Matrix(scaling_of(e) * round_to(Dtype::Float32, Matrix(e.adapter.b() * e.adapter.a()))));
+}
+
+template <class Base>
+std::optional<Vector> LoraLayer<Base>::delta_bias_of(const Entry& e) const {
+  const Dtype d = adapter_dtype_of(e);
+  if (!sixteen_bit(d) || !e.adapter.b_bias()) return e.adapter.delta_bias();
+  return round_to(d, Vector(scaling_of(e) * *e.adapter.b_bias()));  // lora_B.bias * scaling
+}
+
+template <class Base>
+Matrix LoraLayer<Base>::rounded_output(const Entry& e, const Matrix& x) const {
+  const Dtype d = adapter_dtype_of(e);
+  const LoraAdapter& a = e.adapter;
+  Matrix unscaled;
+  if (sixteen_bit(d)) {  // lora_A, then lora_B (with its bias), each rounding to d
+    unscaled = round_to(d, Matrix(round_to(d, Matrix(x * a.a().transpose())) * a.b().transpose()));
+    if (a.b_bias()) unscaled = round_to(d, Matrix(unscaled.rowwise() + a.b_bias()->transpose()));
+  } else {  // float32 adapters whose output PEFT casts to the result dtype before scaling
+    unscaled = round_to(dtype_, a.unscaled_output(x));
+  }
+  return round_to(sixteen_bit(d) ? d : dtype_, Matrix(scaling_of(e) * unscaled));
+}
+
+template <class Base>
+void LoraLayer<Base>::cast_as_written(const Entry& e, Matrix& w) const {
+  if (convention_ == Convention::Peft && e.adapter.config().use_dora) w = round_to(dtype_, w);
+}
+
+template <class Base>
+bool LoraLayer<Base>::forward_adds_leading_dimension() const {
+  if (convention_ != Convention::Peft || !adapters_.merged.empty()) return false;
+  return std::any_of(adapters_.active().begin(), adapters_.active().end(),
+                     [&](const std::string& n) { return adapters_.get(n).adapter.config().use_dora; });
+}
+
+template <class Base>
 Matrix LoraLayer<Base>::forward(const Matrix& x) const {
   require_input(x, base_.in_features());
   Matrix y = base_.forward(x, dtype_);
   if (!adapters_.merged.empty()) return y;
   std::optional<Matrix> w;  // the unmerged weight, dequantized only where a DoRA adapter needs it
   for (const auto& name : adapters_.active()) {
-    const LoraAdapter& a = adapters_.get(name).adapter;
+    const Entry& e = adapters_.get(name);
+    const LoraAdapter& a = e.adapter;
     if (a.config().use_dora) {
       // PEFT's DoRA scales the result so far less the base bias, so g also scales the adapters
       // before this one: y += (g - 1)(y - b) + g s x A^T B^T, with g on the unmerged W.
@@ -41,10 +108,11 @@ Matrix LoraLayer<Base>::forward(const Matrix& x) const {
       Matrix so_far = y;
       if (base_.bias()) so_far.rowwise() -= base_.bias()->transpose();
       y += (so_far + a.output(x)) * g.asDiagonal() - so_far;
-    } else if (Base::peft_quirks.lora_rounds_before_scaling && dtype_ != Dtype::Float64) {
-      // out = B(A(x)).to(result dtype); out = out * s; result += out: three roundings per adapter.
-      const Matrix out = round_to(dtype_, Matrix(a.scaling() * round_to(dtype_, a.unscaled_output(x))));
-      y = round_to(dtype_, Matrix(y + out));
+    } else if (sixteen_bit(adapter_dtype_of(e)) ||
+               (Base::peft_quirks.lora_rounds_before_scaling && dtype_ != Dtype::Float64)) {
+      // out = B(A(x)) in 16 bits (a 16-bit adapter, or .to(result dtype)); out = out * s;
+      // result += out: each step rounds.
+      y = round_to(dtype_, Matrix(y + rounded_output(e, x)));
     } else {
       y += a.output(x);
     }
@@ -100,7 +168,7 @@ void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
 
 template <class Base>
 std::optional<Vector> LoraLayer<Base>::merged_bias(const std::string& name, std::optional<Vector> bias) const {
-  if (const auto db = adapters_.get(name).adapter.delta_bias()) {
+  if (const auto db = delta_bias_of(adapters_.get(name))) {
     if (!bias)
       throw Error("merge of adapter '" + name + "': lora_bias needs a base bias to merge into, and base.bias is absent");
     *bias = round_to(dtype_, Vector(*bias + *db));
@@ -120,9 +188,9 @@ void LoraLayer<Base>::merge_at_once(const std::vector<std::string>& todo) {
   std::optional<Vector> bias = base_.bias();
   std::vector<Vector> scales;
   for (const auto& name : todo) {
-    const LoraAdapter& a = adapters_.get(name).adapter;
-    scales.push_back(a.config().use_dora ? dora_scale(a, unmerged) : Vector());
-    w = with_adapter(a, scales.back(), w);
+    const Entry& e = adapters_.get(name);
+    scales.push_back(e.adapter.config().use_dora ? dora_scale(e.adapter, unmerged) : Vector());
+    w = with_adapter(e, scales.back(), w);
     bias = merged_bias(name, std::move(bias));
     require_finite_result(w, "merge of adapter '" + name + "' into base.weight (weights left unchanged)");
   }
@@ -137,11 +205,15 @@ void LoraLayer<Base>::merge_at_once(const std::vector<std::string>& todo) {
 // the weight as merged so far (before 0.21, D12).
 template <class Base>
 void LoraLayer<Base>::merge_one(const std::string& name) {
-  const LoraAdapter& a = adapters_.get(name).adapter;
+  const Entry& e = adapters_.get(name);
   Vector g;
-  if (a.config().use_dora) g = dora_scale(a, dora_norms_on_merged_weight_ ? base_.weight() : unmerged_base());
-  const Matrix w = with_adapter(a, g, base_.weight());  // the weight after any replay
-  std::optional<Vector> bias = merged_bias(name, base_.bias());
+  if (e.adapter.config().use_dora)
+    g = dora_scale(e.adapter, dora_norms_on_merged_weight_ ? base_.weight() : unmerged_base());
+  Matrix w = with_adapter(e, g, base_.weight());  // the weight after any replay
+  cast_as_written(e, w);
+  // A merge that rebuilds the base without its bias (HQQ) ignores lora_bias too: PEFT refuses
+  // lora_bias on HQQ in get_peft_model, but add_adapter lets it through (H8).
+  std::optional<Vector> bias = Base::peft_quirks.merge_drops_bias ? std::nullopt : merged_bias(name, base_.bias());
   require_finite_result(w, "merge of adapter '" + name + "' into base.weight (weights left unchanged)");
   replace(w, std::move(bias));
   adapters_.get(name).dora_scale_at_merge = g;
@@ -170,8 +242,9 @@ Matrix LoraLayer<Base>::unmerged_base() {
 }
 
 template <class Base>
-Matrix LoraLayer<Base>::with_adapter(const LoraAdapter& a, const Vector& g, const Matrix& w) {
-  return a.config().use_dora ? Matrix(g.asDiagonal() * (w + a.delta_weight())) : Matrix(w + a.delta_weight());
+Matrix LoraLayer<Base>::with_adapter(const Entry& e, const Vector& g, const Matrix& w) const {
+  const Matrix delta = delta_of(e);
+  return e.adapter.config().use_dora ? Matrix(g.asDiagonal() * (w + delta)) : Matrix(w + delta);
 }
 
 template <class Base>
@@ -184,7 +257,7 @@ template <class Base>
 Matrix LoraLayer<Base>::without_merged_adapters(Matrix w) const {
   for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
     const Entry& e = adapters_.get(*it);
-    w = without_adapter(e, w, e.adapter.delta_weight());
+    w = without_adapter(e, w, delta_of(e));
   }
   return w;
 }
@@ -197,11 +270,12 @@ void LoraLayer<Base>::unmerge() {
   std::optional<Vector> bias = base_.bias();
   for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
     const Entry& e = adapters_.get(*it);
-    Matrix delta = e.adapter.delta_weight();
+    Matrix delta = delta_of(e);
     if (Base::peft_quirks.lora_unmerge_rounds_delta) delta = round_to(dtype_, delta);
     w = without_adapter(e, w, delta);
-    if (const auto db = e.adapter.delta_bias(); db && bias) *bias = round_to(dtype_, Vector(*bias - *db));
+    if (const auto db = delta_bias_of(e); db && bias) *bias = round_to(dtype_, Vector(*bias - *db));
     if (each) {
+      cast_as_written(e, w);
       replace(w, bias);
       w = base_.weight();
       bias = base_.bias();

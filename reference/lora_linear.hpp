@@ -19,6 +19,9 @@ namespace qoracle {
 struct LoraEntry {
   LoraAdapter adapter;
   Vector dora_scale_at_merge;  // g cached by merge, as PEFT caches the weight norm
+  // The parameters' dtype where it is not the default (float32 beside a low-precision base):
+  // PEFT 0.18's add_adapter left an adapter of a 16-bit model in that dtype.
+  std::optional<Dtype> dtype;
 };
 
 template <class Base>
@@ -41,7 +44,11 @@ class LoraLayer {
   // it, as in PEFT), with g = m / rownorm(W + s B A) on the unmerged W.
   Matrix forward(const Matrix& x) const;
   Matrix forward_disabled(const Matrix& x);
-  Matrix delta_weight(const std::string& name) const { return adapters_.get(name).adapter.delta_weight(); }
+  // s B A as PEFT holds it: rounded to a 16-bit adapter's dtype (exact otherwise).
+  Matrix delta_weight(const std::string& name) const { return delta_of(adapters_.get(name)); }
+  // PEFT's DoRA multiplies by a [1, out] factor, so in the PEFT convention a 1-D input comes back
+  // as [1, out] while an unmerged DoRA adapter is active (the values are the same).
+  bool forward_adds_leading_dimension() const;
 
   // W += s B A (DoRA: W = g (W + s B A)); with lora_bias, b += s b_B (the base must have a bias).
   // A quantized base is requantized; where PEFT drops the bias doing so, Peft does too.
@@ -60,6 +67,12 @@ class LoraLayer {
   // output is added in float32 and the sum rounded (PEFT's vanilla Linear); merges round the
   // written weights, and unmerge subtracts the delta rounded to the weight dtype.
   void set_compute_dtype(Dtype dtype) { dtype_ = dtype; }
+  // An adapter's parameter dtype (default: float32 beside a low-precision base, as PEFT autocasts
+  // them). A 16-bit adapter rounds where PEFT's 16-bit modules do: after A, after B, after the
+  // scaling, and its delta weight. DoRA with 16-bit adapters is refused (not emulated).
+  void set_adapter_dtype(const std::string& name, Dtype dtype);
+  // The dtype an adapter computes in: float64 when the layer computes the exact math.
+  Dtype adapter_dtype(const std::string& name) const { return adapter_dtype_of(adapters_.get(name)); }
   // PEFT before 0.21 (reports/peft-deviations.md D12): merging several DoRA adapters, each takes
   // its weight norm on the weight as merged so far, so the merged forward differs from the unmerged.
   void set_dora_norms_on_merged_weight(bool on) { dora_norms_on_merged_weight_ = on; }
@@ -67,8 +80,20 @@ class LoraLayer {
  private:
   using Entry = LoraEntry;
   void replace(const Matrix& w, std::optional<Vector> bias);
+  Dtype adapter_dtype_of(const Entry& e) const;
+  // The scaling as PEFT multiplies by it: a Python float meeting a float32 or 16-bit tensor is
+  // rounded to float32 first (torch's opmath); a float64 tensor keeps the double.
+  double scaling_of(const Entry& e) const;
+  Matrix delta_of(const Entry& e) const;
+  std::optional<Vector> delta_bias_of(const Entry& e) const;
+  // B(A(x)) + b_B in a 16-bit adapter's dtype, or rounded once to the result dtype (the AQLM/EETQ
+  // quirk); then scaled, and rounded again: the adapters' share of the output as PEFT adds it.
+  Matrix rounded_output(const Entry& e, const Matrix& x) const;
+  // PEFT casts a DoRA-merged or -unmerged weight back to the compute dtype (.to(orig_dtype)),
+  // also before requantizing; plain LoRA requantizes its float32 sum as is.
+  void cast_as_written(const Entry& e, Matrix& w) const;
   // w with adapter a merged: g (w + s B A) for DoRA (g its factor), w + s B A otherwise.
-  static Matrix with_adapter(const LoraAdapter& a, const Vector& g, const Matrix& w);
+  Matrix with_adapter(const Entry& e, const Vector& g, const Matrix& w) const;
   // Its inverse with the factor cached at merge, subtracting `delta` (s B A, as the caller rounds it).
   static Matrix without_adapter(const Entry& e, const Matrix& w, const Matrix& delta);
   // w less the merged adapters' deltas, exactly (no requantization): the base the forward sees.

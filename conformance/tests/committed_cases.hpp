@@ -22,8 +22,11 @@ inline void PrintTo(const CaseRef& r, std::ostream* os) { *os << r.file << " :: 
 inline std::vector<CaseRef> committed_cases() {
   std::vector<CaseRef> refs;
   std::vector<std::string> files;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(source_path("fixtures")))
-    if (e.is_regular_file() && e.path().extension() == ".h5") files.push_back(e.path().string());
+  namespace fs = std::filesystem;
+  for (auto it = fs::recursive_directory_iterator(source_path("fixtures")); it != fs::recursive_directory_iterator(); ++it) {
+    if (it->is_directory() && it->path().filename().string().starts_with(".")) it.disable_recursion_pending();  // .venv
+    else if (it->is_regular_file() && it->path().extension() == ".h5") files.push_back(it->path().string());
+  }
   std::sort(files.begin(), files.end());
   for (const auto& f : files)
     for (const auto& n : list_cases(f)) refs.push_back({f, n});

@@ -98,6 +98,26 @@ TEST(Aqlm, Tv1Fp16RoundsBeforeScalingAsPeft) {
   EXPECT_TRUE(close(row({23.546875, -14.84375}), dense.forward(row({1, 2, 3, 4})), 0.0));
 }
 
+TEST(Aqlm, SixteenBitLoraScalesByTheFloat32Scaling) {
+  // r = 3, alpha = 7: PEFT multiplies the 16-bit B(A(x)) by the Python float 7/3, which torch
+  // rounds to float32 (2.3333332538604736) first. With B(A(x)) = v on both rows of TV1 (base
+  // [22.125, 2.125]), torch 2.15 gives these sums; scaling by the double 7/3 ties the other way.
+  struct Row {
+    Dtype dtype;
+    double v;
+    std::array<double, 2> peft;
+  };
+  for (const Row& r : {Row{Dtype::Float16, 6.15234375, {36.46875, 16.46875}},
+                       Row{Dtype::BFloat16, 3.234375, {29.625, 9.625}}}) {
+    SCOPED_TRACE(dtype_name(r.dtype));
+    AqlmLoraLinear l(tv1(AqlmKernel::DequantizeGemm, r.dtype));
+    l.add_adapter("a", LoraConfig{3, 7, false, false, false}, rows({{1, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}}),
+                  rows({{r.v, 0, 0}, {r.v, 0, 0}}));
+    l.set_compute_dtype(r.dtype);
+    EXPECT_TRUE(close(row({r.peft[0], r.peft[1]}), l.forward(row({1, 2, 3, 4})), 0.0));
+  }
+}
+
 TEST(Aqlm, Tv2OutGroupsOfTwo) {
   std::vector<double> cb(static_cast<std::size_t>(65536) * 4, 0.0);
   auto set = [&](int u, std::array<double, 4> v) { std::copy(v.begin(), v.end(), cb.begin() + static_cast<long>(u) * 4); };

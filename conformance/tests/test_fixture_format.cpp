@@ -3,6 +3,8 @@
 
 #include "conformance/case_runner.hpp"
 #include "fixture_edit.hpp"
+#include "reference/peft_release.hpp"
+#include "test_support.hpp"
 
 using namespace qoracle;
 using namespace qoracle::testing;
@@ -46,4 +48,49 @@ TEST(FixtureFormat, LowPrecisionValuesAreStoredWidenedAndExact) {
   const FixtureCase read = read_case(path, c.name);
   EXPECT_EQ(read.x.logical_dtype, Dtype::BFloat16);
   EXPECT_EQ(read.x.values, x.values);
+}
+
+namespace {
+// A LoRA case with a DoRA adapter in the PEFT convention, claimed by `producer` and `versions`.
+FixtureCase peft_lora_case(const std::string& producer, const std::string& versions) {
+  CaseSpec spec;
+  spec.layer_kind = "lora/linear";
+  spec.in_features = 6;
+  spec.out_features = 4;
+  spec.leading_dims = {2};
+  spec.adapters = {AdapterSpec{"d", std::nullopt, LoraConfig{2, 4, false, false, true}}};
+  spec.convention = Convention::Peft;
+  spec.seed = 41;
+  FixtureCase c = make_reference_case(spec);
+  c.producer = producer;
+  c.producer_versions = versions;
+  return c;
+}
+
+std::string first_error(const FixtureCase& c) {
+  const std::vector<CheckRow> rows = check_case(c);
+  return rows.front().status == CheckStatus::Error ? rows.front().error : "";
+}
+}  // namespace
+
+TEST(PeftRelease, ParsedAndLookedUpInTheRulesTable) {
+  EXPECT_EQ(parse_peft_release("0.21.2")->text(), "0.21.2");
+  EXPECT_EQ(parse_peft_release("0.22.0.dev0")->text(), "0.22.0");
+  EXPECT_FALSE(parse_peft_release("peft").has_value());
+  EXPECT_FALSE(parse_peft_release("0.21").has_value());
+  EXPECT_TRUE(peft_release_rules(*parse_peft_release("0.18.1")).dora_norms_on_merged_weight);
+  EXPECT_TRUE(peft_release_rules(*parse_peft_release("0.20.0")).dora_norms_on_merged_weight);
+  EXPECT_FALSE(peft_release_rules(*parse_peft_release("0.21.0")).dora_norms_on_merged_weight);
+}
+
+TEST(PeftRelease, ReadFromProducerVersionsAndRefusedWhenUnknown) {
+  QORACLE_SEED_TRACE(41);
+  EXPECT_EQ(first_error(peft_lora_case("peft", R"({"peft": "0.21.2", "torch": "2.15.0"})")), "");
+  EXPECT_EQ(first_error(peft_lora_case("peft-0.21.2", R"({"torch": "2.15.0"})")), "");
+  const std::string unknown = first_error(peft_lora_case("peft", R"({"torch": "2.15.0"})"));
+  EXPECT_NE(unknown.find("names no PEFT release"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("case '"), std::string::npos) << unknown;
+  const std::string two = first_error(peft_lora_case("peft-0.20.0", R"({"peft": "0.21.2"})"));
+  EXPECT_NE(two.find("different PEFT releases"), std::string::npos) << two;
+  EXPECT_EQ(first_error(peft_lora_case("qoracle-reference", "{}")), "");  // not PEFT: the newest rules
 }

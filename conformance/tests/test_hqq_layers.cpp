@@ -115,3 +115,34 @@ TEST(HqqLayers, OftMergeOnHqqRequantizesTheRotatedWeight) {
   EXPECT_TRUE(close(ideal, layer.base().weight(), 2e-2));
   EXPECT_EQ(layer.base().weight().rows(), 32);
 }
+
+TEST(HqqLayers, PeftDoraMergeCastsToTheComputeDtypeBeforeRequantizing) {
+  // PEFT's DoRA merge and unmerge return g (W + s B A) .to(orig_dtype): in bfloat16 the merged weight
+  // is rounded before hqq quantizes it; a plain LoRA merge requantizes its float32 sum as is.
+  for (std::uint64_t seed : {21u, 22u, 23u}) {
+    QORACLE_SEED_TRACE(seed);
+    SeededRandom rng(seed);
+    const Matrix w = rng.normal(32, 64, 0.05);
+    const HqqConfig cfg = hqq_base_quantize_config(8, 32, 1);
+    const HqqLinear base = HqqLinear::quantize(w, std::nullopt, cfg, Dtype::BFloat16, HqqArithmetic::Float32Cpu);
+    const Matrix a = rng.normal(4, 64, 0.1), b = rng.normal(32, 4, 0.1);
+    HqqLoraLinear layer(base, Convention::Peft);
+    layer.set_compute_dtype(Dtype::BFloat16);
+    layer.add_adapter("d", LoraConfig{4, 8, false, false, true}, a, b);
+    const Vector g = layer.dora_scale(layer.adapter("d"), base.weight());
+    const Matrix merged = g.asDiagonal() * (base.weight() + layer.delta_weight("d"));
+    const CodeMatrix cast = hqq_quantize(round_to(Dtype::BFloat16, merged), cfg, HqqArithmetic::Float32Cpu).codes;
+    const CodeMatrix uncast = hqq_quantize(merged, cfg, HqqArithmetic::Float32Cpu).codes;
+    ASSERT_NE((cast.array() != uncast.array()).count(), 0) << "the seed must tell the two rules apart";
+    layer.merge({"d"});
+    EXPECT_EQ((layer.base().quantized().codes.array() != cast.array()).count(), 0);
+    // Unmerge: W' / g - s B A, cast, requantized.
+    const Matrix after = layer.base().weight();
+    const CodeMatrix unmerged =
+        hqq_quantize(round_to(Dtype::BFloat16, Matrix(g.cwiseInverse().asDiagonal() * after - layer.delta_weight("d"))), cfg,
+                     HqqArithmetic::Float32Cpu)
+            .codes;
+    layer.unmerge();
+    EXPECT_EQ((layer.base().quantized().codes.array() != unmerged.array()).count(), 0);
+  }
+}

@@ -7,6 +7,7 @@
 #include "reference/seeded_random.hpp"
 #include "reference/error.hpp"
 #include "reference/hqq_quantizer.hpp"
+#include "reference/torch_cpu_sum.hpp"
 #include "test_support.hpp"
 
 using namespace qoracle;
@@ -150,4 +151,29 @@ TEST(HqqFormat, Float32ModeTracksFloat64Closely) {
       EXPECT_TRUE(close(b.scale, a.scale, 1e-6)) << nbits << "-bit axis " << axis;
     }
   }
+}
+
+namespace {
+// 1/(i+1) * (-1)^i * 10^(i mod 5) in float32: magnitudes spread so the order of additions shows.
+std::vector<float> spread(int n) {
+  std::vector<float> v;
+  for (int i = 0; i < n; ++i)
+    v.push_back(1.0f / static_cast<float>(i + 1) * static_cast<float>((i % 2 ? -1 : 1) * std::pow(10.0, i % 5)));
+  return v;
+}
+}  // namespace
+
+TEST(TorchCpuSum, RepeatsTorchsOrderOfAdditions) {
+  // torch 2.15 (one thread, AVX512 machine) on the same arrays: x.sum(dim=1), x.sum(dim=0), x.sum().
+  // The exactly rounded sums differ from these in most places (e.g. 0x1.511e6cp+10 for row 0).
+  const std::vector<float> a = spread(3 * 37);
+  const std::vector<float> inner = torch_cpu_sum_inner(a, 3, 37, kTorchSumLanes);
+  EXPECT_EQ(inner, (std::vector<float>{0x1.511e6ep+10f, -0x1.86e35p+7f, 0x1.13c09p+5f}));
+  EXPECT_EQ(torch_cpu_sum_all(a, kTorchSumLanes), 0x1.28e00ap+10f);
+  const std::vector<float> outer = torch_cpu_sum_outer(spread(37 * 21), 37, 21, kTorchSumLanes);
+  const std::vector<float> torch_outer{
+      0x1.455394p+6f,  0x1.9b9f92p+6f,  0x1.6d3222p+7f,  0x1.8b22ccp+6f,  0x1.e4b98ep+10f, -0x1.2f0e9cp+6f, -0x1.885e8cp+6f,
+      -0x1.283b8ep+7f, -0x1.59fc8p+7f,  -0x1.d6db5ep+9f, 0x1.1dd92p+6f,  0x1.6e07bcp+6f,  0x1.06fb42p+7f,  0x1.4dc90cp+7f,
+      0x1.31792cp+9f,  -0x1.0e9296p+6f, -0x1.56195cp+6f, -0x1.dcb6bap+6f, -0x1.2f5a64p+7f, -0x1.bea0e4p+8f, 0x1.00da3cp+6f};
+  EXPECT_EQ(outer, torch_outer);
 }

@@ -115,3 +115,46 @@ TEST(Dora, SeveralAdaptersScaleTheResultSoFar) {
     EXPECT_TRUE(close(w, layer.base().weight(), 1e-12)) << convention_name(convention) << " unmerged";
   }
 }
+
+TEST(Lora, SixteenBitAdapterRoundsItsDeltaAndItsOutput) {
+  // PEFT 0.18's add_adapter leaves the adapter of a float16 model in float16. W = [[1]], r = 2,
+  // s = 1, A = [[1], [2^-12]], B = [[2^-11, 2^-11]]: B A = 2^-11 + 2^-23, whose float16 value is
+  // 2^-11. Merged: 1 + 2^-11 is a tie, to even: 1.0. A float32 adapter adds the float32 delta,
+  // 1 + 2^-11 + 2^-23 is above the tie: 1 + 2^-10.
+  const Matrix a = rows({{1}, {std::ldexp(1.0, -12)}}), b = rows({{std::ldexp(1.0, -11), std::ldexp(1.0, -11)}});
+  for (Dtype adapter : {Dtype::Float16, Dtype::Float32}) {
+    SCOPED_TRACE(dtype_name(adapter));
+    const double want = adapter == Dtype::Float16 ? 1.0 : 1.0 + std::ldexp(1.0, -10);
+    LoraLinear layer(DenseLinear(rows({{1}}), std::nullopt), Convention::Peft);
+    layer.set_compute_dtype(Dtype::Float16);
+    layer.add_adapter("a", LoraConfig{2, 2, false, false, false}, a, b);
+    layer.set_adapter_dtype("a", adapter);
+    // forward, x = [1]: A x = [1, 2^-12], B (A x) rounds to 2^-11 in float16; 1 + 2^-11 ties to 1.
+    EXPECT_EQ(layer.forward(row({1}))(0, 0), want);
+    EXPECT_EQ(layer.delta_weight("a")(0, 0),
+              adapter == Dtype::Float16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -11) + std::ldexp(1.0, -23));
+    layer.merge({"a"});
+    EXPECT_EQ(layer.base().weight()(0, 0), want);
+  }
+  LoraLinear dora(DenseLinear(rows({{1}}), std::nullopt), Convention::Peft);
+  dora.add_adapter("d", LoraConfig{2, 2, false, false, true}, a, b);
+  EXPECT_NE(qoracle::testing::error_of([&] { dora.set_adapter_dtype("d", Dtype::BFloat16); }).find("DoRA with bfloat16"),
+            std::string::npos);
+}
+
+TEST(Lora, PeftDoraReturnsARowForAVectorInput) {
+  // PEFT multiplies by a [1, out] DoRA factor, so a 1-D input gives [1, out] (same values);
+  // the math keeps [out]. After a merge no DoRA factor is applied.
+  SeededRandom rng(31);
+  QORACLE_SEED_TRACE(31);
+  for (Convention conv : {Convention::Math, Convention::Peft}) {
+    LoraLinear layer(DenseLinear(rng.normal(3, 4, 0.5), std::nullopt), conv);
+    layer.add_adapter("plain", LoraConfig{2, 4, false, false, false}, rng.normal(2, 4, 0.1), rng.normal(3, 2, 0.1));
+    EXPECT_FALSE(layer.forward_adds_leading_dimension());
+    layer.add_adapter("d", LoraConfig{2, 4, false, false, true}, rng.normal(2, 4, 0.1), rng.normal(3, 2, 0.1));
+    layer.set_active_adapters({"plain", "d"});
+    EXPECT_EQ(layer.forward_adds_leading_dimension(), conv == Convention::Peft) << convention_name(conv);
+    layer.merge({"plain", "d"});
+    EXPECT_FALSE(layer.forward_adds_leading_dimension());
+  }
+}

@@ -240,6 +240,15 @@ TEST(Coft, ProjectsOnlyBlocksOutsideTheBall) {
   EXPECT_TRUE(close(math, coft_project(math, 6e-5, Convention::Math), 1e-15));  // idempotent
 }
 
+TEST(Coft, PeftRadiusIsAReciprocalTimesEps) {
+  // torch 2.15: `0.01 * 1 / torch.sqrt(torch.tensor(3))` and the same for (6e-5, 2) and (0.05, 3).
+  // Dividing fl32(eps) by fl32(sqrt(rows)) instead lands one float32 ulp away on each pair.
+  EXPECT_EQ(coft_radius(0.01, 3, Convention::Peft), 0.00577350240200758);
+  EXPECT_EQ(coft_radius(6e-5, 2, Convention::Peft), 4.242640352458693e-05);
+  EXPECT_EQ(coft_radius(0.05, 3, Convention::Peft), 0.028867512941360474);
+  EXPECT_EQ(coft_radius(0.01, 3, Convention::Math), 0.01 / std::sqrt(3.0));
+}
+
 TEST(OftLinear, ZeroParametersAreTheIdentity) {
   SeededRandom rng(9);
   QORACLE_SEED_TRACE(9);

@@ -13,8 +13,14 @@ std::vector<std::string> fixture_files(const std::vector<std::string>& paths) {
     std::error_code ec;
     if (fs::is_directory(p, ec)) {
       std::vector<std::string> found;
-      for (const auto& entry : fs::recursive_directory_iterator(p))
-        if (entry.is_regular_file() && entry.path().extension() == ".h5") found.push_back(entry.path().string());
+      // Hidden folders are skipped: fixtures/export/.venv (the exporter's venv) ships h5py's test files.
+      for (auto it = fs::recursive_directory_iterator(p); it != fs::recursive_directory_iterator(); ++it) {
+        if (it->is_directory() && it->path().filename().string().starts_with(".")) {
+          it.disable_recursion_pending();
+          continue;
+        }
+        if (it->is_regular_file() && it->path().extension() == ".h5") found.push_back(it->path().string());
+      }
       std::sort(found.begin(), found.end());
       files.insert(files.end(), found.begin(), found.end());
     } else {

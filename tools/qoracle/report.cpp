@@ -114,6 +114,8 @@ void print_json(std::ostream& out, const std::vector<CheckRow>& rows) {
           << ", \"rtol\": " << json_number(c.tolerance.rtol) << ", \"mismatched\": " << c.mismatched
           << ", \"total\": " << c.total;
     }
+    // A failure says why in words too (a shape mismatch has no error size to show).
+    if (r.status == CheckStatus::Fail) out << ", \"message\": \"" << json_escape(row_detail(r)) << "\"";
     out << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
   }
   out << "  ]\n}\n";

@@ -1,0 +1,33 @@
+#pragma once
+// PEFT's numerics that changed between releases: one table, keyed by the first release of each
+// behaviour (reports/peft-deviations.md names each rule). Rules that a fixture records itself
+// (an adapter's dtype: PEFT 0.18's add_adapter left it in a 16-bit model's dtype) are read from
+// the fixture, not from here.
+#include <optional>
+#include <string>
+
+namespace qoracle {
+
+struct PeftRelease {
+  int major = 0, minor = 0, patch = 0;
+  std::string text() const;
+  friend bool operator<(const PeftRelease& a, const PeftRelease& b) {
+    if (a.major != b.major) return a.major < b.major;
+    if (a.minor != b.minor) return a.minor < b.minor;
+    return a.patch < b.patch;
+  }
+};
+
+// "0.21.2", "0.21.2.dev0", "0.22.0rc1": major.minor.patch and anything after; nullopt otherwise.
+std::optional<PeftRelease> parse_peft_release(const std::string& version);
+
+struct PeftReleaseRules {
+  // Several DoRA adapters merged: each takes its weight norm on the weight merged so far (D12),
+  // instead of on the unmerged weight as the forward does.
+  bool dora_norms_on_merged_weight = false;
+};
+
+// The rules of the newest table row at or before `release`.
+PeftReleaseRules peft_release_rules(const PeftRelease& release);
+
+}  // namespace qoracle
