@@ -6,7 +6,8 @@ For each architecture compiled into LIBRARY (cuobjdump -sass, -res-usage), every
                    16-byte no-allocate loads (LDG.E.NA.64/128), and uses no local memory (STL/LDL:
                    register spills or local arrays), and its static shared memory is what the
                    launch planner counts (kGemvStaticShared);
-  prepass_kernel,  use no local memory;
+  tc_rotation_kernel  (the GEMM path's OFT rotation) has tensor-core instructions;
+  prepass_kernel,  use no local memory (tc_rotation_kernel too);
   view_gemv_kernel
   cayley_kernel    its static shared memory is kCayleyStaticShared (the planner's count).
 Fails (exit 1) naming the kernel and the broken precondition.
@@ -92,16 +93,17 @@ def main():
         short = name.replace("qoracle::optimized::", "").replace("(anonymous namespace)::", "")[:110]
         body = "\n".join(lines)
         local = len(re.findall(r"\b(STL|LDL)\b", body))
-        kernel = next((k for k in ("tc_gemv_kernel", "prepass_kernel", "view_gemv_kernel", "cayley_kernel") if k in name), None)
+        kernel = next((k for k in ("tc_gemv_kernel", "tc_rotation_kernel", "prepass_kernel", "view_gemv_kernel", "cayley_kernel")
+                       if k in name), None)
         if kernel is None:
             continue
         counted[(arch, kernel)] = counted.get((arch, kernel), 0) + 1
         where = f"{arch} {short}"
-        if kernel in ("tc_gemv_kernel", "prepass_kernel", "view_gemv_kernel") and local:
+        if kernel in ("tc_gemv_kernel", "tc_rotation_kernel", "prepass_kernel", "view_gemv_kernel") and local:
             problems.append(f"{where}: {local} local-memory instructions (STL/LDL: spills or local arrays)")
+        if kernel in ("tc_gemv_kernel", "tc_rotation_kernel") and "HMMA" not in body:
+            problems.append(f"{where}: no tensor-core instruction (HMMA)")
         if kernel == "tc_gemv_kernel":
-            if "HMMA" not in body:
-                problems.append(f"{where}: no tensor-core instruction (HMMA)")
             if not re.search(r"\bLDG\.E\.NA\.(64|128)\b", body):
                 problems.append(f"{where}: no 8- or 16-byte no-allocate weight load (LDG.E.NA.64/128)")
             if shared.get((arch, mangled)) != gemv_static + reserved(arch):
@@ -109,7 +111,8 @@ def main():
         if kernel == "cayley_kernel" and shared.get((arch, mangled)) != 4 * cayley_threads + reserved(arch):
             problems.append(f"{where}: static shared memory {shared.get((arch, mangled))} B, the planner counts {4 * cayley_threads}")
     for arch in args.architectures.split(","):
-        for kernel, least in (("tc_gemv_kernel", 40), ("prepass_kernel", 3), ("view_gemv_kernel", 12), ("cayley_kernel", 1)):
+        for kernel, least in (("tc_gemv_kernel", 40), ("tc_rotation_kernel", 2), ("prepass_kernel", 3), ("view_gemv_kernel", 12),
+                              ("cayley_kernel", 1)):
             if counted.get((arch, kernel), 0) < least:
                 problems.append(f"{arch}: {counted.get((arch, kernel), 0)} instantiations of {kernel}, expected at least {least}")
     for (arch, kernel), n in sorted(counted.items()):

@@ -74,8 +74,11 @@ TEST(LaunchLimits, ForwardEveryBenchmarkedShape) {
   for (const LayerShape& shape : shapes)
     for (RowsKind kind : every_kind())
       for (int tokens : {1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 128, 512, 2048, 4096})
-        for (const auto& [unit, rank] : {std::pair{1, 0}, std::pair{32, 0}, std::pair{1, 16}, std::pair{256, 0}, std::pair{1, 64}})
-          expect_fits({kind, shape.out, shape.in, tokens, unit, rank}, shape.name());
+        for (const auto& [unit, rank] : {std::pair{1, 0}, std::pair{16, 0}, std::pair{32, 0}, std::pair{64, 0}, std::pair{1, 16},
+                                         std::pair{256, 0}, std::pair{1, 64}})
+          for (bool sixteen_bit : {true, false})
+            expect_fits({kind, shape.out, shape.in, tokens, unit, unit > 1 ? (unit == 256 ? 2 : 1) : 0, sixteen_bit, rank},
+                        shape.name());
 }
 
 TEST(LaunchLimits, ForwardEveryCommittedFixture) {
@@ -90,7 +93,9 @@ TEST(LaunchLimits, ForwardEveryCommittedFixture) {
     }
     const RowsKind kind = repack_rows(l).kind;
     for (int tokens : {1, static_cast<int>(c.x.shape.empty() ? 1 : c.x.shape[0]), 16, 17, 64})
-      expect_fits({kind, l.out_features, l.in_features, tokens, rotation_unit(l), l.rank}, ref.name);
+      expect_fits({kind, l.out_features, l.in_features, tokens, rotation_unit(l), static_cast<int>(l.oft.size()),
+                   l.activations != Activations::Float32, l.rank},
+                  ref.name);
     ++checked;
   }
   EXPECT_GT(checked, 100);

@@ -11,6 +11,7 @@
 #include "optimized/forward/prepass.hpp"
 #include "optimized/forward/rows_base.hpp"
 #include "optimized/forward/tc_gemv.hpp"
+#include "optimized/forward/tc_rotation.hpp"
 #include "optimized/forward/view_gemv.hpp"
 #include "optimized/layer/fused_views.hpp"
 #include "optimized/layer/layer_checks.hpp"
@@ -57,6 +58,37 @@ void prepass_on_host(const HostLayer& l, const FusedAdapters& a, const Element<T
       prepass_rotate_chunk<Tag, Tag>(x, 0, tokens, in, unit, chunk, a, x_rot, smem.data(), 0, 1, NoSync{});
   if (lora)
     for (int r = 0; r < a.rank; ++r) prepass_lora_row<Tag>(x, tokens, in, a, r, u, smem.data(), 0, 1, NoSync{});
+}
+
+// The GEMM path's tensor-core rotation: each block's warps emulated lane by lane.
+template <class Tag>
+void tc_rotation_on_host(const Element<Tag>* x, int tokens, int in, const RotationBlocks& rot, Element<Tag>* x_rot) {
+  const int b = rot.block_size, xsd = rotation_x_stride(b), rsd = rotation_r_stride(b);
+  std::vector<float> smem(static_cast<std::size_t>(tc_rotation_shared_bytes(b)) / sizeof(float));
+  for (int j = 0; j < in / b; ++j)
+    for (int t0 = 0; t0 < tokens; t0 += kRotationTokens) {
+      tc_rotation_fill<Tag>(x, tokens, in, rot, j, t0, smem.data(), 0, 1);
+      const float* r_hi = smem.data() + kRotationTokens * xsd;
+      const float* r_lo = r_hi + b * rsd;
+      for (int warp = 0; warp < kRotationWarps; ++warp) {
+        const float* xs = smem.data() + 16 * warp * xsd;
+        for (int n0 = 0; n0 < b; n0 += 8) {
+          float c[32][4] = {};
+          for (int k0 = 0; k0 < b; k0 += 8) {
+            Tf32A a[32];
+            Tf32B hi[32], lo[32];
+            for (int lane = 0; lane < 32; ++lane) {
+              a[lane] = rotation_fragment_a(xs, xsd, lane, k0);
+              hi[lane] = rotation_fragment_b(r_hi, rsd, lane, k0, n0);
+              lo[lane] = rotation_fragment_b(r_lo, rsd, lane, k0, n0);
+            }
+            mma_tf32_on_host(a, hi, c);
+            mma_tf32_on_host(a, lo, c);
+          }
+          for (int lane = 0; lane < 32; ++lane) tc_rotation_store<Tag>(c[lane], tokens, in, b, j, t0, warp, lane, n0, x_rot);
+        }
+      }
+    }
 }
 
 template <class Tag, class Layout>
@@ -180,7 +212,14 @@ std::vector<float> gemm_on_host(const HostLayer& l, const std::vector<float>& x_
   const RowsBase rows = repack_rows(l);
   const std::vector<Element<Tag>> x = to_elements<Tag>(x_in);
   std::vector<Element<Tag>> x_rot(l.oft.empty() ? 0 : x.size());
-  prepass_on_host<Tag>(l, a, x.data(), tokens, false, x_rot.data(), nullptr);
+  if constexpr (!std::is_same_v<Tag, FloatTag>) {
+    if (tc_rotation_fits(a.rotations, rotation_unit(l)))
+      tc_rotation_on_host<Tag>(x.data(), tokens, in, a.rotation[0], x_rot.data());
+    else
+      prepass_on_host<Tag>(l, a, x.data(), tokens, false, x_rot.data(), nullptr);
+  } else {
+    prepass_on_host<Tag>(l, a, x.data(), tokens, false, x_rot.data(), nullptr);
+  }
   const Element<Tag>* xin = l.oft.empty() ? x.data() : x_rot.data();
   // The weight cuBLAS multiplies: the dense base as resident, else dequantized (DoRA folded in).
   const bool dora = !l.dot_scale.empty();

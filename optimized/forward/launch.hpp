@@ -45,6 +45,11 @@ void launch_view_gemv(const AnyView& view, Activations dtype, const GemvIo& io, 
 void launch_prepass(Activations dtype, const void* x, int tokens, int in, int unit, const FusedAdapters& adapters,
                     bool rotate, bool lora, void* x_rot, float* u, cudaStream_t stream);
 
+// The GEMM path's OFT rotation on tensor cores (16-bit activations, one adapter, blocks of 16, 32
+// or 64: tc_rotation_fits), x_rot in the activation dtype.
+void launch_tc_rotation(Activations dtype, const void* x, int tokens, int in, const RotationBlocks& rot, void* x_rot,
+                        cudaStream_t stream);
+
 // The GEMM path's weight into scratch (out, ld) (optimized/forward/dequant.hpp).
 void launch_dequant_rows(const AnyRowsLayout& layout, int out, const float* dot_scale, void* scratch, int ld,
                          cudaStream_t stream);

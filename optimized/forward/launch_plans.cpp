@@ -3,6 +3,7 @@
 #include "optimized/forward/dequant.hpp"
 #include "optimized/forward/prepass.hpp"
 #include "optimized/forward/tc_gemv.hpp"
+#include "optimized/forward/tc_rotation.hpp"
 #include "optimized/forward/view_gemv.hpp"
 
 namespace qoracle::optimized {
@@ -17,7 +18,11 @@ long long blocks(long long n, int per) { return (n + per - 1) / per; }
 std::vector<LaunchConfig> forward_launches(const ForwardShape& s, int sms) {
   std::vector<LaunchConfig> out;
   const bool oft = s.rotation_unit > 1, gemv = s.tokens <= kGemvMaxTokens;
-  if (oft || (gemv && s.rank > 0)) {
+  const bool tc_rotation = oft && !gemv && s.sixteen_bit && tc_rotation_fits(s.rotations, s.rotation_unit);
+  if (tc_rotation) {
+    out.push_back({"tc_rotation_kernel", s.in / s.rotation_unit, blocks(s.tokens, kRotationTokens), 1, kRotationThreads, 0,
+                   tc_rotation_shared_bytes(s.rotation_unit), tc_rotation_needs_opt_in(s.rotation_unit)});
+  } else if (oft || (gemv && s.rank > 0)) {
     const long long roles = (oft ? s.in / s.rotation_unit : 0) + (gemv ? s.rank : 0);
     const long long token_groups = oft ? (s.tokens + kPrepassTokens - 1) / kPrepassTokens : 1;
     out.push_back({"prepass_kernel", roles, token_groups, 1, kPrepassThreads, 0, prepass_shared_bytes(oft ? s.rotation_unit : 1),

@@ -13,6 +13,8 @@ struct ForwardShape {
   RowsKind kind = RowsKind::None;  // None: the view path
   int out = 0, in = 0, tokens = 1;
   int rotation_unit = 1;  // OFT: the block sizes' least common multiple (1: no OFT)
+  int rotations = 0;      // OFT adapters
+  bool sixteen_bit = true;  // float16/bfloat16 activations
   int rank = 0;           // LoRA
 };
 

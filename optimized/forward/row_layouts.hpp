@@ -13,6 +13,7 @@
 // and device; the host emulation runs the same code.
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "optimized/device/dtype_bits.hpp"
 #include "optimized/device/hd.hpp"
@@ -51,6 +52,44 @@ QORACLE_HD inline Chunk16 load_streamed8(const void* p) {
   return c;
 }
 
+// Two weights rounded to the dtype and packed low-first, as one register of an mma fragment: the
+// pair helper every layout's pair() starts from. (v0, v1 are dtype values already; the packing is
+// exact.)
+template <class Tag>
+QORACLE_HD inline std::uint32_t pack_values(float v0, float v1, Tag tag) {
+#ifdef __CUDA_ARCH__
+  if constexpr (std::is_same_v<Tag, HalfTag>) {
+    const __half2 h = __floats2half2_rn(v0, v1);
+    return *reinterpret_cast<const std::uint32_t*>(&h);
+  } else {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(v0, v1);
+    return *reinterpret_cast<const std::uint32_t*>(&h);
+  }
+#else
+  return pack_pair(v0, v1, tag);
+#endif
+}
+
+// rnd(a * s) for a pair of dtype values a (packed) and one dtype value s: the product of two
+// 16-bit values is exact in float32, so one rounding of it is torch's float16/bfloat16 multiply
+// (and the host's round_to(a * s)).
+template <class Tag>
+QORACLE_HD inline std::uint32_t scale_pair(std::uint32_t a, float s, Tag tag) {
+#ifdef __CUDA_ARCH__
+  if constexpr (std::is_same_v<Tag, HalfTag>) {
+    const __half2 r = __hmul2(*reinterpret_cast<const __half2*>(&a), __float2half2_rn(s));
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  } else {
+    const __nv_bfloat162 r = __hmul2(*reinterpret_cast<const __nv_bfloat162*>(&a), __float2bfloat162_rn(s));
+    return *reinterpret_cast<const std::uint32_t*>(&r);
+  }
+#else
+  const float lo = bits_to_float(static_cast<std::uint16_t>(a & 0xffffu), tag);
+  const float hi = bits_to_float(static_cast<std::uint16_t>(a >> 16), tag);
+  return pack_pair(lo * s, hi * s, tag);
+#endif
+}
+
 // Rows padded to whole blocks of warp tiles, inputs to whole K blocks (4 lanes x kLaneInputs).
 constexpr int kTileRows = 16;
 constexpr int kRowsPadUnit = 64;
@@ -72,6 +111,8 @@ struct DenseRows {
   QORACLE_HD float value(const Raw& raw, int, int, int c) const {
     return bits_to_float(static_cast<std::uint16_t>(raw.c[c >> 3].half_word(c & 7)), Tag{});
   }
+  // Inputs c and c + 1 (c even) as stored: already the register an mma fragment holds.
+  QORACLE_HD std::uint32_t pair(const Raw& raw, int, int, int c) const { return raw.c[c >> 3].w[(c & 7) >> 1]; }
   QORACLE_HD float row_scale(int) const { return 1.0f; }
 };
 
@@ -86,6 +127,9 @@ struct Int8Rows {
   QORACLE_HD Raw load(int row, int i0) const { return load_streamed(q + static_cast<long long>(row) * in_pad + i0); }
   QORACLE_HD float value(const Raw& raw, int, int, int c) const {
     return static_cast<float>(static_cast<std::int8_t>(raw.byte(c)));  // exact in either dtype
+  }
+  QORACLE_HD std::uint32_t pair(const Raw& raw, int row, int i0, int c) const {
+    return pack_values(value(raw, row, i0, c), value(raw, row, i0, c + 1), Tag{});
   }
   QORACLE_HD float row_scale(int row) const { return scale[row]; }
 };
@@ -122,10 +166,18 @@ struct HqqRows {
     }
     return raw;
   }
+  QORACLE_HD float code(const Raw& raw, int c) const {
+    return static_cast<float>((raw.codes.byte(c / kPerByte) >> (NBITS * (c % kPerByte))) & ((1u << NBITS) - 1u));
+  }
   QORACLE_HD float value(const Raw& raw, int, int, int c) const {
-    const std::uint32_t q = (raw.codes.byte(c / kPerByte) >> (NBITS * (c % kPerByte))) & ((1u << NBITS) - 1u);
     const int s = c / 16;
-    return round_to(round_to(static_cast<float>(q) - raw.zero[s], Tag{}) * raw.scale[s], Tag{});
+    return round_to(round_to(code(raw, c) - raw.zero[s], Tag{}) * raw.scale[s], Tag{});
+  }
+  // value() for inputs c and c + 1 (c even, one group), two at a time: Q - z in float32 as torch
+  // computes it, rounded as a pair, then one paired multiply by s.
+  QORACLE_HD std::uint32_t pair(const Raw& raw, int, int, int c) const {
+    const int s = c / 16;
+    return scale_pair(pack_values(code(raw, c) - raw.zero[s], code(raw, c + 1) - raw.zero[s], Tag{}), raw.scale[s], Tag{});
   }
   QORACLE_HD float row_scale(int) const { return 1.0f; }
 };
@@ -166,6 +218,26 @@ struct AqlmRows {
       sum += codebooks[((k * entries + u) * 8) + c % 8];
     }
     return round_to(sum, Tag{});
+  }
+  // value() for inputs c and c + 1 (c even, one group): each codebook row read two floats at a time.
+  QORACLE_HD std::uint32_t pair(const Raw& raw, int, int, int c) const {
+    const long long entries = 1ll << nbits;
+    float s0 = 0.0f, s1 = 0.0f;
+    for (int k = 0; k < C; ++k) {
+      const int at = (c / 8) * C + k;
+      const std::uint32_t stored = sizeof(Code) == 2 ? raw.c[at / 8].half_word(at % 8) : raw.c[at / 16].byte(at % 16);
+      const long long u = static_cast<long long>(stored) & (entries - 1);
+      const float* row = codebooks + (k * entries + u) * 8 + c % 8;
+#ifdef __CUDA_ARCH__
+      const float2 v = __ldg(reinterpret_cast<const float2*>(row));
+      s0 += v.x;
+      s1 += v.y;
+#else
+      s0 += row[0];
+      s1 += row[1];
+#endif
+    }
+    return pack_values(s0, s1, Tag{});  // each sum rounded to the dtype
   }
   QORACLE_HD float row_scale(int row) const { return scales[row]; }
 };

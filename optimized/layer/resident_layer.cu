@@ -14,6 +14,7 @@
 #include "optimized/device/device_probe.hpp"
 #include "optimized/forward/launch.hpp"
 #include "optimized/forward/prepass.hpp"
+#include "optimized/forward/tc_rotation.hpp"
 #include "optimized/layer/fused_views.hpp"
 #include "optimized/layer/layer_checks.hpp"
 #include "optimized/layer/resident_tensors.cuh"
@@ -230,7 +231,10 @@ struct ResidentFusedLayer::Impl {
         launch_view_gemv(view, dtype, io, s);
       return;
     }
-    if (oft) launch_prepass(dtype, x, tokens, in, unit, adapters, true, false, x_rot, nullptr, s);
+    if (oft && dtype != Activations::Float32 && tc_rotation_fits(adapters.rotations, unit))
+      launch_tc_rotation(dtype, x, tokens, in, adapters.rotation[0], x_rot, s);
+    else if (oft)
+      launch_prepass(dtype, x, tokens, in, unit, adapters, true, false, x_rot, nullptr, s);
     const void* xin = oft ? x_rot : x;
     const void* w = dense_of(lay);
     int ld = dense_ld;
