@@ -33,7 +33,8 @@ Tolerance tolerance_for_output(const std::string& layer_kind, Dtype dtype, const
   // the HQQ issue's >= 99.99 % identical codes.
   constexpr double kCodeShare = 1e-4;
   const bool hqq = layer_kind.ends_with("/hqq") || layer_kind == "hqq/quantize";
-  const Tolerance plain = tolerance_for(dtype, output, convention);
+  // PEFT's float32 inverse (tolerance_for's unmerge exception) is OFT's only: LoRA unmerges by a subtraction.
+  const Tolerance plain = tolerance_for(dtype, output, layer_kind.starts_with("oft/") ? convention : Convention::Math);
   if (output.ends_with("_codes")) return {0.0, 0.0, kCodeShare};
   if (hqq && output.ends_with("_zero")) return {0.0, std::max(plain.rtol, 1e-6), kCodeShare * group_size};
   const bool requantized = output.starts_with("quantized_") || output.starts_with("merged_") ||
