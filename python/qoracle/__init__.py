@@ -9,18 +9,20 @@ Backed by qoracle's C++ double-precision reference (the same code as the `qoracl
 `qoracle.check_layer` and `qoracle.export_case` take a live PEFT layer and need torch + PEFT
 (qoracle.peft); `qoracle.testing.cases` parametrizes a pytest test over a fixture tree.
 """
+from ._check import Table, check
 from ._core import Case, Error, Judgement
 from ._judge import judge
 from ._load import fixture_files, load
 from ._reference import reference
 
-__all__ = ["Case", "Error", "Judgement", "load", "fixture_files", "reference", "judge", "check_layer", "export_case"]
+__all__ = ["Case", "Error", "Judgement", "Table", "load", "fixture_files", "reference", "judge", "check", "check_layer",
+           "export_case", "layer_case"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name):
     # The PEFT part imports torch; only when asked for.
-    if name in ("check_layer", "export_case"):
+    if name in ("check_layer", "export_case", "layer_case"):
         from . import peft
 
         return getattr(peft, name)
