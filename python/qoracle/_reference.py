@@ -16,7 +16,7 @@ def reference(case_or_spec, outputs=None, *, convention=None, dtype="float64"):
     case_or_spec: a qoracle.Case (from qoracle.load) or a layer spec dict (see qoracle.Case).
     outputs: a name or a list ("forward", "forward_disabled", "delta_weight/<adapter>",
         "merged_weight", "forward_merged", "unmerged_weight", "dequantized_weight", ...);
-        default: the case's expected outputs.
+        default: the case's expected outputs, or "forward" for a spec without any.
     convention: "math" or "peft" (where PEFT deviates from the math); default: the case's.
     dtype: "float64" (default) computes the exact math: the oracle. None emulates the case's own
         dtype, rounding where PEFT rounds (what `qoracle check` compares a fixture with).
