@@ -26,8 +26,9 @@ TORCH_DTYPES = {torch.float64: "float64", torch.float32: "float32", torch.float1
 
 
 def _cpu(t):
-    """A detached CPU tensor in its own dtype: float16/bfloat16 cross into C++ exactly (DLPack)."""
-    return t.detach().cpu()
+    """A detached CPU copy in the tensor's own dtype (float16/bfloat16 cross into C++ exactly, by
+    DLPack). A copy: the forward rewrites some parameters in place (COFT), and later calls too."""
+    return t.detach().cpu().clone()
 
 
 def _dtype_name(dtype, what):
@@ -188,7 +189,7 @@ def _outputs(layer, adapter, base_kind, x, active):
         out["forward"] = layer(x)
         for name in active:
             if adapter == "oft":  # COFT writes its projection back into the parameter (spec Q5)
-                out[f"weight_after_forward/{name}"] = layer.oft_R[name].weight
+                out[f"weight_after_forward/{name}"] = _cpu(layer.oft_R[name].weight)  # before get_delta_weight projects again
             if hasattr(layer, "get_delta_weight"):  # PEFT's AqlmLoraLinear has none
                 out[f"delta_weight/{name}"] = layer.get_delta_weight(name)
         base = layer.get_base_layer()

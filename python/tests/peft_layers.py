@@ -18,11 +18,8 @@ import subprocess
 import sys
 import traceback
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # aqlm's CPU kernel races with more threads
 import numpy as np
-import torch
 
-import export_peft  # fixtures/export on PYTHONPATH: the exporter's case table and layer builder
 import qoracle
 
 
@@ -51,6 +48,11 @@ def committed_case(folder, kind, dtype, name, cache={}):
 
 
 def main():
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # aqlm's CPU kernel races with more threads
+    global export_peft
+    import export_peft  # fixtures/export on PYTHONPATH: the exporter's case table and layer builder
+    import torch
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", required=True)
     ap.add_argument("--committed", required=True, help="fixtures/peft/peft-<version> of this PEFT")
@@ -58,7 +60,7 @@ def main():
     ap.add_argument("--filter", default="")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    tables, refused = {}, []
+    tables, refused, differing = {}, [], []
     stats = collections.defaultdict(collections.Counter)
     for case in export_peft.CASES:
         for dtype in case.dtypes:
@@ -92,7 +94,9 @@ def main():
                     s["outputs compared"] += 1
                     s["outputs identical"] += int(np.array_equal(ours[out], want))
                     if not np.array_equal(ours[out], want):
-                        print(f"differs from the committed fixture: {name} {out}", file=sys.stderr)
+                        diff = float(np.abs(ours[out].astype(np.float64) - want).max())
+                        differing.append({"case": name, "output": out, "max_abs_diff": diff,
+                                          "max_abs": float(np.abs(want).max()), "merge_adapters": committed.merge_adapters})
     theirs = cli_rows(args.cli, args.work)
     disagreements = []
     for name, table in tables.items():
@@ -105,8 +109,9 @@ def main():
         for row in table.failures:
             print(f"check_layer FAIL {name} {row.output}: {row.message}", file=sys.stderr)
     failures = sum(s["rows"] - s["rows passed"] for s in stats.values())
-    json.dump({"peft": export_peft.peft.__version__, "stats": stats, "refused": refused, "cli_rows": len(theirs),
-               "disagreements": disagreements}, sys.stdout, indent=1, sort_keys=True)
+    json.dump({"peft": export_peft.peft.__version__, "committed": args.committed, "stats": stats, "refused": refused,
+               "cli_rows": len(theirs), "disagreements": disagreements, "differing": differing},
+              sys.stdout, indent=1, sort_keys=True)
     return 1 if disagreements or failures else 0
 
 
@@ -138,10 +143,22 @@ def report(paths):
             s = stats[key]
             print(f"| {key} | {s['cases']} | {s['rows passed']} / {s['rows']} | {s['rows agreeing with qoracle check']} "
                   f"/ {s['rows']} | {s['outputs identical']} / {s['outputs compared']} | {s['refused']} |")
-        if run["refused"]:
-            print("\nRefused (as in the exporter's failures.json):\n")
-            for r in run["refused"]:
-                print(f"- `{r['case']}`: {r['exception']}")
+        failures = os.path.join(run["committed"], "failures.json")
+        listed = {f["case"] for f in json.load(open(failures))["failures"]} if os.path.exists(failures) else set()
+        ours = {r["case"] for r in run["refused"]}
+        print(f"\nRefused: {len(ours)} cases, " + ("the same as the exporter's failures.json." if ours == listed else
+              f"failures.json lists {len(listed)}; only here: {sorted(ours - listed)}, only there: {sorted(listed - ours)}."))
+        if run["differing"]:
+            by_case = collections.defaultdict(list)
+            for d in run["differing"]:
+                by_case[d["case"]].append(d)
+            print(f"\nOutputs that differ from the committed fixture's ({len(run['differing'])} in {len(by_case)} cases; "
+                  "largest difference relative to max|committed|):\n")
+            print("| case | merged by the exporter | outputs | largest relative difference |\n|---|---|---|---|")
+            for case, ds in sorted(by_case.items()):
+                rel = max(d["max_abs_diff"] / d["max_abs"] if d["max_abs"] else d["max_abs_diff"] for d in ds)
+                merged = ",".join(ds[0]["merge_adapters"]) or "the active adapters"
+                print(f"| `{case}` | {merged} | {', '.join(d['output'] for d in ds)} | {rel:.1e} |")
         if run["disagreements"]:
             print("\nRows where check_layer and `qoracle check` differ:\n")
             for d in run["disagreements"]:
