@@ -111,6 +111,15 @@ std::string row_repr(const CheckRow& r) {
 
 nb::object optional_number(bool present, double v) { return present ? nb::object(nb::float_(v)) : nb::none(); }
 
+// A number of the tolerance rule's comparison, as a property: None under the fp64 referee or for an error row.
+template <class T>
+auto comparison_field(T Comparison::*field) {
+  return [field](const CheckRow& r) -> nb::object {
+    if (r.referee || !r.error.empty()) return nb::none();
+    return nb::cast(r.comparison.*field);
+  };
+}
+
 }  // namespace
 }  // namespace qoracle::python
 
@@ -161,12 +170,12 @@ NB_MODULE(_core, m) {
       .def_prop_ro("producer", [](const CheckRow& r) { return r.producer; })
       .def_prop_ro("error", [](const CheckRow& r) { return r.error; })
       // The tolerance rule's numbers (None under the fp64 referee or for an error row).
-      .def_prop_ro("mismatched", [](const CheckRow& r) { return r.referee || !r.error.empty() ? nb::none() : nb::int_(r.comparison.mismatched); })
-      .def_prop_ro("total", [](const CheckRow& r) { return r.referee || !r.error.empty() ? nb::none() : nb::int_(r.comparison.total); })
-      .def_prop_ro("max_abs_error", [](const CheckRow& r) { return optional_number(!r.referee && r.error.empty(), r.comparison.max_abs_error); })
-      .def_prop_ro("max_abs_index", [](const CheckRow& r) { return r.referee || !r.error.empty() ? nb::none() : nb::int_(r.comparison.max_abs_index); })
-      .def_prop_ro("max_rel_error", [](const CheckRow& r) { return optional_number(!r.referee && r.error.empty(), r.comparison.max_rel_error); })
-      .def_prop_ro("rel_frobenius", [](const CheckRow& r) { return optional_number(!r.referee && r.error.empty(), r.comparison.rel_frobenius); })
+      .def_prop_ro("mismatched", comparison_field(&Comparison::mismatched))
+      .def_prop_ro("total", comparison_field(&Comparison::total))
+      .def_prop_ro("max_abs_error", comparison_field(&Comparison::max_abs_error))
+      .def_prop_ro("max_abs_index", comparison_field(&Comparison::max_abs_index))
+      .def_prop_ro("max_rel_error", comparison_field(&Comparison::max_rel_error))
+      .def_prop_ro("rel_frobenius", comparison_field(&Comparison::rel_frobenius))
       .def_prop_ro("atol", [](const CheckRow& r) { return optional_number(!r.referee && r.error.empty(), r.comparison.tolerance.atol); })
       .def_prop_ro("rtol", [](const CheckRow& r) { return optional_number(!r.referee && r.error.empty(), r.comparison.tolerance.rtol); })
       // The fp64 referee's numbers (None under the tolerance rule).
