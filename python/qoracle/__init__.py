@@ -23,7 +23,9 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # The PEFT part imports torch; only when asked for.
     if name in ("check_layer", "export_case", "layer_case"):
-        from . import peft
-
+        try:
+            from . import peft
+        except ImportError as e:
+            raise ImportError(f"qoracle.{name} reads live PEFT layers and needs torch and peft: {e}") from e
         return getattr(peft, name)
     raise AttributeError(f"module 'qoracle' has no attribute '{name}'")

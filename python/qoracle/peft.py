@@ -163,8 +163,9 @@ def _base_state(base, prefix):
 
 
 def _copy(layer):
-    """copy.deepcopy, with the non-leaf tensors a module may keep outside its parameters (hqq keeps
-    scale and zero computed from a weight that required grad) copied detached: deepcopy refuses them."""
+    """copy.deepcopy, with the non-leaf tensors a module may keep outside its parameters copied
+    detached: deepcopy refuses them. hqq's HQQLinear keeps `bias` as a clone of the nn.Linear's,
+    with its autograd history (CloneBackward0)."""
     memo = {}
 
     def seed(value, depth=0):

@@ -78,3 +78,11 @@ def test_bad_input_raises_a_clear_error(tmp_path, what, call, fragments):
 def test_a_shape_mismatch_is_a_failed_judgement_not_an_error():
     j = qoracle.judge(np.ones((2, 3)), np.ones((3, 2)))
     assert not j and "shape mismatch: expected [2, 3], got [3, 2]" in j.message
+
+
+def test_the_peft_part_says_what_it_needs_where_torch_is_missing():
+    import importlib.util
+    if importlib.util.find_spec("torch") and importlib.util.find_spec("peft"):
+        pytest.skip("torch and peft are installed here")
+    with pytest.raises(ImportError, match="needs torch and peft"):
+        qoracle.check_layer
