@@ -8,6 +8,7 @@ scripts/bootstrap.sh
 cmake --preset default >/dev/null
 cmake --build --preset default
 ctest --preset default
+scripts/test-python.sh  # the Python package: pip-built module, pytest
 
 if [[ "${QORACLE_SKIP_SANITIZERS:-0}" != 1 ]]; then
   cmake --preset asan >/dev/null

@@ -2,9 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
 
 #include "conformance/compare.hpp"
+#include "conformance/judge_result.hpp"
+#include "conformance/tolerances.hpp"
+#include "fixtures/format/fixture_case.hpp"
+#include "test_support.hpp"
 
 using namespace qoracle;
 
@@ -57,4 +62,48 @@ TEST(Compare, OracleRuleAllowsKTimesTheBaselineError) {
   // An exact baseline still leaves one unit roundoff of max|oracle|.
   EXPECT_TRUE(judge_against_oracle(oracle, oracle, t({1.0, -2.0 + 2e-3}), 2.0, Dtype::BFloat16).passed);
   EXPECT_FALSE(judge_against_oracle(oracle, oracle, t({1.0, kNaN}), 2.0, Dtype::BFloat16).passed);
+}
+
+// judge_result: the rule for a result computed its own way (fused kernels, a user's kernel).
+TEST(JudgeResult, HalfPrecisionResultsMeetTheRefereeAndAreValuesOfTheirDtype) {
+  // The producer is one bfloat16 step (2^-7 at 1) off: the bound is 2 * 2^-7 + 2^-8 * 2 = 0.0234.
+  const Tensor oracle = t({1.0, -2.0}), producer = t({1.0 + 1.0 / 128, -2.0});
+  CheckRow row;
+  row.output = "forward";
+  EXPECT_EQ(judge_result(row, Dtype::BFloat16, oracle, producer, t({1.0, -2.0 - 1.0 / 64})).status, CheckStatus::Pass);
+  EXPECT_EQ(judge_result(row, Dtype::BFloat16, oracle, producer, t({1.0, -2.0 - 2.0 / 64})).status, CheckStatus::Fail);
+  // Within the bound, but 1 + 2^-12 is no bfloat16 value.
+  const CheckRow odd = judge_result(row, Dtype::BFloat16, oracle, producer, t({1.0 + 1.0 / 4096, -2.0}));
+  EXPECT_EQ(odd.status, CheckStatus::Fail);
+  EXPECT_NE(row_detail(odd).find("not bfloat16"), std::string::npos) << row_detail(odd);
+}
+
+TEST(JudgeResult, Float32AndFloat64ResultsMeetTheirToleranceAgainstTheOracle) {
+  const Tensor oracle = t({1.0, -2.0});
+  CheckRow row;
+  row.output = "forward@mine";
+  EXPECT_EQ(judge_result(row, Dtype::Float32, oracle, oracle, t({1.0, -2.0 + 1.9e-5})).status, CheckStatus::Pass);
+  EXPECT_EQ(judge_result(row, Dtype::Float32, oracle, oracle, t({1.0, -2.0 + 2.1e-5})).status, CheckStatus::Fail);
+  EXPECT_EQ(judge_result(row, Dtype::Float64, oracle, oracle, t({1.0, -2.0 + 1e-12})).status, CheckStatus::Pass);
+  EXPECT_EQ(judge_result(row, Dtype::Float64, oracle, oracle, t({1.0, -2.0 + 1e-11})).status, CheckStatus::Fail);
+}
+
+// The exporter (fixtures/export/export_peft.py) wrote each PEFT fixture's tolerances with its own
+// copy of the table: tolerance_for_output must give the same for every expected output.
+TEST(Tolerances, ForOutputIsWhatTheExporterWrote) {
+  int checked = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(qoracle::testing::source_path("fixtures/peft"))) {
+    if (entry.path().extension() != ".h5") continue;
+    for (const FixtureCase& c : read_all_cases(entry.path().string()))
+      for (const ExpectedOutput& e : c.expected) {
+        const Dtype d = e.value.stored_type.empty() ? e.value.logical_dtype : c.dtype;
+        const Tolerance want = tolerance_for_output(c.layer_kind, d, e.name, c.convention,
+                                                    static_cast<int>(c.base.config.get_int("group_size", 0)));
+        EXPECT_EQ(want.atol, e.tolerance.atol) << c.where() << " " << e.name;
+        EXPECT_EQ(want.rtol, e.tolerance.rtol) << c.where() << " " << e.name;
+        EXPECT_EQ(want.max_mismatch_fraction, e.tolerance.max_mismatch_fraction) << c.where() << " " << e.name;
+        ++checked;
+      }
+  }
+  EXPECT_GT(checked, 1000);
 }

@@ -1,0 +1,62 @@
+"""pytest helpers: one test over every case of a fixture tree.
+
+    import pytest, qoracle, qoracle.testing
+
+    @pytest.mark.parametrize("case", qoracle.testing.cases("fixtures/peft"))
+    def test_my_kernel(case):
+        assert qoracle.judge(case, my_kernel(case))
+"""
+import os
+
+import pytest
+
+from . import _core
+from ._load import fixture_files
+
+
+class UnreadableCase:
+    """Stands for a file or case the reader refused: any use raises its qoracle.Error, so the
+    damage shows as one failing test naming the file instead of a collection error."""
+
+    def __init__(self, message):
+        self._message = message
+
+    def __getattr__(self, name):
+        raise _core.Error(self._message)
+
+    def __repr__(self):
+        return f"<qoracle.testing.UnreadableCase: {self._message}>"
+
+
+def _label(file, roots):
+    for root in roots:
+        if os.path.isdir(root) and os.path.abspath(file).startswith(os.path.abspath(root) + os.sep):
+            return os.path.relpath(file, root)
+    return file
+
+
+def cases(paths, select=None):
+    """pytest.param(case, id="<file>::<case name>") for every case of the .h5 files under `paths`
+    (a path or a list; folders searched recursively), for @pytest.mark.parametrize.
+
+    select: an optional predicate on qoracle.Case (e.g. lambda c: c.layer_kind == "lora/linear").
+    A file or case that cannot be read becomes one parameter whose use raises its error.
+    """
+    roots = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    params = []
+    for file in fixture_files(roots):
+        label = _label(file, roots)
+        try:
+            names = _core.list_cases(file)
+        except _core.Error as e:
+            params.append(pytest.param(UnreadableCase(str(e)), id=label))
+            continue
+        for name in names:
+            try:
+                case = _core.read_case(file, name)
+            except _core.Error as e:
+                params.append(pytest.param(UnreadableCase(str(e)), id=f"{label}::{name}"))
+                continue
+            if select is None or select(case):
+                params.append(pytest.param(case, id=f"{label}::{name}"))
+    return params

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# qoracle.check_layer and export_case on real PEFT layers of every kind (python/tests/peft_layers.py),
+# for each PEFT release of fixtures/export/peft-versions.txt, round-tripped through `qoracle check`.
+# Needs the exporter's venv (fixtures/export/export.sh makes it: torch, PEFT, hqq, aqlm); never in CI.
+# Writes reports/python-peft-layers.md. QORACLE_EXPORT_VENV: that venv elsewhere; QORACLE_CLI: a built
+# qoracle (default: build/qoracle, built here).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+exporter="${QORACLE_EXPORT_VENV:-$root/fixtures/export/.venv}"
+if [[ ! -x "$exporter/bin/python" ]]; then
+  echo "check-peft-layers: no exporter venv at $exporter (run fixtures/export/export.sh first)" >&2
+  exit 2
+fi
+# A venv layered on the exporter's (a .pth file names its site-packages), so that installing the
+# package leaves the exporter's venv as it is; everything installed here goes in with --no-deps.
+venv=build-python/peft-venv
+[[ -x "$venv/bin/python" ]] || "$exporter/bin/python" -m venv "$venv"
+purelib='import sysconfig; print(sysconfig.get_paths()["purelib"])'
+"$exporter/bin/python" -c "$purelib" > "$("$venv/bin/python" -c "$purelib")/exporter-venv.pth"
+requires=$("$venv/bin/python" -c 'import tomllib; print(" ".join(tomllib.load(open("python/pyproject.toml", "rb"))["build-system"]["requires"]))')
+# shellcheck disable=SC2086
+"$venv/bin/pip" install -q --no-deps $requires pathspec==0.12.1
+"$venv/bin/pip" install -q --no-deps --no-build-isolation ./python --config-settings=build-dir="$root/build-python/cmake-peft"
+cli="${QORACLE_CLI:-$root/build/qoracle}"
+if [[ -z "${QORACLE_CLI:-}" ]]; then
+  cmake --preset default >/dev/null && cmake --build --preset default --target qoracle >/dev/null
+fi
+
+status=0
+results=()
+for version in $(grep -v '^#' fixtures/export/peft-versions.txt); do
+  work=$(mktemp -d)
+  out="build-python/peft-layers-$version.json"
+  # eetq_cpu_standin/ provides `eetq`, as for the exporter (the real library needs an sm70-sm89 GPU).
+  (cd fixtures/export && PYTHONPATH="$exporter/peft-$version:$root/fixtures/export/eetq_cpu_standin:$root/fixtures/export" \
+    "$root/$venv/bin/python" -W ignore "$root/python/tests/peft_layers.py" --cli "$cli" \
+    --committed "$root/fixtures/peft/peft-$version" --work "$work") > "$out" || status=1
+  rm -rf "$work"
+  results+=("$out")
+done
+"$venv/bin/python" python/tests/peft_layers.py --report "${results[@]}" > reports/python-peft-layers.md
+echo "check-peft-layers: reports/python-peft-layers.md ($([[ $status == 0 ]] && echo all agree || echo FAILURES))"
+exit $status
