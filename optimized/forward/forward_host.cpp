@@ -22,14 +22,6 @@ namespace {
 
 constexpr int kHostSms = 132;  // the H200's, so the emulated K split is the one the device makes there
 
-template <class F>
-void with_tag(Activations dtype, F f) {
-  switch (dtype) {
-    case Activations::Float32: return f(FloatTag{});
-    case Activations::Float16: return f(HalfTag{});
-    case Activations::BFloat16: return f(BFloat16Tag{});
-  }
-}
 
 template <class Tag>
 std::vector<Element<Tag>> to_elements(const std::vector<float>& v) {
@@ -272,14 +264,14 @@ std::vector<float> gemm_on_host(const HostLayer& l, const std::vector<float>& x_
 std::vector<float> fused_gemv_on_host(const HostLayer& l, const std::vector<float>& x, int tokens) {
   check_fused_layer(l, x.size(), tokens);
   std::vector<float> y;
-  with_tag(l.activations, [&](auto tag) { y = gemv_on_host<decltype(tag)>(l, x, tokens); });
+  with_activation_tag(l.activations, [&](auto tag) { y = gemv_on_host<decltype(tag)>(l, x, tokens); });
   return y;
 }
 
 std::vector<float> fused_gemm_on_host(const HostLayer& l, const std::vector<float>& x, int tokens) {
   check_fused_layer(l, x.size(), tokens);
   std::vector<float> y;
-  with_tag(l.activations, [&](auto tag) { y = gemm_on_host<decltype(tag)>(l, x, tokens); });
+  with_activation_tag(l.activations, [&](auto tag) { y = gemm_on_host<decltype(tag)>(l, x, tokens); });
   return y;
 }
 

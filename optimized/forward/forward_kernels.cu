@@ -2,6 +2,7 @@
 // GEMV, and the GEMM path's dequantization into scratch.
 #include <cuda_runtime.h>
 
+#include "optimized/device/activation_io.hpp"
 #include "optimized/device/device_buffer.hpp"
 #include "optimized/device/block_sync.cuh"
 #include "optimized/forward/dequant.hpp"
@@ -64,14 +65,6 @@ __global__ void dequant_view_kernel(View w, int out, int in, const float* dot_sc
   dequant_element<View, Tag>(w, static_cast<int>(e / in), static_cast<int>(e % in), dot_scale, scratch, ld);
 }
 
-template <class F>
-void with_tag(Activations dtype, F f) {
-  switch (dtype) {
-    case Activations::Float32: return f(FloatTag{});
-    case Activations::Float16: return f(HalfTag{});
-    case Activations::BFloat16: return f(BFloat16Tag{});
-  }
-}
 
 unsigned blocks_for(long long n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
@@ -81,7 +74,7 @@ void launch_prepass(Activations dtype, const void* x, int tokens, int in, int un
                     bool lora, void* x_rot, float* u, cudaStream_t stream) {
   const int chunks = rotate ? in / unit : 0, rows = lora ? a.rank : 0;
   if (chunks + rows == 0) return;
-  with_tag(dtype, [&](auto tag) {
+  with_activation_tag(dtype, [&](auto tag) {
     using Tag = decltype(tag);
     const dim3 grid(static_cast<unsigned>(chunks + rows), static_cast<unsigned>(rotate ? (tokens + kPrepassTokens - 1) / kPrepassTokens : 1));
     prepass_kernel<Tag><<<grid, kPrepassThreads, prepass_shared_bytes(rotate ? unit : 1), stream>>>(
@@ -93,7 +86,7 @@ void launch_prepass(Activations dtype, const void* x, int tokens, int in, int un
 void launch_view_gemv(const AnyView& view, Activations dtype, const GemvIo& io, cudaStream_t stream) {
   std::visit(
       [&](const auto& w) {
-        with_tag(dtype, [&](auto tag) {
+        with_activation_tag(dtype, [&](auto tag) {
           view_gemv_kernel<std::decay_t<decltype(w)>, decltype(tag)>
               <<<blocks_for(io.out, kViewGemvWarps), 32 * kViewGemvWarps, 0, stream>>>(w, io);
         });
@@ -127,7 +120,7 @@ void launch_dequant_view(const AnyView& view, Activations dtype, int out, int in
                          int ld, cudaStream_t stream) {
   std::visit(
       [&](const auto& w) {
-        with_tag(dtype, [&](auto tag) {
+        with_activation_tag(dtype, [&](auto tag) {
           using Tag = decltype(tag);
           dequant_view_kernel<std::decay_t<decltype(w)>, Tag>
               <<<blocks_for(static_cast<long long>(out) * in, kDequantThreads), kDequantThreads, 0, stream>>>(

@@ -25,8 +25,8 @@ struct FusedAdapters {
   const float* bias = nullptr;       // (out) or none
 };
 
-// Adapter k's blocks, by constant indices: a runtime index into a kernel parameter's array would
-// copy it to local memory.
+// Adapter k's blocks, by constant indices (a switch, so a kernel never indexes its parameter
+// array at run time).
 QORACLE_HD inline const RotationBlocks& rotation_at(const FusedAdapters& a, int k) {
   static_assert(kMaxRotations == 4, "one case per adapter");
   switch (k) {

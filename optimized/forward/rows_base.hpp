@@ -49,6 +49,11 @@ using RowsLayouts = std::variant<DenseRows<Tag>, Int8Rows<Tag>, HqqRows<Tag, 8>,
 // A row layout of either 16-bit dtype, or none (the view path).
 using AnyRowsLayout = std::variant<std::monostate, RowsLayouts<HalfTag>, RowsLayouts<BFloat16Tag>>;
 
+template <class Tag, int NBITS, class At>
+HqqRows<Tag, NBITS> hqq_rows(const RowsBase& rows, At at) {
+  return {at(rows.codes8), at(rows.scale_bits), at(rows.zero_bits), rows.in, rows.in_pad, rows.group_size, rows.groups};
+}
+
 // Calls f(layout) with the layout view of `rows` for activation dtype tag Tag, its tensors at
 // at(vector) (the host's vectors or their device copies).
 template <class Tag, class At, class F>
@@ -56,18 +61,10 @@ void with_rows_layout(const RowsBase& rows, At at, F f) {
   switch (rows.kind) {
     case RowsKind::Dense: return f(DenseRows<Tag>{at(rows.dense), rows.in_pad});
     case RowsKind::Int8: return f(Int8Rows<Tag>{at(rows.q), at(rows.row_scale), rows.in_pad});
-    case RowsKind::Hqq8:
-      return f(HqqRows<Tag, 8>{at(rows.codes8), at(rows.scale_bits), at(rows.zero_bits), rows.in, rows.in_pad,
-                               rows.group_size, rows.groups});
-    case RowsKind::Hqq4:
-      return f(HqqRows<Tag, 4>{at(rows.codes8), at(rows.scale_bits), at(rows.zero_bits), rows.in, rows.in_pad,
-                               rows.group_size, rows.groups});
-    case RowsKind::Hqq2:
-      return f(HqqRows<Tag, 2>{at(rows.codes8), at(rows.scale_bits), at(rows.zero_bits), rows.in, rows.in_pad,
-                               rows.group_size, rows.groups});
-    case RowsKind::Hqq1:
-      return f(HqqRows<Tag, 1>{at(rows.codes8), at(rows.scale_bits), at(rows.zero_bits), rows.in, rows.in_pad,
-                               rows.group_size, rows.groups});
+    case RowsKind::Hqq8: return f(hqq_rows<Tag, 8>(rows, at));
+    case RowsKind::Hqq4: return f(hqq_rows<Tag, 4>(rows, at));
+    case RowsKind::Hqq2: return f(hqq_rows<Tag, 2>(rows, at));
+    case RowsKind::Hqq1: return f(hqq_rows<Tag, 1>(rows, at));
     case RowsKind::Aqlm1x16:
       return f(AqlmRows<Tag, 1, std::int16_t>{at(rows.codes16), at(rows.codebooks), at(rows.row_scale), rows.in_pad, rows.nbits});
     case RowsKind::Aqlm2x16:
