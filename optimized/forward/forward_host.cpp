@@ -87,7 +87,7 @@ template <class Tag, class Layout>
 void tc_gemv_on_host(const Layout& w, int rows_pad, int out, const std::uint16_t* x, int tokens, int in,
                      const FusedAdapters& a, const float* u, std::uint16_t* y) {
   constexpr int L = Layout::kLaneInputs;
-  const GemvPlan p = plan_gemv(rows_pad, w.in_pad, 4 * L, tokens, kHostSms);
+  const GemvPlan p = plan_gemv(rows_pad, w.in_pad, 4 * L, tokens, kHostSms, shared_codebook_bytes(w));
   const int stride = xs_stride(p.k_slice), tt_count = p.token_tiles;
   std::vector<float> part(static_cast<std::size_t>(p.splits) * tokens * rows_pad);
   std::vector<std::uint16_t> xs(static_cast<std::size_t>(8 * tt_count) * stride);

@@ -31,7 +31,7 @@ std::vector<LaunchConfig> forward_launches(const ForwardShape& s, int sms) {
   const RowsGeometry g = rows_geometry(s.kind, s.out, s.in);
   if (gemv) {
     if (s.kind != RowsKind::None) {
-      const GemvPlan p = plan_gemv(g.rows_pad, g.in_pad, g.k_block, s.tokens, sms);
+      const GemvPlan p = plan_gemv(g.rows_pad, g.in_pad, g.k_block, s.tokens, sms, g.max_codebook_bytes);
       out.push_back({"tc_gemv_kernel", p.row_blocks, p.splits, 1, kGemvThreads, kGemvStaticShared, p.shared_bytes, false});
     } else {
       out.push_back({"view_gemv_kernel", blocks(s.out, kViewGemvWarps), 1, 1, 32 * kViewGemvWarps, 0, 0, false});

@@ -99,6 +99,7 @@ QORACLE_HD inline int padded(int n, int unit) { return (n + unit - 1) / unit * u
 template <class Tag>
 struct DenseRows {
   static constexpr int kLaneInputs = 16;
+  static constexpr bool kSharedCodebooks = false;
   struct Raw {
     Chunk16 c[2];
   };
@@ -120,6 +121,7 @@ struct DenseRows {
 template <class Tag>
 struct Int8Rows {
   static constexpr int kLaneInputs = 16;
+  static constexpr bool kSharedCodebooks = false;
   using Raw = Chunk16;
   const std::int8_t* q = nullptr;  // [rows_pad][in_pad]
   const float* scale = nullptr;    // [rows_pad]
@@ -143,6 +145,7 @@ struct HqqRows {
   static constexpr int kPerByte = 8 / NBITS;
   static constexpr int kLaneInputs = 16 * kPerByte < 64 ? 16 * kPerByte : 64;
   static constexpr int kRuns = kLaneInputs / 16;  // runs of 16 inputs, one group each
+  static constexpr bool kSharedCodebooks = false;
   struct Raw {
     Chunk16 codes;
     float scale[kRuns], zero[kRuns];
@@ -189,6 +192,9 @@ struct HqqRows {
 template <class Tag, int C, class Code>
 struct AqlmRows {
   static constexpr int kLaneInputs = 64;
+  // 8-bit codebooks (C x 256 x 8 floats, 16 KB for 2x8) go to shared memory for the GEMV; 16-bit
+  // ones (2 MB) are read through L1/L2.
+  static constexpr bool kSharedCodebooks = sizeof(Code) == 1;
   static constexpr int kCodeBytes = 8 * C * static_cast<int>(sizeof(Code));  // 8, 16 or 32
   static constexpr int kChunks = kCodeBytes < 16 ? 1 : kCodeBytes / 16;
   struct Raw {
@@ -229,7 +235,7 @@ struct AqlmRows {
       const long long u = static_cast<long long>(stored) & (entries - 1);
       const float* row = codebooks + (k * entries + u) * 8 + c % 8;
 #ifdef __CUDA_ARCH__
-      const float2 v = __ldg(reinterpret_cast<const float2*>(row));
+      const float2 v = *reinterpret_cast<const float2*>(row);  // global or shared (kSharedCodebooks)
       s0 += v.x;
       s1 += v.y;
 #else
@@ -240,6 +246,16 @@ struct AqlmRows {
     return pack_values(s0, s1, Tag{});  // each sum rounded to the dtype
   }
   QORACLE_HD float row_scale(int row) const { return scales[row]; }
+  QORACLE_HD int codebook_floats() const { return C * (1 << nbits) * 8; }
 };
+
+// Shared memory a layout's codebooks take in the GEMV (0: none there).
+template <class Layout>
+QORACLE_HD int shared_codebook_bytes(const Layout& w) {
+  if constexpr (Layout::kSharedCodebooks)
+    return static_cast<int>(sizeof(float)) * w.codebook_floats();
+  else
+    return 0;
+}
 
 }  // namespace qoracle::optimized

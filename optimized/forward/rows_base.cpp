@@ -127,7 +127,9 @@ RowsGeometry rows_geometry(RowsKind kind, int out, int in) {
     case RowsKind::Hqq1: lane_inputs = HqqRows<HalfTag, 1>::kLaneInputs; break;
     default: lane_inputs = AqlmRows<HalfTag, 1, std::int16_t>::kLaneInputs; break;
   }
-  return {padded(out, kRowsPadUnit), padded(in, 4 * lane_inputs), 4 * lane_inputs};
+  const int codebooks = kind == RowsKind::Aqlm1x8 ? 1 : kind == RowsKind::Aqlm2x8 ? 2 : 0;
+  return {padded(out, kRowsPadUnit), padded(in, 4 * lane_inputs), 4 * lane_inputs,
+          codebooks * 256 * 8 * static_cast<int>(sizeof(float))};
 }
 
 const char* rows_kind_name(RowsKind kind) {

@@ -36,6 +36,7 @@ struct RowsBase {
 // A kind's padded sizes and K block (4 lanes' runs), as the repack makes them and the GEMV plans.
 struct RowsGeometry {
   int rows_pad = 0, in_pad = 0, k_block = 0;
+  int max_codebook_bytes = 0;  // the most the GEMV puts in shared memory for codebooks (8-bit AQLM)
 };
 RowsGeometry rows_geometry(RowsKind kind, int out, int in);
 

@@ -45,6 +45,11 @@ template <class Layout, class Tag, int TT>
 __global__ void __launch_bounds__(kGemvThreads) tc_gemv_kernel(Layout w, GemvIo io, int rows_pad, int k_slice,
                                                                  int in_pad, bool x_from_prepass) {
   extern __shared__ __align__(16) std::uint16_t xs[];
+  if constexpr (Layout::kSharedCodebooks) {  // after the activations' slice (16-byte aligned: its size is 16 TT stride)
+    float* codebooks = reinterpret_cast<float*>(xs + 8 * TT * xs_stride(k_slice));
+    for (int e = static_cast<int>(threadIdx.x); e < w.codebook_floats(); e += kGemvThreads) codebooks[e] = w.codebooks[e];
+    w.codebooks = codebooks;  // read after the barrier below
+  }
   constexpr int L = Layout::kLaneInputs;
   const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32;
   const int split = static_cast<int>(blockIdx.y), splits = static_cast<int>(gridDim.y);

@@ -107,11 +107,13 @@ struct GemvPlan {
   int splits = 1;      // K slices
   int k_slice = 0;     // inputs per slice
   int token_tiles = 1;  // 1 (<= 8 tokens) or 2
-  int shared_bytes = 0;
+  int shared_bytes = 0;  // the activations' slice, then the codebooks (codebook_bytes)
+  int codebook_bytes = 0;
 };
 
-// rows_pad: the layout's padded rows; k_block: 4 x kLaneInputs; sms: the device's SM count.
-GemvPlan plan_gemv(int rows_pad, int in_pad, int k_block, int tokens, int sms);
+// rows_pad: the layout's padded rows; k_block: 4 x kLaneInputs; sms: the device's SM count;
+// codebook_bytes: shared memory the layout's codebooks take beside the activations' slice.
+GemvPlan plan_gemv(int rows_pad, int in_pad, int k_block, int tokens, int sms, int codebook_bytes = 0);
 
 }  // namespace qoracle::optimized
 

@@ -122,7 +122,9 @@ struct ResidentFusedLayer::Impl {
             std::visit(
                 [&](const auto& w) {
                   for (int t : {8, 16})
-                    splits = std::max(splits, plan_gemv(rows_pad, in_pad, 4 * std::decay_t<decltype(w)>::kLaneInputs, t, sms).splits);
+                    splits = std::max(splits, plan_gemv(rows_pad, in_pad, 4 * std::decay_t<decltype(w)>::kLaneInputs, t, sms,
+                                                        shared_codebook_bytes(w))
+                                                  .splits);
                 },
                 by_tag);
         },
@@ -136,7 +138,9 @@ struct ResidentFusedLayer::Impl {
         [&](const auto& by_tag) {
           if constexpr (!std::is_same_v<std::decay_t<decltype(by_tag)>, std::monostate>)
             std::visit(
-                [&](const auto& w) { p = plan_gemv(rows_pad, in_pad, 4 * std::decay_t<decltype(w)>::kLaneInputs, tokens, sms); },
+                [&](const auto& w) {
+                  p = plan_gemv(rows_pad, in_pad, 4 * std::decay_t<decltype(w)>::kLaneInputs, tokens, sms, shared_codebook_bytes(w));
+                },
                 by_tag);
         },
         layout);
