@@ -4,9 +4,10 @@
 set -euo pipefail
 
 # The build and tests; LibTorch (with OpenBLAS, not the reference BLAS) for the baseline and its
-# conformance test, valgrind for the instruction-count gate.
+# conformance test, valgrind for the instruction-count gate; python3-h5py for the test that the
+# h5py fixture writer's files pass the C++ reader's checksums.
 packages=(cmake ninja-build g++ pkg-config libeigen3-dev libhdf5-dev hdf5-tools libgtest-dev libgmock-dev libbenchmark-dev
-  libtorch-dev libopenblas0-pthread valgrind)
+  libtorch-dev libopenblas0-pthread valgrind python3-h5py)
 # `bootstrap.sh bench`: also what the benchmark report needs (plots).
 if [[ "${1:-}" == bench ]]; then
   packages+=(python3-matplotlib)

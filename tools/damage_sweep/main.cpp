@@ -58,7 +58,7 @@ const char* outcome_meaning(Outcome o) {
     case Outcome::Error: return "clean non-zero exit naming the file (unreadable, refused by HDF5 or the schema)";
     case Outcome::Fail: return "a numerical FAIL: damaged golden data read as a wrong layer";
     case Outcome::Unnamed: return "non-zero exit whose message does not name the file";
-    case Outcome::Crash: return "killed by a signal";
+    case Outcome::Crash: return "killed by a signal, or qoracle's own code crashed in the isolated reader";
     case Outcome::Hang: return "no exit within the timeout";
   }
   return "?";
@@ -116,6 +116,7 @@ Outcome classify(const Run& r, const std::string& file) {
   if (r.output.find(file) == std::string::npos) return Outcome::Unnamed;
   // The phrases of fixtures/format: "<dataset> is damaged (checksum mismatch ...)", and the isolated
   // reader's "HDF5 could not read it (damaged metadata; the library crashed in ...)".
+  if (r.output.find("a qoracle bug") != std::string::npos) return Outcome::Crash;  // contained, but ours
   if (r.output.find(" is damaged (") != std::string::npos) return Outcome::Damaged;
   if (r.output.find("HDF5 could not read it") != std::string::npos) return Outcome::Contained;
   return Outcome::Error;

@@ -3,9 +3,12 @@
 // write them decoded: `codes` int8 [out, in], `scales`, `bias`. Checkpoints do not record their
 // layout, so the user names it (default: sm75-sm89, what Ampere/Ada GPUs write).
 #include <iostream>
+#include <map>
 
 #include "conformance/case_runner.hpp"
+#include "fixtures/format/case_serialization.hpp"
 #include "fixtures/format/hdf5_file.hpp"
+#include "fixtures/format/isolated_read.hpp"
 #include "reference/eetq_linear.hpp"
 #include "reference/error.hpp"
 #include "tools/qoracle/commands.hpp"
@@ -23,12 +26,32 @@ int eetq_decode_command(const std::vector<std::string>& args) {
     else throw Error("unknown or incomplete option '" + args[i] + "'");
   }
   if (in_path.empty()) throw Error("expected the checkpoint's HDF5 file: eetq-decode FILE [--prefix P] [--layout L] [--out FILE]");
-  h5::silence_errors();
-  const h5::Handle file = h5::open_file(in_path);
-  const Tensor weight = h5::read_tensor(file.get(), prefix + "weight", in_path);
-  const Tensor scales = h5::read_tensor(file.get(), prefix + "weight_scales", in_path);
+  // The checkpoint is untrusted input: read in a child (fixtures/format/isolated_read.hpp), so a
+  // file that crashes HDF5 is an error naming it.
+  std::map<char, Tensor> tensors;
+  std::string error;
+  const ChildOutcome read = run_isolated(
+      [&](const SendFn& send) {
+        try {
+          const h5::Handle file = h5::open_file(in_path);
+          send('w', serialize_tensor(h5::read_tensor(file.get(), prefix + "weight", in_path)));
+          send('s', serialize_tensor(h5::read_tensor(file.get(), prefix + "weight_scales", in_path)));
+          if (h5::has_link(file.get(), prefix + "bias"))
+            send('b', serialize_tensor(h5::read_tensor(file.get(), prefix + "bias", in_path)));
+        } catch (const std::exception& e) {
+          send('E', e.what());
+        }
+      },
+      [&](ChildFrame&& f) {
+        if (f.tag == 'E') error = f.payload;
+        else tensors[f.tag] = deserialize_tensor(f.payload);
+      });
+  if (!read.finished) throw Error(in_path + ": HDF5 could not read it (damaged metadata; " + read.failure + ")");
+  if (!error.empty()) throw Error(error);
+  const Tensor& weight = tensors.at('w');
+  const Tensor& scales = tensors.at('s');
   std::optional<Vector> bias;
-  if (h5::has_link(file.get(), prefix + "bias")) bias = h5::read_tensor(file.get(), prefix + "bias", in_path).as_vector(prefix + "bias");
+  if (tensors.count('b')) bias = tensors.at('b').as_vector(prefix + "bias");
   const EetqLinear layer =
       eetq_from_checkpoint_tensors(weight, scales, bias, layout, EetqKernel::Exact, in_path + "/" + prefix);
   const int in = layer.in_features(), out = layer.out_features();
