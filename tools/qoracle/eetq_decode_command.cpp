@@ -3,12 +3,10 @@
 // write them decoded: `codes` int8 [out, in], `scales`, `bias`. Checkpoints do not record their
 // layout, so the user names it (default: sm75-sm89, what Ampere/Ada GPUs write).
 #include <iostream>
-#include <map>
 
 #include "conformance/case_runner.hpp"
-#include "fixtures/format/case_serialization.hpp"
+#include "fixtures/format/checkpoint_layer.hpp"
 #include "fixtures/format/hdf5_file.hpp"
-#include "fixtures/format/isolated_read.hpp"
 #include "reference/eetq_linear.hpp"
 #include "reference/error.hpp"
 #include "tools/qoracle/commands.hpp"
@@ -26,34 +24,12 @@ int eetq_decode_command(const std::vector<std::string>& args) {
     else throw Error("unknown or incomplete option '" + args[i] + "'");
   }
   if (in_path.empty()) throw Error("expected the checkpoint's HDF5 file: eetq-decode FILE [--prefix P] [--layout L] [--out FILE]");
-  // The checkpoint is untrusted input: read in a child (fixtures/format/isolated_read.hpp), so a
-  // file that crashes HDF5 is an error naming it.
-  std::map<char, Tensor> tensors;
-  std::string error;
-  const ChildOutcome read = run_isolated(
-      [&](const SendFn& send) {
-        try {
-          const h5::Handle file = h5::open_file(in_path);
-          send('w', serialize_tensor(h5::read_tensor(file.get(), prefix + "weight", in_path)));
-          send('s', serialize_tensor(h5::read_tensor(file.get(), prefix + "weight_scales", in_path)));
-          if (h5::has_link(file.get(), prefix + "bias"))
-            send('b', serialize_tensor(h5::read_tensor(file.get(), prefix + "bias", in_path)));
-        } catch (const std::exception& e) {
-          send('E', e.what());
-        }
-      },
-      [&](ChildFrame&& f) {
-        if (f.tag == 'E') error = f.payload;
-        else tensors[f.tag] = deserialize_tensor(f.payload);
-      });
-  if (!read.finished) throw Error(in_path + ": HDF5 could not read it (damaged metadata; " + read.failure + ")");
-  if (!error.empty()) throw Error(error);
-  const Tensor& weight = tensors.at('w');
-  const Tensor& scales = tensors.at('s');
+  // The checkpoint is untrusted input: read in a child, so a file that crashes HDF5 is an error.
+  const CheckpointLayer read = read_checkpoint_layer_isolated(in_path, prefix);
   std::optional<Vector> bias;
-  if (tensors.count('b')) bias = tensors.at('b').as_vector(prefix + "bias");
+  if (read.bias) bias = read.bias->as_vector(prefix + "bias");
   const EetqLinear layer =
-      eetq_from_checkpoint_tensors(weight, scales, bias, layout, EetqKernel::Exact, in_path + "/" + prefix);
+      eetq_from_checkpoint_tensors(read.weight, read.weight_scales, bias, layout, EetqKernel::Exact, in_path + "/" + prefix);
   const int in = layer.in_features(), out = layer.out_features();
   const EetqQuantized& q = layer.quantized();
   const auto count = [&](int v) { return (q.q.array() == v).count(); };

@@ -1,0 +1,144 @@
+// libFuzzer target over what qoracle reads from files it did not write (issue 24): a fixture file
+// through the reader and the case runner, a serialized case through the parent's side of the
+// isolated reader, an EETQ checkpoint through eetq-decode's reading and decoding. The first byte
+// of an input picks which (seeds: fuzz/corpus, made by QORACLE_FUZZ_WRITE_SEEDS=DIR).
+//
+// A finding is anything but a clean qoracle::Error: a sanitizer report, a crash, another
+// exception, a hang. HDF5 itself runs first in a child, exactly as qoracle runs it
+// (fixtures/format/isolated_read.hpp): an input that crashes or hangs libhdf5 is contained there,
+// as `qoracle check` contains it, and is not fuzzed further; every other input is read again in
+// this process, where the sanitizers and the coverage see qoracle's own code.
+#include <fcntl.h>
+#include <sanitizer/asan_interface.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+
+#include "conformance/case_runner.hpp"
+#include "fixtures/format/case_serialization.hpp"
+#include "fixtures/format/checkpoint_layer.hpp"
+#include "fixtures/format/fixture_file.hpp"
+#include "fixtures/format/isolated_read.hpp"
+#include "fuzz/seed_corpus.hpp"
+#include "reference/eetq_linear.hpp"
+#include "reference/error.hpp"
+
+using namespace qoracle;
+
+namespace {
+
+const std::string& scratch() {
+  static const std::string path = "/tmp/qoracle-fuzz-" + std::to_string(getpid()) + ".h5";
+  return path;
+}
+
+void write_scratch(const std::uint8_t* data, std::size_t size) {
+  std::ofstream(scratch(), std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data),
+                                                                    static_cast<std::streamsize>(size));
+}
+
+// In the child, an ASan report (an overflow that ASan's memcpy interceptor saw inside libhdf5, say)
+// goes to the parent as a frame, so the parent can tell whose code it was.
+const SendFn* g_send = nullptr;
+extern "C" void send_asan_report(const char* report) {
+  if (g_send) (*g_send)('R', report);
+}
+
+// Whether the first frame of an ASan report's stack that is not the sanitizer runtime or the C
+// library is in libhdf5 ("    #1 0x7f..  (/lib/x86_64-linux-gnu/libhdf5_serial.so.103+0x190f18)").
+bool report_is_in_hdf5(const std::string& report) {
+  const auto runtime = [](const std::string& line) {
+    for (const char* r : {"__interceptor", "__asan", "__sanitizer", "__ubsan", "libc.so", "libstdc++"})
+      if (line.find(r) != std::string::npos) return true;
+    return false;
+  };
+  std::istringstream lines(report);
+  for (std::string line; std::getline(lines, line);) {
+    const auto first = line.find_first_not_of(' ');
+    if (first == std::string::npos || line[first] != '#' || runtime(line)) continue;
+    return line.find("libhdf5") != std::string::npos;
+  }
+  return false;
+}
+
+bool hdf5_survives(const std::function<void()>& read) {
+  std::string report;
+  const ChildOutcome out = run_isolated(
+      [&](const SendFn& send) {
+        const int null = open("/dev/null", O_WRONLY);  // the library's (and ASan's) noise as it crashes
+        if (null >= 0) dup2(null, 2);
+        g_send = &send;
+        __asan_set_error_report_callback(send_asan_report);
+        try {
+          read();
+        } catch (...) {
+        }
+      },
+      [&](ChildFrame&& f) {
+        if (f.tag == 'R') report = std::move(f.payload);
+      },
+      IsolationLimits{10});
+  if (out.finished) return true;
+  if (!report.empty()) return !report_is_in_hdf5(report);  // in qoracle's code: reproduce it here
+  return !out.died_in_hdf5;
+}
+
+void check(const FixtureCase& c) {
+  try {
+    check_case(c);
+  } catch (const Error&) {
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  if (const char* dir = std::getenv("QORACLE_FUZZ_WRITE_SEEDS")) std::exit(fuzz::write_seed_corpus(dir));
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 1) return 0;
+  const auto mode = static_cast<fuzz::Mode>(data[0] % fuzz::kModes);
+  ++data, --size;
+  switch (mode) {
+    case fuzz::Mode::FixtureFile: {
+      write_scratch(data, size);
+      if (!hdf5_survives([] { read_fixture_file(scratch()); })) return 0;
+      for (const CaseRead& c : read_fixture_file(scratch()).cases)
+        if (c.fixture) check(*c.fixture);
+      return 0;
+    }
+    case fuzz::Mode::SerializedCase: {
+      try {
+        check(deserialize_case({reinterpret_cast<const char*>(data), size}));
+      } catch (const Error&) {
+      }
+      return 0;
+    }
+    case fuzz::Mode::Checkpoint: {
+      write_scratch(data, size);
+      const auto read = [] { return read_checkpoint_layer(scratch(), fuzz::kCheckpointPrefix); };
+      if (!hdf5_survives([&] { read(); })) return 0;
+      try {
+        const CheckpointLayer layer = read();
+        std::optional<Vector> bias;
+        if (layer.bias) bias = layer.bias->as_vector("bias");
+        for (EetqLayout layout : {EetqLayout::Interleaved, EetqLayout::Volta, EetqLayout::Plain}) {
+          try {
+            eetq_from_checkpoint_tensors(layer.weight, layer.weight_scales, bias, layout, EetqKernel::Exact, "fuzz");
+          } catch (const Error&) {
+          }
+        }
+      } catch (const Error&) {
+      }
+      return 0;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the fixture fuzzer (fuzz_fixtures.cpp) for SECONDS from the committed seeds, new inputs
+# kept in WORKDIR/corpus, findings in WORKDIR/artifacts. Exit non-zero on any finding.
+#   fuzz/run_fuzzer.sh BUILD/fuzz/fuzz_fixtures SECONDS WORKDIR [more libFuzzer flags]
+set -euo pipefail
+binary=$1 seconds=$2 work=$3
+shift 3
+here="$(cd "$(dirname "$0")" && pwd)"
+mkdir -p "$work/corpus" "$work/artifacts"
+# -timeout: one input may take 30 s (a few cases through the reference under ASan take well under 1 s);
+# -rss_limit_mb: an allocation a damaged size asks for beyond 2 GB is a finding.
+export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+exec "$binary" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
+  -artifact_prefix="$work/artifacts/" "$@" "$work/corpus" "$here/corpus"
