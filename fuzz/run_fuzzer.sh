@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the fixture fuzzer (fuzz_fixtures.cpp) for SECONDS from the committed seeds, new inputs
+# Runs the fixture fuzzer (fuzz_fixtures.cpp) for SECONDS from the committed seeds and past findings
+# (regressions/: each is replayed first), new inputs
 # kept in WORKDIR/corpus, findings in WORKDIR/artifacts. Exit non-zero on any finding.
 #   fuzz/run_fuzzer.sh BUILD/fuzz/fuzz_fixtures SECONDS WORKDIR [more libFuzzer flags]
 set -euo pipefail
@@ -11,4 +12,4 @@ mkdir -p "$work/corpus" "$work/artifacts"
 # -rss_limit_mb: an allocation a damaged size asks for beyond 2 GB is a finding.
 export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 exec "$binary" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$work/artifacts/" "$@" "$work/corpus" "$here/corpus"
+  -artifact_prefix="$work/artifacts/" "$@" "$work/corpus" "$here/corpus" "$here/regressions"
