@@ -4,7 +4,7 @@
 // damaged sealed file is reported as damage, never as a FAIL of the layer. Exit 1 otherwise.
 //
 //   damage_sweep --qoracle build/qoracle [--copies N] [--seed S] [--timeout SECONDS]
-//                [--workdir DIR] [--report FILE] FILE...
+//                [--workdir DIR] [--report FILE] [--list] FILE...
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,7 +53,7 @@ const char* outcome_name(Outcome o) {
 const char* outcome_meaning(Outcome o) {
   switch (o) {
     case Outcome::Passed: return "exit 0: the damage hit bytes nothing reads";
-    case Outcome::Damaged: return "clean non-zero exit, the file named and reported damaged (a checksum caught it)";
+    case Outcome::Damaged: return "clean non-zero exit, the file named and reported damaged (a checksum or HDF5's end-of-file check caught it)";
     case Outcome::Contained: return "clean non-zero exit naming the file: HDF5 crashed or hung in the isolated reader";
     case Outcome::Error: return "clean non-zero exit naming the file (unreadable, refused by HDF5 or the schema)";
     case Outcome::Fail: return "a numerical FAIL: damaged golden data read as a wrong layer";
@@ -134,6 +134,7 @@ std::string read_bytes(const std::string& path) {
 
 int main(int argc, char** argv) try {
   std::string qoracle, workdir, report;
+  bool list = false;  // a line per copy: its damage, outcome and first message
   int copies = 100;
   std::uint64_t seed = 24;
   double timeout_s = 60;
@@ -147,11 +148,12 @@ int main(int argc, char** argv) try {
     else if (args[i] == "--timeout" && value) timeout_s = std::stod(args[++i]);
     else if (args[i] == "--workdir" && value) workdir = args[++i];
     else if (args[i] == "--report" && value) report = args[++i];
+    else if (args[i] == "--list") list = true;
     else if (args[i].starts_with("--")) throw Error("unknown or incomplete option '" + args[i] + "'");
     else files.push_back(args[i]);
   }
   if (qoracle.empty() || files.empty() || copies < 1)
-    throw Error("usage: damage_sweep --qoracle PATH [--copies N] [--seed S] [--timeout S] [--workdir DIR] [--report FILE] FILE...");
+    throw Error("usage: damage_sweep --qoracle PATH [--copies N] [--seed S] [--timeout S] [--workdir DIR] [--report FILE] [--list] FILE...");
   if (workdir.empty()) workdir = (fs::temp_directory_path() / ("qoracle-damage-" + std::to_string(getpid()))).string();
   fs::create_directories(workdir);
   std::vector<std::string> originals;
@@ -161,7 +163,7 @@ int main(int argc, char** argv) try {
             << ", timeout " << timeout_s << " s, copies in " << workdir << "\n";
   std::map<Outcome, std::map<DamageKind, int>> counts;
   std::map<Outcome, int> totals;
-  std::vector<std::string> offenders;
+  std::vector<std::string> offenders, contained;
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < copies; ++i) {
     const std::size_t f = static_cast<std::size_t>(i) % files.size();
@@ -175,7 +177,19 @@ int main(int argc, char** argv) try {
     const Outcome o = classify(r, copy);
     ++counts[o][kind];
     ++totals[o];
-    if (acceptable(o)) {
+    if (list) {
+      const auto at = r.output.find(copy + ":");
+      const std::string message = at == std::string::npos ? "" : r.output.substr(at, r.output.find('\n', at) - at);
+      std::cout << "copy " << i << " " << damage_kind_name(kind) << " " << files[f] << " (" << d.what << "): " << outcome_name(o)
+                << (message.empty() ? "" : " -- " + message) << "\n";
+    }
+    if (o == Outcome::Contained) {  // clean, but worth a look: HDF5 crashed on it
+      std::string why = r.output.substr(r.output.find("HDF5 could not read it"));
+      why = why.substr(0, why.find('\n'));
+      contained.push_back("copy " + std::to_string(i) + " (seed=" + std::to_string(copy_seed) + ", " + files[f] + ", " +
+                          d.what + "): " + why + "; kept at " + copy);
+    }
+    if (acceptable(o) && o != Outcome::Contained) {
       fs::remove(copy);
       fs::remove(copy + ".log");
       continue;
@@ -217,6 +231,8 @@ int main(int argc, char** argv) try {
     for (const auto& f : files) md << "- `" << f << "`\n";
     md << "\n" << (offenders.empty() ? "Every copy ended cleanly.\n" : "Copies that did not end cleanly:\n\n");
     for (const auto& o : offenders) md << "- " << o << "\n";
+    if (!contained.empty()) md << "\nCopies on which HDF5 crashed or hung in the isolated reader (contained):\n\n";
+    for (const auto& c : contained) md << "- " << c << "\n";
   }
   return offenders.empty() ? 0 : 1;
 } catch (const std::exception& e) {
