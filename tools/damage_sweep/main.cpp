@@ -178,7 +178,8 @@ int main(int argc, char** argv) try {
     ++counts[o][kind];
     ++totals[o];
     if (list) {
-      const auto at = r.output.find(copy + ":");
+      auto at = r.output.find(" is damaged (");  // the line that says why, else the first naming the copy
+      at = at == std::string::npos ? r.output.find(copy + ":") : r.output.rfind('\n', at) + 1;
       const std::string message = at == std::string::npos ? "" : r.output.substr(at, r.output.find('\n', at) - at);
       std::cout << "copy " << i << " " << damage_kind_name(kind) << " " << files[f] << " (" << d.what << "): " << outcome_name(o)
                 << (message.empty() ? "" : " -- " + message) << "\n";
