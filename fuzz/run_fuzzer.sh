@@ -10,6 +10,6 @@ here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$work/corpus" "$work/artifacts"
 # -timeout: one input may take 30 s (a few cases through the reference under ASan take well under 1 s);
 # -rss_limit_mb: an allocation a damaged size asks for beyond 2 GB is a finding.
-export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export LSAN_OPTIONS="suppressions=$here/../fixtures/format/libhdf5.lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 exec "$binary" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
   -artifact_prefix="$work/artifacts/" "$@" "$work/corpus" "$here/corpus" "$here/regressions"
