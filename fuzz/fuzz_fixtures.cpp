@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -33,8 +34,12 @@ using namespace qoracle;
 
 namespace {
 
+// The input as a file (HDF5 reads files), one per process; removed when the process exits.
 const std::string& scratch() {
-  static const std::string path = "/tmp/qoracle-fuzz-" + std::to_string(getpid()) + ".h5";
+  static const std::string path = [] {
+    std::atexit([] { std::remove(("/tmp/qoracle-fuzz-" + std::to_string(getpid()) + ".h5").c_str()); });
+    return "/tmp/qoracle-fuzz-" + std::to_string(getpid()) + ".h5";
+  }();
   return path;
 }
 
