@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "fixtures/format/case_serialization.hpp"
+#include "fixtures/format/file_bytes.hpp"
 #include "fixtures/format/fixture_file.hpp"
 #include "fixtures/format/seal.hpp"
 
@@ -24,13 +25,6 @@ std::int64_t values_in(const FixtureCase& c) {
     for (const auto& [name, t] : a.tensors) n += static_cast<std::int64_t>(t.values.size());
   for (const auto& e : c.expected) n += static_cast<std::int64_t>(e.value.values.size());
   return n;
-}
-
-std::string bytes_of(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 }  // namespace
@@ -64,16 +58,16 @@ int write_seed_corpus(const std::string& dir) {
     const std::string serialized = serialize_case(c);
     if (serialized.size() > 200000) continue;
     write_fixture_file(sealed.string(), {c});
-    write("fixture-" + name + "-sealed", Mode::FixtureFile, bytes_of(sealed));
+    write("fixture-" + name + "-sealed", Mode::FixtureFile, file_bytes(sealed.string()));
     if (serialized.size() > 65536) continue;
     write_unsealed_copy(sealed.string(), unsealed.string());
-    write("fixture-" + name + "-unsealed", Mode::FixtureFile, bytes_of(unsealed));
+    write("fixture-" + name + "-unsealed", Mode::FixtureFile, file_bytes(unsealed.string()));
     write("case-" + name, Mode::SerializedCase, serialized);
   }
   const fs::path checkpoint = source / "fixtures/eetq/eetq-465e972/checkpoint_layer_sm80.hdf5";
   write_unsealed_copy(checkpoint.string(), unsealed.string());
-  write("checkpoint-sealed", Mode::Checkpoint, bytes_of(checkpoint));
-  write("checkpoint-unsealed", Mode::Checkpoint, bytes_of(unsealed));
+  write("checkpoint-sealed", Mode::Checkpoint, file_bytes(checkpoint.string()));
+  write("checkpoint-unsealed", Mode::Checkpoint, file_bytes(unsealed.string()));
   fs::remove(sealed);
   fs::remove(unsealed);
   std::cout << "wrote " << written << " seeds to " << dir << "\n";

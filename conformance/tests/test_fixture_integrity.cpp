@@ -9,6 +9,7 @@
 
 #include "conformance/case_runner.hpp"
 #include "fixture_edit.hpp"
+#include "fixtures/format/file_bytes.hpp"
 #include "fixtures/format/fixture_file.hpp"
 #include "fixtures/format/hdf5_file.hpp"
 #include "fixtures/format/seal.hpp"
@@ -21,15 +22,8 @@ using namespace qoracle::testing;
 
 namespace {
 
-std::string bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void flip_bit(const std::string& path, std::uint64_t offset, int bit) {
-  std::string b = bytes_of(path);
+  std::string b = file_bytes(path);
   ASSERT_LT(offset, b.size());
   b[offset] = static_cast<char>(static_cast<unsigned char>(b[offset]) ^ (1u << bit));
   std::ofstream(path, std::ios::binary | std::ios::trunc) << b;
@@ -164,16 +158,16 @@ TEST(FixtureIntegrity, OldFileReadsWithANoteAndSealsExactly) {
     EXPECT_EQ(a.base.config.values, b.base.config.values);
     EXPECT_EQ(a.producer_versions, b.producer_versions);
   }
-  const std::string once = bytes_of(copy);
+  const std::string once = file_bytes(copy);
   EXPECT_FALSE(seal_file(copy).changed);  // idempotent, to the byte
-  EXPECT_EQ(bytes_of(copy), once);
+  EXPECT_EQ(file_bytes(copy), once);
 }
 
 TEST(FixtureIntegrity, SealRefusesDamagedData) {
   const std::string name = small_oft_spec().name();
   const std::string path = write_small_fixture("damaged_then_sealed.h5");
   flip_bit(path, chunk_address(path, "cases/" + name + "/expected/forward") + 3, 1);
-  const std::string before = bytes_of(path);
+  const std::string before = file_bytes(path);
   EXPECT_THROW(seal_file(path), Error);
-  EXPECT_EQ(bytes_of(path), before);  // left as it was
+  EXPECT_EQ(file_bytes(path), before);  // left as it was
 }

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "fixtures/format/file_bytes.hpp"
 #include "reference/error.hpp"
 #include "tools/damage_sweep/damage.hpp"
 
@@ -98,10 +99,7 @@ Run run_check(const std::string& qoracle, const std::string& file, const std::st
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  std::ifstream in(log);
-  std::stringstream s;
-  s << in.rdbuf();
-  r.output = s.str();
+  r.output = file_bytes(log);
   return r;
 }
 
@@ -120,14 +118,6 @@ Outcome classify(const Run& r, const std::string& file) {
   if (r.output.find(" is damaged (") != std::string::npos) return Outcome::Damaged;
   if (r.output.find("HDF5 could not read it") != std::string::npos) return Outcome::Contained;
   return Outcome::Error;
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("damage_sweep: cannot read '" + path + "'");
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 }  // namespace
@@ -157,7 +147,7 @@ int main(int argc, char** argv) try {
   if (workdir.empty()) workdir = (fs::temp_directory_path() / ("qoracle-damage-" + std::to_string(getpid()))).string();
   fs::create_directories(workdir);
   std::vector<std::string> originals;
-  for (const auto& f : files) originals.push_back(read_bytes(f));
+  for (const auto& f : files) originals.push_back(file_bytes(f));
 
   std::cout << "damage_sweep: " << copies << " damaged copies of " << files.size() << " file(s), seed=" << seed
             << ", timeout " << timeout_s << " s, copies in " << workdir << "\n";
