@@ -1,5 +1,7 @@
 #include "conformance/case_runner.hpp"
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <regex>
@@ -13,6 +15,21 @@
 namespace qoracle {
 
 namespace {
+
+// Integer data (codes, packed words, checkpoint bytes) as the reader hands it: exact doubles. A
+// value that is not an integer in [lo, hi] cannot come from an integer dataset of that type, and
+// converting it would be undefined behaviour, so it is refused by name.
+std::vector<std::int64_t> integer_values(const Tensor& t, std::int64_t lo, std::int64_t hi, const std::string& field) {
+  std::vector<std::int64_t> out;
+  out.reserve(t.values.size());
+  for (double v : t.values) {
+    if (!(v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) || v != std::trunc(v))
+      throw Error(field + ": value " + std::to_string(v) + " is not an integer in [" + std::to_string(lo) + ", " +
+                  std::to_string(hi) + "]");
+    out.push_back(static_cast<std::int64_t>(v));
+  }
+  return out;
+}
 
 OftConfig oft_config_from(const Attributes& a) {
   OftConfig c;
@@ -88,7 +105,9 @@ HqqLinear hqq_base_from(const FixtureCase& c) {
   packed.rows = static_cast<int>(wq.shape[0]);
   packed.cols = static_cast<int>(wq.shape[1]);
   packed.word_bits = cfg.nbits == 3 ? 32 : 8;
-  for (double v : wq.values) packed.words.push_back(static_cast<std::uint32_t>(v));
+  const bool int32_words = cfg.nbits == 3;
+  for (std::int64_t v : integer_values(wq, int32_words ? INT32_MIN : 0, int32_words ? INT32_MAX : UINT8_MAX, "base/W_q"))
+    packed.words.push_back(static_cast<std::uint32_t>(v));  // int32 words keep their bits
   auto per_group = [&](const char* name) {
     const Tensor& t = c.base.tensor(name);
     if (t.element_count() != g.groups)
@@ -110,10 +129,10 @@ AqlmLinear aqlm_base_from(const FixtureCase& c, Dtype dtype) {
   const int out = static_cast<int>(a.get_int("out_features")), in = static_cast<int>(a.get_int("in_features"));
   const Tensor& codes = c.base.tensor("codes");
   if (codes.stored_type.empty()) throw Error("base/codes: expected integer codes (int8/int16, signed offset), got floats");
+  aqlm_geometry(cfg, out, in);  // validates nbits_per_codebook before the shifts below use it
   std::vector<int> indices;
   indices.reserve(codes.values.size());
-  for (double v : codes.values) {
-    const auto stored = static_cast<std::int64_t>(v);
+  for (std::int64_t stored : integer_values(codes, INT32_MIN, INT32_MAX, "base/codes")) {
     const std::int64_t half = std::int64_t{1} << (cfg.nbits_per_codebook - 1);
     if (stored < -half || stored >= 2 * half)
       throw Error("base/codes: stored value " + std::to_string(stored) + " cannot be a " +
@@ -367,7 +386,8 @@ EetqLinear eetq_from_checkpoint_tensors(const Tensor& weight, const Tensor& scal
                 weight.shape_string());
   if (scales.logical_dtype != Dtype::Float16)
     throw Error(where + "/weight_scales: expected float16 (EETQ's scale dtype), got " + dtype_name(scales.logical_dtype));
-  const std::vector<std::int8_t> bytes(weight.values.begin(), weight.values.end());
+  std::vector<std::int8_t> bytes;
+  for (std::int64_t v : integer_values(weight, INT8_MIN, INT8_MAX, where + "/weight")) bytes.push_back(static_cast<std::int8_t>(v));
   try {
     return EetqLinear::from_checkpoint(bytes, static_cast<int>(weight.shape[0]), static_cast<int>(weight.shape[1]), layout,
                                        scales.as_vector(where + "/weight_scales"), std::move(bias), kernel);

@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The build and tests; LibTorch (with OpenBLAS, not the reference BLAS) for the baseline and its
-# conformance test, valgrind for the instruction-count gate.
+# conformance test, valgrind for the instruction-count gate; python3-h5py for the test that the
+# h5py fixture writer's files pass the C++ reader's checksums; clang and its runtimes (libFuzzer,
+# ASan) for the fixture fuzzer.
 packages=(cmake ninja-build g++ pkg-config libeigen3-dev libhdf5-dev hdf5-tools libgtest-dev libgmock-dev libbenchmark-dev
-  libtorch-dev libopenblas0-pthread valgrind
+  libtorch-dev libopenblas0-pthread valgrind python3-h5py clang libclang-rt-dev
   python3-dev python3-venv)  # the Python package (python/): headers for its module, a venv to test it in
 # `bootstrap.sh bench`: also what the benchmark report needs (plots).
 if [[ "${1:-}" == bench ]]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: set up, build, run ctest; then the same suite under AddressSanitizer +
-# UndefinedBehaviorSanitizer (skip that second pass with QORACLE_SKIP_SANITIZERS=1).
+# UndefinedBehaviorSanitizer, and the fixture fuzzer's 60 s smoke run (skip both with
+# QORACLE_SKIP_SANITIZERS=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -14,4 +15,8 @@ if [[ "${QORACLE_SKIP_SANITIZERS:-0}" != 1 ]]; then
   cmake --preset asan >/dev/null
   cmake --build --preset asan
   ctest --preset asan
+  # The fixture fuzzer (clang, libFuzzer, ASan + UBSan): 60 s from the committed seeds (fuzz/).
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz
+  ctest --preset fuzz
 fi

@@ -53,6 +53,18 @@ void check_through_file(const FixtureCase& c, const std::string& file) {
     if (row.status == CheckStatus::Error) throw Error(row.error);
 }
 
+// Checks the case as the parent of the isolated reader gets it (case_serialization.hpp): no file in
+// between, so values an integer dataset could never hold reach the runner (fuzz/ found these).
+void check_decoded(const FixtureCase& c) {
+  for (const auto& row : check_case(c))
+    if (row.status == CheckStatus::Error) throw Error(row.error);
+}
+
+FixtureCase committed_case(const std::string& file) {
+  const std::string path = qoracle::testing::source_path(file);
+  return read_case(path, list_cases(path).front());
+}
+
 std::vector<BadInput> bad_inputs() {
   return {
       {"x_wrong_width", [] { oft_layer().forward(Matrix::Ones(2, 7)); }, {"x", "expected last dimension 8"}},
@@ -121,7 +133,27 @@ std::vector<BadInput> bad_inputs() {
          c.base.config.values["out_features"] = std::int64_t{32};
          check_through_file(c, "hqq_meta.h5");
        }, {"hqq_meta.h5", "base/zero", "expected 128 values (one per group)", "got shape [64]"}},
+      {"hqq_W_q_negative_word", [] {
+         FixtureCase c = committed_case("fixtures/peft/peft-0.21.2/lora_hqq_float32.h5");
+         c.base.tensors["W_q"].values[3] = -1.0;  // a uint8 word cannot be negative
+         check_decoded(c);
+       }, {"base/W_q", "value -1", "not an integer in [0, 255]"}},
       // --- AQLM ---
+      {"aqlm_code_not_representable", [] {
+         FixtureCase c = committed_case("fixtures/peft/peft-0.21.2/lora_aqlm_float32.h5");
+         c.base.tensors["codes"].values[0] = 6.58231e+180;  // what the fuzzer sent: the cast to int64 was UB
+         check_decoded(c);
+       }, {"base/codes", "not an integer in"}},
+      {"aqlm_nbits_zero", [] {
+         FixtureCase c = committed_case("fixtures/peft/peft-0.21.2/lora_aqlm_float32.h5");
+         c.base.config.values["nbits_per_codebook"] = std::int64_t{0};  // shifted by -1 before any check
+         check_decoded(c);
+       }, {"nbits_per_codebook", "expected 1..16", "got 0"}},
+      {"eetq_checkpoint_byte_out_of_int8", [] {
+         FixtureCase c = committed_case("fixtures/peft/peft-0.21.2/lora_eetq_float16.h5");
+         c.base.tensors["weight"].values[7] = 300;
+         check_decoded(c);
+       }, {"weight", "value 300", "not an integer in [-128, 127]"}},
       {"aqlm_code_out_of_range", [] { AqlmLinear(AqlmConfig{2, 1, 1, 2}, 2, 4, {0, 1, 2, 4}, std::vector<double>(8, 0.0), Vector::Ones(2), std::nullopt, Dtype::Float32, AqlmKernel::Exact); },
        {"codes", "index 4", "outside [0, 4)"}},
       {"aqlm_codebook_shape", [] { AqlmLinear(AqlmConfig{2, 1, 1, 2}, 2, 4, {0, 1, 2, 3}, std::vector<double>(6, 0.0), Vector::Ones(2), std::nullopt, Dtype::Float32, AqlmKernel::Exact); },

@@ -3,6 +3,7 @@
 
 #include "conformance/case_runner.hpp"
 #include "conformance/optimized_check.hpp"
+#include "fixtures/format/isolated_read.hpp"
 #include "reference/error.hpp"
 #include "tools/qoracle/commands.hpp"
 #include "tools/qoracle/fixture_paths.hpp"
@@ -41,17 +42,19 @@ int check_command(const std::vector<std::string>& args) {
   std::vector<CheckRow> rows;
   const auto files = fixture_files(paths);
   if (files.empty()) throw Error("no .h5 fixture files found under the given paths");
-  for (const auto& file : files) {
-    std::vector<std::string> names;
-    try {
-      names = list_cases(file);
-    } catch (const Error& e) {
-      rows.push_back(error_row(file, "", e.what()));
-      continue;
-    }
-    for (const auto& name : names) {
+  // Decoded in a child process, while this one checks the file before: a file that crashes
+  // HDF5 becomes an error row, not a crash.
+  read_fixture_files_isolated(files, [&](FileRead&& read) {
+    const std::string& file = read.file;
+    for (const auto& note : read.notes) std::cerr << "note: " << note << "\n";
+    if (!read.error.empty()) rows.push_back(error_row(file, "", read.error));
+    for (const CaseRead& one : read.cases) {
+      if (!one.fixture) {
+        rows.push_back(error_row(file, one.name, one.error));
+        continue;
+      }
       try {
-        const FixtureCase c = read_case(file, name);
+        const FixtureCase& c = *one.fixture;
         const auto case_rows = check_case(c);
         rows.insert(rows.end(), case_rows.begin(), case_rows.end());
         if (optimized) {  // the fused kernels on the same case (host emulation; the GPU where present)
@@ -59,10 +62,10 @@ int check_command(const std::vector<std::string>& args) {
             rows.insert(rows.end(), more.begin(), more.end());
         }
       } catch (const Error& e) {
-        rows.push_back(error_row(file, name, e.what()));
+        rows.push_back(error_row(file, one.name, e.what()));
       }
     }
-  }
+  });
 
   if (json) print_json(std::cout, rows);
   else print_table(std::cout, rows);

@@ -12,5 +12,6 @@ int deviations_command(const std::vector<std::string>& args);
 int merge_quality_command(const std::vector<std::string>& args);
 int aqlm_quantize_command(const std::vector<std::string>& args);
 int eetq_decode_command(const std::vector<std::string>& args);
+int seal_command(const std::vector<std::string>& args);
 
 }  // namespace qoracle::cli

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "conformance/case_runner.hpp"
+#include "fixtures/format/isolated_read.hpp"
 #include "reference/error.hpp"
 #include "tools/qoracle/commands.hpp"
 #include "tools/qoracle/fixture_paths.hpp"
@@ -28,8 +29,11 @@ int deviations_command(const std::vector<std::string>& args) {
   std::vector<CheckRow> deviations;
   int checked = 0;
   for (const auto& file : fixture_files(paths)) {
-    for (const auto& name : list_cases(file)) {
-      FixtureCase c = read_case(file, name);
+    const FileRead read = read_fixture_file_isolated(file);  // a file that crashes HDF5 is an error here
+    if (!read.error.empty()) throw Error(read.error);
+    for (const CaseRead& one : read.cases) {
+      if (!one.fixture) throw Error(one.error);
+      FixtureCase c = *one.fixture;
       if (c.convention != Convention::Peft) continue;
       c.convention = Convention::Math;
       for (auto& row : check_case(c)) {

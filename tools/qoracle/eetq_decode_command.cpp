@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "conformance/case_runner.hpp"
+#include "fixtures/format/checkpoint_layer.hpp"
 #include "fixtures/format/hdf5_file.hpp"
 #include "reference/eetq_linear.hpp"
 #include "reference/error.hpp"
@@ -23,14 +24,12 @@ int eetq_decode_command(const std::vector<std::string>& args) {
     else throw Error("unknown or incomplete option '" + args[i] + "'");
   }
   if (in_path.empty()) throw Error("expected the checkpoint's HDF5 file: eetq-decode FILE [--prefix P] [--layout L] [--out FILE]");
-  h5::silence_errors();
-  const h5::Handle file = h5::open_file(in_path);
-  const Tensor weight = h5::read_tensor(file.get(), prefix + "weight", in_path);
-  const Tensor scales = h5::read_tensor(file.get(), prefix + "weight_scales", in_path);
+  // The checkpoint is untrusted input: read in a child, so a file that crashes HDF5 is an error.
+  const CheckpointLayer read = read_checkpoint_layer_isolated(in_path, prefix);
   std::optional<Vector> bias;
-  if (h5::has_link(file.get(), prefix + "bias")) bias = h5::read_tensor(file.get(), prefix + "bias", in_path).as_vector(prefix + "bias");
+  if (read.bias) bias = read.bias->as_vector(prefix + "bias");
   const EetqLinear layer =
-      eetq_from_checkpoint_tensors(weight, scales, bias, layout, EetqKernel::Exact, in_path + "/" + prefix);
+      eetq_from_checkpoint_tensors(read.weight, read.weight_scales, bias, layout, EetqKernel::Exact, in_path + "/" + prefix);
   const int in = layer.in_features(), out = layer.out_features();
   const EetqQuantized& q = layer.quantized();
   const auto count = [&](int v) { return (q.q.array() == v).count(); };

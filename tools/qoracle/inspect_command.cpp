@@ -2,6 +2,7 @@
 #include <variant>
 
 #include "fixtures/format/fixture_case.hpp"
+#include "fixtures/format/isolated_read.hpp"
 #include "reference/error.hpp"
 #include "tools/qoracle/commands.hpp"
 
@@ -24,10 +25,19 @@ std::string attr_text(const AttrValue& v) {
 int inspect_command(const std::vector<std::string>& args) {
   if (args.size() != 1) throw Error("expected exactly one fixture file");
   const std::string& path = args[0];
-  const auto names = list_cases(path);
-  std::cout << path << ": " << names.size() << " case(s)\n";
-  for (const auto& name : names) {
-    const FixtureCase c = read_case(path, name);
+  const FileRead read = read_fixture_file_isolated(path);  // a file that crashes HDF5 is an error here
+  if (!read.error.empty() && read.cases.empty()) throw Error(read.error);
+  std::cout << path << ": " << read.cases.size() << " case(s)\n";
+  for (const auto& note : read.notes) std::cout << "note: " << note << "\n";
+  int errors = read.error.empty() ? 0 : 1;
+  if (errors) std::cout << "ERROR " << read.error << "\n";
+  for (const CaseRead& one : read.cases) {
+    if (!one.fixture) {
+      std::cout << "\n" << one.name << "\n  ERROR " << one.error << "\n";
+      ++errors;
+      continue;
+    }
+    const FixtureCase& c = *one.fixture;
     std::cout << "\n" << c.name << "\n"
               << "  layer_kind " << c.layer_kind << ", dtype " << dtype_name(c.dtype) << ", convention "
               << convention_name(c.convention) << ", seed " << c.seed << ", schema v" << c.schema_version << "\n"
@@ -47,7 +57,7 @@ int inspect_command(const std::vector<std::string>& args) {
       std::cout << "  expected " << e.name << " " << e.value.shape_string() << " " << dtype_name(e.value.logical_dtype)
                 << " atol=" << e.tolerance.atol << " rtol=" << e.tolerance.rtol << "\n";
   }
-  return 0;
+  return errors == 0 ? 0 : 1;
 }
 
 }  // namespace qoracle::cli

@@ -35,6 +35,10 @@ commands:
       fp16, optional P+bias) from their GPU byte layout into codes [out, in] and scales.
   generate --out DIR [--seed-offset N]
       Write the reference-produced fixtures of the case table (one file per layer kind).
+  seal PATH... [--check]
+      Rewrite .h5 files (folders searched recursively) into the checksummed form of
+      fixtures/SCHEMA.md (Integrity), keeping every value bit for bit; idempotent. With
+      --check, write nothing and list the files that are not sealed (exit 1 if any).
 )";
 
 }  // namespace
@@ -55,6 +59,7 @@ int main(int argc, char** argv) {
     if (command == "merge-quality") return qoracle::cli::merge_quality_command(args);
     if (command == "aqlm-quantize") return qoracle::cli::aqlm_quantize_command(args);
     if (command == "eetq-decode") return qoracle::cli::eetq_decode_command(args);
+    if (command == "seal") return qoracle::cli::seal_command(args);
   } catch (const std::exception& e) {
     std::cerr << "qoracle " << command << ": " << e.what() << "\n";
     return 2;
