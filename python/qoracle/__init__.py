@@ -12,10 +12,10 @@ Backed by qoracle's C++ double-precision reference (the same code as the `qoracl
 from ._check import Table, check
 from ._core import Case, Error, Judgement
 from ._judge import judge
-from ._load import fixture_files, load
+from ._load import fixture_files, load, read_file
 from ._reference import reference
 
-__all__ = ["Case", "Error", "Judgement", "Table", "load", "fixture_files", "reference", "judge", "check", "check_layer",
+__all__ = ["Case", "Error", "Judgement", "Table", "load", "read_file", "fixture_files", "reference", "judge", "check", "check_layer",
            "export_case", "layer_case"]
 __version__ = "0.1.0"
 

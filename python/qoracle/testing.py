@@ -11,7 +11,7 @@ import os
 import pytest
 
 from . import _core
-from ._load import fixture_files
+from ._load import fixture_files, read_file
 
 
 class UnreadableCase:
@@ -46,17 +46,13 @@ def cases(paths, select=None):
     params = []
     for file in fixture_files(roots):
         label = _label(file, roots)
-        try:
-            names = _core.list_cases(file)
-        except _core.Error as e:
-            params.append(pytest.param(UnreadableCase(str(e)), id=label))
+        read = read_file(file)
+        if read.error:
+            params.append(pytest.param(UnreadableCase(read.error), id=label))
             continue
-        for name in names:
-            try:
-                case = _core.read_case(file, name)
-            except _core.Error as e:
-                params.append(pytest.param(UnreadableCase(str(e)), id=f"{label}::{name}"))
-                continue
-            if select is None or select(case):
-                params.append(pytest.param(case, id=f"{label}::{name}"))
+        for c in read.cases:
+            if c.case is None:
+                params.append(pytest.param(UnreadableCase(c.error), id=f"{label}::{c.name}"))
+            elif select is None or select(c.case):
+                params.append(pytest.param(c.case, id=f"{label}::{c.name}"))
     return params
