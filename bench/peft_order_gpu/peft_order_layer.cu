@@ -198,8 +198,7 @@ struct PeftOrderGpuLayer::Impl {
 
 PeftOrderGpuLayer::PeftOrderGpuLayer(const HostLayer& l) {
   check_fused_layer(l, static_cast<size_t>(l.in_features), 1);
-  const DeviceStatus device = probe_device();
-  if (!device.available) throw Error("no GPU: " + device.reason);
+  require_device();
   auto impl = std::make_unique<Impl>();
   Impl& m = *impl;
   m.in = l.in_features;

@@ -7,8 +7,7 @@
 namespace qoracle::optimized {
 
 double device_copy_bandwidth(int megabytes, int repeats) {
-  const DeviceStatus device = probe_device();
-  if (!device.available) throw Error("no GPU: " + device.reason);
+  require_device();
   const size_t bytes = static_cast<size_t>(megabytes) << 20;
   DeviceBuffer<char> from(bytes), to(bytes);
   check_cuda(cudaMemset(from.get(), 1, bytes), "cudaMemset");

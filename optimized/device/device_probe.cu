@@ -1,6 +1,7 @@
 #include <cuda_runtime.h>
 
 #include "optimized/device/device_probe.hpp"
+#include "reference/error.hpp"
 
 namespace qoracle::optimized {
 
@@ -15,6 +16,11 @@ DeviceStatus probe_device() {
   cudaDeviceProp prop{};
   if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return {false, "cannot query CUDA device 0"};
   return {true, prop.name};
+}
+
+void require_device() {
+  const DeviceStatus device = probe_device();
+  if (!device.available) throw Error("no GPU: " + device.reason);
 }
 
 }  // namespace qoracle::optimized

@@ -11,5 +11,8 @@ struct DeviceStatus {
 };
 
 DeviceStatus probe_device();
+// Throws qoracle::Error("no GPU: <reason>") unless a device is usable: what GPU-only entry points
+// call first.
+void require_device();
 
 }  // namespace qoracle::optimized

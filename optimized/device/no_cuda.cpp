@@ -22,6 +22,7 @@ namespace {
 }  // namespace
 
 DeviceStatus probe_device() { return {false, "qoracle was built without CUDA (nvcc not found or disabled)"}; }
+void require_device() { refuse(); }
 
 double device_copy_bandwidth(int, int) { refuse(); }
 

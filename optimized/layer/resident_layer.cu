@@ -259,8 +259,7 @@ struct ResidentFusedLayer::Impl {
 
 ResidentFusedLayer::ResidentFusedLayer(const HostLayer& l) {
   check_fused_layer(l, static_cast<std::size_t>(l.in_features), 1);
-  const DeviceStatus device = probe_device();
-  if (!device.available) throw Error("no GPU: " + device.reason);
+  require_device();
   auto impl = std::make_unique<Impl>();
   Impl& m = *impl;
   m.in = l.in_features;

@@ -30,11 +30,6 @@ struct DeviceMerge::Impl {
 
 namespace {
 
-void ensure_device() {
-  const DeviceStatus device = probe_device();
-  if (!device.available) throw Error("no GPU: " + device.reason);
-}
-
 // The merged weight in a stream-ordered buffer (and a second one while several OFT adapters ping-pong).
 StreamBuffer<float> merged_weight(const ResidentTensors& t) {
   const std::size_t n = static_cast<std::size_t>(t.meta.out_features) * t.meta.in_features;
@@ -114,14 +109,14 @@ DeviceMerge merge_on_device(const ResidentFusedLayer& layer) {
 
 HostLayer dense_merge(const HostLayer& l) {
   check_dense_merge(l);
-  ensure_device();
+  require_device();
   const ResidentFusedLayer resident(l);
   return merge_on_device(resident).layer();
 }
 
 HqqMergeResult hqq_merge(const HostLayer& l) {
   check_hqq_merge(l);
-  ensure_device();
+  require_device();
   const ResidentFusedLayer resident(l);
   const DeviceMerge merged = merge_on_device(resident);
   return {std::get<HqqWeights>(merged.layer().weights), merged.steps()};
@@ -129,7 +124,7 @@ HqqMergeResult hqq_merge(const HostLayer& l) {
 
 HostLayer eetq_merge(const HostLayer& l) {
   check_eetq_merge(l);
-  ensure_device();
+  require_device();
   const ResidentFusedLayer resident(l);
   return merge_on_device(resident).layer();
 }

@@ -69,8 +69,7 @@ const float* rotation_blocks_on_device(const HostRotation& rotation, Uploads& ke
 std::vector<float> batched_cayley(const CayleyBatch& batch, const std::vector<float>& params) {
   check_cayley_batch(batch, params);
   const int b = batch.block_size;
-  const DeviceStatus device = probe_device();
-  if (!device.available) throw Error("no GPU: " + device.reason);
+  require_device();
 
   DeviceBuffer<float> d_params(params.size()), d_out(static_cast<size_t>(batch.rows) * b * b);
   DeviceBuffer<float> d_scratch(cayley_global_scratch_floats(batch));
