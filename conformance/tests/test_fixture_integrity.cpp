@@ -3,6 +3,7 @@
 // damaged byte is reported as damage, never as a FAIL of the layer.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -130,6 +131,20 @@ TEST(FixtureIntegrity, DatasetWithoutChecksumInASealedFileIsRefused) {
   H5Fclose(f);
   const std::string error = read_error(path, name);
   EXPECT_NE(error.find("dataset base/weight has no checksum although the file records one"), std::string::npos) << error;
+}
+
+// h5repack (hdf5-tools) writes the oldest format by default: the `checksums` attribute survives,
+// the checksummed headers that protect every attribute do not, so the file is refused.
+TEST(FixtureIntegrity, SealedFileRewrittenInTheOldFormatIsRefused) {
+  const std::string name = small_oft_spec().name();
+  const std::string path = write_small_fixture("before_repack.h5");
+  const std::string repacked = (std::filesystem::path(path).parent_path() / "repacked.h5").string();
+  std::filesystem::remove(repacked);
+  ASSERT_EQ(std::system(("h5repack '" + path + "' '" + repacked + "'").c_str()), 0) << "h5repack (hdf5-tools) missing?";
+  const std::string error = read_error(repacked, name);
+  EXPECT_NE(error.find("repacked.h5: root attribute 'checksums' says the file is sealed, but its superblock is version 0"),
+            std::string::npos) << error;
+  EXPECT_EQ(read_error(path, name), "");
 }
 
 // A fixture as committed before checksums (old HDF5 format, variable-length strings).

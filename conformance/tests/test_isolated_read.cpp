@@ -55,6 +55,66 @@ TEST(IsolatedRead, ExceptionEscapingTheChildIsReported) {
   EXPECT_NE(out.failure.find("boom in the child"), std::string::npos) << out.failure;
 }
 
+// A grandchild (another thread's reader, a subprocess) can hold the pipe's write end long after
+// the child is done: the parent watches the child itself, not only the pipe's end of file.
+TEST(IsolatedRead, ChildThatIsDoneIsSeenWhileAnotherProcessHoldsThePipe) {
+  const auto start = std::chrono::steady_clock::now();
+  const ChildOutcome out = run_isolated([](const SendFn& send) {
+    send('a', "done");
+    if (fork() == 0) {  // inherits the write end
+      std::this_thread::sleep_for(std::chrono::seconds(4));
+      _exit(0);
+    }
+  });
+  EXPECT_TRUE(out.finished) << out.failure;
+  ASSERT_EQ(out.frames.size(), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+// With SIGCHLD ignored (Python programs do it) the kernel reaps the child and its exit status is
+// lost: the end is read from the frames instead, never taken for a clean exit.
+TEST(IsolatedRead, IgnoredSigchldStillTellsFinishedFromCrashed) {
+  struct sigaction ignore {}, previous {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGCHLD, &ignore, &previous);
+  const ChildOutcome done = run_isolated([](const SendFn& send) { send('a', "x"); });
+  const ChildOutcome crashed = run_isolated([](const SendFn& send) {
+    send('S', "before");
+    raise(SIGSEGV);
+  });
+  const ChildOutcome threw = run_isolated([](const SendFn&) { throw Error("boom"); });
+  sigaction(SIGCHLD, &previous, nullptr);
+  EXPECT_TRUE(done.finished) << done.failure;
+  EXPECT_FALSE(crashed.finished);
+  EXPECT_NE(crashed.failure.find("crashed"), std::string::npos) << crashed.failure;
+  EXPECT_FALSE(threw.finished);
+  EXPECT_NE(threw.failure.find("boom"), std::string::npos) << threw.failure;
+}
+
+// The child does not run the parent's handlers (Python's SIGINT): Ctrl-C ends it.
+TEST(IsolatedRead, ChildGetsDefaultSignalActions) {
+  struct sigaction swallow {}, previous {};
+  swallow.sa_handler = [](int) {};
+  sigaction(SIGINT, &swallow, &previous);
+  const ChildOutcome out = run_isolated([](const SendFn& send) {
+    raise(SIGINT);
+    send('a', "survived");
+  });
+  sigaction(SIGINT, &previous, nullptr);
+  EXPECT_FALSE(out.finished);
+  EXPECT_TRUE(out.frames.empty());
+  EXPECT_NE(out.failure.find("signal 2"), std::string::npos) << out.failure;
+}
+
+TEST(IsolatedRead, OnlyHdf5sFailuresAreCalledDamagedMetadata) {
+  ChildOutcome out;
+  out.failure = "the reader exited with status 3: out of memory";
+  EXPECT_EQ(why_unread(out), "it could not be read (the reader exited with status 3: out of memory)");
+  out.died_in_hdf5 = true;
+  out.failure = "the library crashed in H5HG_read, SIGSEGV";
+  EXPECT_EQ(why_unread(out), "HDF5 could not read it (damaged metadata; the library crashed in H5HG_read, SIGSEGV)");
+}
+
 // Damaged copies of old (unsealed) fixtures that crash Debian's libhdf5 1.10.8 when read in
 // process (found by tools/damage_sweep; the file names say where it crashed). Isolated, each is
 // an error naming the file and the case, and the cases after the crash are still read.

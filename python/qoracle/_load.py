@@ -7,13 +7,19 @@ from . import _core
 
 def fixture_files(paths):
     """The .h5 files named by `paths` (a path or a list): files as given, folders searched
-    recursively, sorted -- what `qoracle check` reads."""
+    recursively but for hidden folders (a venv's test files), sorted -- what `qoracle check`
+    reads. A folder without any .h5 file is a qoracle.Error, as in `qoracle check`."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     files = []
     for p in map(os.fspath, paths):
         if os.path.isdir(p):
-            found = [os.path.join(d, f) for d, _, names in os.walk(p) for f in names if f.endswith(".h5")]
+            found = []
+            for d, subdirs, names in os.walk(p):
+                subdirs[:] = [s for s in subdirs if not s.startswith(".")]
+                found += [os.path.join(d, f) for f in names if f.endswith(".h5")]
+            if not found:
+                raise _core.Error(f"{p}: no .h5 fixture files under it")
             files += sorted(found)
         else:
             files.append(p)  # a missing file is the reader's error to report, with its name

@@ -7,6 +7,7 @@
         assert qoracle.judge(case, my_kernel(case))
 """
 import os
+import warnings
 
 import pytest
 
@@ -22,6 +23,8 @@ class UnreadableCase:
         self._message = message
 
     def __getattr__(self, name):
+        if name.startswith("_"):  # copy, pickle, hasattr(x, "__x__"): no such attribute, not the error
+            raise AttributeError(name)
         raise _core.Error(self._message)
 
     def __repr__(self):
@@ -40,16 +43,23 @@ def cases(paths, select=None):
     (a path or a list; folders searched recursively), for @pytest.mark.parametrize.
 
     select: an optional predicate on qoracle.Case (e.g. lambda c: c.layer_kind == "lora/linear").
-    A file or case that cannot be read becomes one parameter whose use raises its error.
+    A file or case that cannot be read, or a folder without fixtures, becomes one parameter whose
+    use raises its error; a file's notes are warnings.
     """
     roots = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
     params = []
-    for file in fixture_files(roots):
+    try:
+        files = fixture_files(roots)
+    except _core.Error as e:  # a folder without fixtures: one failing test, not a silent skip
+        return [pytest.param(UnreadableCase(str(e)), id=",".join(roots))]
+    for file in files:
         label = _label(file, roots)
         read = read_file(file)
         if read.error:
             params.append(pytest.param(UnreadableCase(read.error), id=label))
             continue
+        for note in read.notes:  # e.g. written without checksums
+            warnings.warn(note, stacklevel=2)
         for c in read.cases:
             if c.case is None:
                 params.append(pytest.param(UnreadableCase(c.error), id=f"{label}::{c.name}"))

@@ -42,6 +42,7 @@ def test_read_file_names_the_file_and_case_of_each_error():
             assert path.name in c.error and c.name in c.error, c.error
 
 
+@pytest.mark.filterwarnings("ignore:.*without checksums")
 def test_testing_cases_reads_the_other_files_beside_a_crashing_one(tmp_path):
     shutil.copy(CRASHES_HDF5[0], tmp_path / "crashes.h5")
     shutil.copy(FIXTURES / "reference" / "lora_linear.h5", tmp_path / "good.h5")
@@ -72,3 +73,27 @@ def test_a_file_without_checksums_loads_with_a_warning():
     with pytest.warns(UserWarning, match="without checksums"):
         cases = qoracle.load(UNSEALED)
     assert cases and all(c.layer_kind == "lora/linear" for c in cases)
+
+
+def test_an_unreadable_case_raises_its_error_but_copies_and_answers_hasattr():
+    import copy
+    u = qoracle.testing.UnreadableCase("f.h5: damaged")
+    assert not hasattr(u, "__array__") and copy.copy(u) is not None
+    with pytest.raises(qoracle.Error, match="f.h5: damaged"):
+        u.x
+
+
+def test_a_folder_without_fixtures_is_an_error_not_an_empty_test_list(tmp_path):
+    (tmp_path / ".venv").mkdir()
+    shutil.copy(FIXTURES / "reference" / "lora_linear.h5", tmp_path / ".venv" / "hidden.h5")  # skipped, as by the CLI
+    with pytest.raises(qoracle.Error, match="no .h5 fixture files"):
+        qoracle.load(tmp_path)
+    params = qoracle.testing.cases(tmp_path)
+    assert len(params) == 1 and isinstance(params[0].values[0], qoracle.testing.UnreadableCase)
+
+
+def test_testing_cases_warns_of_a_file_without_checksums(tmp_path):
+    shutil.copy(UNSEALED, tmp_path / "old.h5")
+    with pytest.warns(UserWarning, match="without checksums"):
+        params = qoracle.testing.cases(tmp_path)
+    assert params

@@ -43,7 +43,7 @@ int seal_command(const std::vector<std::string>& args) {
           else if (f.tag == 'u') ++unchanged, lines.push_back("already sealed " + file + ": " + f.payload);
           else ok = false, lines.push_back((f.tag == 'x' ? "not sealed " + file + ": " : "ERROR ") + f.payload);
         });
-    if (!out.finished) ok = false, lines.push_back("ERROR " + file + ": HDF5 could not read it (" + out.failure + ")");
+    if (!out.finished) ok = false, lines.push_back("ERROR " + file + ": " + why_unread(out));
     if (!ok) ++failed;
     if (check && ok) lines.push_back("sealed " + file);
     for (const auto& l : lines) std::cout << l << "\n";
