@@ -1,6 +1,7 @@
 // qoracle seal: rewrite fixture files into the checksummed form (fixtures/format/seal.hpp), or
 // with --check only say which are not. Each file is handled in a child process, so a damaged
 // file that crashes HDF5 is an error naming it.
+#include <filesystem>
 #include <iostream>
 
 #include "fixtures/format/isolated_read.hpp"
@@ -43,7 +44,11 @@ int seal_command(const std::vector<std::string>& args) {
           else if (f.tag == 'u') ++unchanged, lines.push_back("already sealed " + file + ": " + f.payload);
           else ok = false, lines.push_back((f.tag == 'x' ? "not sealed " + file + ": " : "ERROR ") + f.payload);
         });
-    if (!out.finished) ok = false, lines.push_back("ERROR " + file + ": " + why_unread(out));
+    if (!out.finished) {
+      ok = false, lines.push_back("ERROR " + file + ": " + why_unread(out));
+      std::error_code ignored;  // a child killed mid-way leaves its scratch copy (seal.cpp); the file is untouched
+      std::filesystem::remove(file + ".sealing", ignored);
+    }
     if (!ok) ++failed;
     if (check && ok) lines.push_back("sealed " + file);
     for (const auto& l : lines) std::cout << l << "\n";
