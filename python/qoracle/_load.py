@@ -31,7 +31,7 @@ def read_file(path):
     damaged file that crashes or hangs libhdf5 becomes an error here, never a crash of Python.
     Returns a FileRead: .error (the file could not be listed), .notes, and .cases, each with .name
     and either .case or .error (naming the file, the case and the field)."""
-    return _core.read_file(os.fspath(path))
+    return _core.read_files([os.fspath(path)])[0]
 
 
 def load(path):
@@ -41,8 +41,7 @@ def load(path):
     not in the schema (qoracle.testing.cases turns such a file into one failing test instead). A
     file's notes (e.g. written without checksums) are issued as warnings."""
     cases = []
-    for f in fixture_files(path):
-        read = read_file(f)
+    for read in _core.read_files(fixture_files(path)):  # one child for all of them
         if read.error:
             raise _core.Error(read.error)
         for note in read.notes:

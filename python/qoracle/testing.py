@@ -12,7 +12,7 @@ import warnings
 import pytest
 
 from . import _core
-from ._load import fixture_files, read_file
+from ._load import fixture_files
 
 
 class UnreadableCase:
@@ -52,9 +52,8 @@ def cases(paths, select=None):
         files = fixture_files(roots)
     except _core.Error as e:  # a folder without fixtures: one failing test, not a silent skip
         return [pytest.param(UnreadableCase(str(e)), id=",".join(roots))]
-    for file in files:
-        label = _label(file, roots)
-        read = read_file(file)
+    for read in _core.read_files(files):  # one child for all of them
+        label = _label(read.file, roots)
         if read.error:
             params.append(pytest.param(UnreadableCase(read.error), id=label))
             continue

@@ -189,7 +189,7 @@ NB_MODULE(_core, m) {
       })
       .def("__repr__", &row_repr);
 
-  nb::class_<CaseRead>(m, "CaseRead", "One case of a file read by read_file: the case, or the error that stopped it.")
+  nb::class_<CaseRead>(m, "CaseRead", "One case of a file read by read_files: the case, or the error that stopped it.")
       .def_ro("name", &CaseRead::name)
       .def_prop_ro("case", [](const CaseRead& r) { return r.fixture; })
       .def_ro("error", &CaseRead::error);
@@ -199,11 +199,14 @@ NB_MODULE(_core, m) {
       .def_ro("notes", &FileRead::notes)
       .def_ro("cases", &FileRead::cases);
   // HDF5 1.10 can crash or hang on a damaged file, so the interpreter never runs it on one: a
-  // forked child reads the file, as `qoracle check` does (fixtures/format/isolated_read.hpp).
-  m.def("read_file", [](const std::string& path) {
+  // forked child reads the files one after the other, as `qoracle check` does
+  // (fixtures/format/isolated_read.hpp); a fresh one only after a crash.
+  m.def("read_files", [](const std::vector<std::string>& paths) {
     nb::gil_scoped_release unlocked;
-    return read_fixture_file_isolated(path);
-  }, "path"_a);
+    std::vector<FileRead> reads;
+    read_fixture_files_isolated(paths, [&](FileRead&& r) { reads.push_back(std::move(r)); });
+    return reads;
+  }, "paths"_a);
   m.def("write_cases", &write_fixture_file, "path"_a, "cases"_a);
   m.def("known_layer_kinds", &known_layer_kinds);
   m.def("evaluate", &evaluate, "case"_a, "outputs"_a, "dtype"_a.none(), "convention"_a.none());
