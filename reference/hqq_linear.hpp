@@ -44,7 +44,8 @@ class HqqLinear {
   // PEFT's HQQ merge builds a new HQQLinear, which has no bias.
   static constexpr const char* no_merge = nullptr;  // merges are supported
   static constexpr const char* no_dora = nullptr;  // DoRA is supported
-  static constexpr PeftQuirks peft_quirks{.merge_drops_bias = true, .lora_unmerge_rounds_delta = false};
+  static constexpr PeftQuirks peft_quirks{
+      .merge_drops_bias = true, .lora_unmerge_rounds_delta = false, .lora_rounds_after_each_adapter = true};
 
  private:
   HqqQuantized quantized_;

@@ -116,6 +116,7 @@ Matrix LoraLayer<Base>::forward(const Matrix& x) const {
     } else {
       y += a.output(x);
     }
+    if (Base::peft_quirks.lora_rounds_after_each_adapter) y = round_to(dtype_, y);
   }
   y = round_to(dtype_, y);
   require_finite_result(y, "forward");
@@ -271,7 +272,9 @@ void LoraLayer<Base>::unmerge() {
   for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
     const Entry& e = adapters_.get(*it);
     Matrix delta = delta_of(e);
-    if (Base::peft_quirks.lora_unmerge_rounds_delta) delta = round_to(dtype_, delta);
+    // Plain LoRA subtracts delta.to(weight dtype); DoRA's unmerge computes W'/g - delta in float32
+    // and rounds once (cast_as_written), in every release.
+    if (Base::peft_quirks.lora_unmerge_rounds_delta && !e.adapter.config().use_dora) delta = round_to(dtype_, delta);
     w = without_adapter(e, w, delta);
     if (const auto db = delta_bias_of(e); db && bias) *bias = round_to(dtype_, Vector(*bias - *db));
     if (each) {

@@ -12,9 +12,25 @@ void OftLayer<Base>::add_adapter(const std::string& name, const OftConfig& confi
 }
 
 template <class Base>
+void OftLayer<Base>::set_adapter_dtype(const std::string& name, Dtype dtype) {
+  const OftAdapter& a = adapters_.get(name);
+  if ((dtype == Dtype::Float16 || dtype == Dtype::BFloat16) && a.config().use_cayley_neumann)
+    throw Error("adapter '" + name + "': a Cayley-Neumann rotation with " + dtype_name(dtype) +
+                " parameters is not emulated (PEFT sums its series in that dtype); expected float32 or float64");
+  adapter_dtypes_[name] = dtype;
+}
+
+template <class Base>
+Dtype OftLayer<Base>::adapter_dtype(const std::string& name) const {
+  if (dtype_ == Dtype::Float64) return Dtype::Float64;  // the exact math rounds nothing
+  const auto it = adapter_dtypes_.find(name);
+  return it == adapter_dtypes_.end() ? Dtype::Float32 : it->second;
+}
+
+template <class Base>
 Matrix OftLayer<Base>::rotation(const std::string& name) const {
-  const Matrix r = adapters_.get(name).rotation_matrix();
-  return dtype_ == Dtype::Float64 ? r : round_to(Dtype::Float32, r);
+  // A 16-bit adapter's exact path solves in float32 and casts R back to the adapter dtype.
+  return round_to(adapter_dtype(name), adapters_.get(name).rotation_matrix());
 }
 
 template <class Base>
@@ -54,6 +70,8 @@ OftLayer<DenseLinear> OftLayer<Base>::dequantized() const {
   OftLayer<DenseLinear> dense(base_.dequantized(), convention_);
   dense.adapters_ = adapters_;
   dense.dtype_ = dtype_;
+  dense.adapter_dtypes_ = adapter_dtypes_;
+  dense.unmerge_multiplies_by_rotation_ = unmerge_multiplies_by_rotation_;
   return dense;
 }
 
@@ -100,10 +118,15 @@ void OftLayer<Base>::unmerge() {
     // PEFT pops the last merged adapter first and casts R to float32 for torch.linalg.inv, even
     // for float64 weights; inverting the float32 R in double and rounding the inverse to float32
     // matches it to a few float32 ulps.
+    // The product runs in the adapter dtype (W cast to it, the inverse cast back to it).
+    // PEFT 0.17 multiplies by R itself.
     for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
-      const Matrix r32 = round_to(Dtype::Float32, rotation(*it));
-      const Matrix inv32 = round_to(Dtype::Float32, Matrix(r32.inverse()));
-      const Matrix w = base_.weight() * inv32.transpose();
+      const Dtype ad = adapter_dtype(*it);
+      const Matrix r = rotation(*it);
+      const Matrix undo = unmerge_multiplies_by_rotation_
+                              ? Matrix(r.transpose())
+                              : round_to(ad, Matrix(round_to(Dtype::Float32, Matrix(round_to(Dtype::Float32, r).inverse()))));
+      const Matrix w = round_to(ad, Matrix(round_to(ad, base_.weight()) * undo.transpose()));
       require_finite_result(w, "unmerge");
       replace_weight(w);
     }

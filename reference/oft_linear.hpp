@@ -1,6 +1,7 @@
 #pragma once
 // OFT on a base linear layer (PEFT's oft.Linear, HqqOFTLinear, ...): forward, adapters disabled,
 // merge, unmerge. Base is DenseLinear or a quantized layer (HqqLinear, ...).
+#include <map>
 #include <string>
 #include <vector>
 
@@ -56,15 +57,23 @@ class OftLayer {
   // adapters float32, as PEFT keeps them; results are rounded where PEFT rounds (the rotated
   // activations before the base matmul, the output, merged weights). Float64 rounds nothing.
   void set_compute_dtype(Dtype dtype) { dtype_ = dtype; }
+  // An adapter's parameter dtype where it is not the default float32 beside a low-precision base:
+  // PEFT 0.18's add_adapter leaves it in a 16-bit model's dtype, and R is then rounded to it.
+  void set_adapter_dtype(const std::string& name, Dtype dtype);
+  // PEFT before 0.18 unmerges by multiplying with R (exact only for an orthogonal R), not R^-1.
+  void set_unmerge_multiplies_by_rotation(bool on) { unmerge_multiplies_by_rotation_ = on; }
 
  private:
-  Matrix rotation(const std::string& name) const;  // R_bd as PEFT holds it (float32 adapters)
+  Dtype adapter_dtype(const std::string& name) const;  // float64 when the layer computes exact math
+  Matrix rotation(const std::string& name) const;  // R_bd as PEFT holds it (in the adapter dtype)
   void replace_weight(const Matrix& w);             // write back a merged weight, with PEFT's quirks
 
   Base base_;
   Convention convention_;
   AdapterRegistry<OftAdapter> adapters_;
   Dtype dtype_ = Dtype::Float64;
+  std::map<std::string, Dtype> adapter_dtypes_;  // only those set; the rest are float32
+  bool unmerge_multiplies_by_rotation_ = false;
 
   template <class> friend class OftLayer;
 };

@@ -11,6 +11,10 @@ struct PeftQuirks {
   // LoRA's forward rounds B(A(x)) to the result dtype, then scales, then adds in place (AQLM,
   // EETQ), instead of adding s * B(A(x)) in float32 and rounding once (nn.Linear, HQQ).
   bool lora_rounds_before_scaling = false;
+  // The result is cast back to the compute dtype after each adapter's contribution, inside the
+  // adapter loop (HqqLoraLinear), instead of once after the loop (nn.Linear): with several adapters
+  // in 16 bits each partial sum is rounded.
+  bool lora_rounds_after_each_adapter = false;
 };
 
 }  // namespace qoracle

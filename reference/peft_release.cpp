@@ -27,10 +27,12 @@ struct Row {
 };
 
 // Oldest first; each row holds from its release until the next row's.
-constexpr std::array<Row, 2> kRows{{
-    {{0, 0, 0}, {.dora_norms_on_merged_weight = true}},
+constexpr std::array<Row, 3> kRows{{
+    {{0, 0, 0}, {.dora_norms_on_merged_weight = true, .oft_unmerge_multiplies_by_rotation = true}},
+    // 0.18.0: OFT's unmerge inverts R (torch.linalg.inv in float32).
+    {{0, 18, 0}, {.dora_norms_on_merged_weight = true, .oft_unmerge_multiplies_by_rotation = false}},
     // 0.21.0: DoRA's merge takes every norm on the unmerged weight (_unmerged_base_weight).
-    {{0, 21, 0}, {.dora_norms_on_merged_weight = false}},
+    {{0, 21, 0}, {.dora_norms_on_merged_weight = false, .oft_unmerge_multiplies_by_rotation = false}},
 }};
 
 }  // namespace

@@ -25,6 +25,9 @@ struct PeftReleaseRules {
   // Several DoRA adapters merged: each takes its weight norm on the weight merged so far (D12),
   // instead of on the unmerged weight as the forward does.
   bool dora_norms_on_merged_weight = false;
+  // OFT unmerge multiplies the merged weight by R itself (W' R, exact only for an orthogonal R)
+  // instead of by R^-1 transposed (PEFT 0.17).
+  bool oft_unmerge_multiplies_by_rotation = false;
 };
 
 // The rules of the newest table row at or before `release`.
