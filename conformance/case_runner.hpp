@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "conformance/compare.hpp"
+#include "conformance/derived_bounds.hpp"
 #include "fixtures/format/fixture_case.hpp"
 #include "reference/eetq_linear.hpp"
 #include "reference/lora_linear.hpp"
@@ -32,6 +33,14 @@ FixtureLayer fixture_layer(const FixtureCase& c, Dtype dtype);
 // The reference's value for each named output of the case (names as in expected/).
 // Throws Error (naming file, case and field) for bad input or an unknown output.
 std::map<std::string, Tensor> evaluate_case(const FixtureCase& c, const std::vector<std::string>& outputs);
+
+// The same, with the derived bound of each output whose producer error grows with the problem
+// (conformance/derived_bounds.hpp): what check_case adds to the stored tolerance.
+struct CaseEvaluation {
+  std::map<std::string, Tensor> outputs;
+  std::map<std::string, DerivedBound> bounds;
+};
+CaseEvaluation evaluate_case_with_bounds(const FixtureCase& c, const std::vector<std::string>& outputs);
 
 enum class CheckStatus { Pass, Fail, Error };
 const char* status_name(CheckStatus s);

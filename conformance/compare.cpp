@@ -30,9 +30,12 @@ double max_abs_finite(const std::vector<double>& v) {
 
 }  // namespace
 
-Comparison compare(const Tensor& expected, const Tensor& actual, const Tolerance& tolerance) {
+Comparison compare(const Tensor& expected, const Tensor& actual, const Tolerance& tolerance, double derived,
+                   std::string derived_why) {
   Comparison c;
   c.tolerance = tolerance;
+  c.derived = derived;
+  c.derived_why = std::move(derived_why);
   c.total = expected.element_count();
   if (expected.shape != actual.shape || expected.values.size() != actual.values.size()) {
     c.shape_ok = false;
@@ -40,7 +43,7 @@ Comparison compare(const Tensor& expected, const Tensor& actual, const Tolerance
     return c;
   }
   c.expected_max_abs = max_abs_finite(expected.values);
-  c.bound = tolerance.atol + tolerance.rtol * c.expected_max_abs;
+  c.bound = tolerance.atol + tolerance.rtol * c.expected_max_abs + c.derived;
   double diff2 = 0.0, e2 = 0.0, a2 = 0.0;
   for (std::size_t i = 0; i < expected.values.size(); ++i) {
     const double e = expected.values[i], a = actual.values[i];
@@ -78,6 +81,7 @@ std::string Comparison::message() const {
     << "; greatest absolute difference " << fmt(max_abs_error) << " at flat index " << max_abs_index
     << " (allowed " << fmt(bound) << " = atol " << fmt(tolerance.atol) << " + rtol " << fmt(tolerance.rtol)
     << " * max|expected| " << fmt(expected_max_abs)
+    << (derived > 0 ? " + derived " + fmt(derived) + " [" + derived_why + "]" : "")
     << (tolerance.max_mismatch_fraction > 0 ? ", " + fmt(tolerance.max_mismatch_fraction) + " of elements may be off" : "")
     << ")"
     << "; greatest relative difference " << fmt(max_rel_error) << "; relative Frobenius " << fmt(rel_frobenius);

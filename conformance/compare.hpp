@@ -21,7 +21,9 @@ struct Comparison {
   double max_rel_error = 0.0;        // max |a - e| / |e| over elements with e != 0
   double rel_frobenius = 0.0;        // ||a - e|| / max(min(||a||, ||e||), tiny)
   double expected_max_abs = 0.0;
-  double bound = 0.0;                // atol + rtol * max|expected|
+  double bound = 0.0;                // atol + rtol * max|expected| + derived
+  double derived = 0.0;              // the producer's own error where it grows with the problem
+  std::string derived_why;           // (derived_bounds.hpp), and what it was derived from
   Tolerance tolerance;
 
   std::string message() const;       // one paragraph for a failure
@@ -31,7 +33,10 @@ struct Comparison {
 // same sign) and max|actual - expected| <= atol + rtol * max|expected| over the rest. The
 // bound is relative to the largest expected magnitude, so cancellation in small entries of a
 // well-computed result does not fail it.
-Comparison compare(const Tensor& expected, const Tensor& actual, const Tolerance& tolerance);
+// `derived`: an allowance for the producer's own arithmetic computed for this case
+// (conformance/derived_bounds.hpp), added to the stored rule and named in the message.
+Comparison compare(const Tensor& expected, const Tensor& actual, const Tolerance& tolerance, double derived = 0.0,
+                   std::string derived_why = {});
 
 // The fp64-referee rule for low-precision results (PyTorch's dynamo `same` with an fp64 ref):
 // `result` passes when its error against the fp64 oracle is at most k times the baseline's own

@@ -60,7 +60,7 @@ Matrix HqqLinear::forward(const Matrix& x, Dtype dtype) const {
 }
 
 void HqqLinear::set_weight(const Matrix& weight, Dtype /*dtype*/) {
-  HqqQuantized q = hqq_quantize(weight, quantized_.config, requantize_with_);
+  HqqQuantized q = hqq_quantize(requantize_hook_ ? requantize_hook_(weight) : weight, quantized_.config, requantize_with_);
   q.scale = round_to(compute_dtype_, q.scale);
   q.zero = round_to(compute_dtype_, q.zero);
   quantized_ = std::move(q);

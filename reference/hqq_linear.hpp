@@ -2,6 +2,7 @@
 // hqq's HQQLinear as a base layer: packed codes, scale and zero per group, optional bias and a
 // compute dtype. forward = x W_dq^T + bias with W_dq dequantized on every call. Setting a new
 // weight requantizes it with the same config, as PEFT's HQQ merge builds a new HQQLinear.
+#include <functional>
 #include <optional>
 
 #include "reference/dense_linear.hpp"
@@ -33,6 +34,11 @@ class HqqLinear {
 
   // Requantize with the same config; hqq quantizes weight.float(), whatever the compute dtype.
   void set_weight(const Matrix& weight, Dtype dtype = Dtype::Float64);
+  // Stage-wise judging (conformance/layers/evaluate_layer.hpp): sees each weight handed to the
+  // quantizer and returns the one to quantize, so that hqq's chaotic optimizer can be judged on
+  // the producer's own input (a one-ulp difference there can move a whole group's zero).
+  using RequantizeHook = std::function<Matrix(const Matrix&)>;
+  void set_requantize_hook(RequantizeHook hook) { requantize_hook_ = std::move(hook); }
   void set_bias(std::optional<Vector> bias) { bias_ = std::move(bias); }
   DenseLinear dequantized() const { return DenseLinear(weight(), bias_); }
 
@@ -52,6 +58,7 @@ class HqqLinear {
   std::optional<Vector> bias_;
   Dtype compute_dtype_;
   HqqArithmetic requantize_with_;
+  RequantizeHook requantize_hook_;
 };
 
 }  // namespace qoracle

@@ -56,6 +56,9 @@ class LoraLayer {
   void unmerge();  // by subtraction, last merged first (DoRA: W = W'/g - s B A with the cached g)
 
   const Base& base() const { return base_; }
+  // For stage-wise judging: the caller may put the producer's own merged state in place before
+  // the unmerge, so that each stage is judged on the previous stage's actual output.
+  Base& mutable_base() { return base_; }
   // Beyond PEFT, for export: the same adapters on the dequantized base, as a dense layer that can
   // be merged (AQLM and EETQ refuse merges; PEFT offers no way out).
   LoraLayer<DenseLinear> dequantized() const;

@@ -48,6 +48,9 @@ class OftLayer {
   void unmerge();
 
   const Base& base() const { return base_; }
+  // For stage-wise judging: the caller may put the producer's own merged state in place before
+  // the unmerge, so that each stage is judged on the previous stage's actual output.
+  Base& mutable_base() { return base_; }
   // Beyond PEFT, for export: the same adapters on the dequantized base, as a dense layer that can
   // be merged (AQLM and EETQ refuse merges; PEFT offers no way out).
   OftLayer<DenseLinear> dequantized() const;
@@ -62,9 +65,11 @@ class OftLayer {
   void set_adapter_dtype(const std::string& name, Dtype dtype);
   // PEFT before 0.18 unmerges by multiplying with R (exact only for an orthogonal R), not R^-1.
   void set_unmerge_multiplies_by_rotation(bool on) { unmerge_multiplies_by_rotation_ = on; }
+  bool unmerges_by_multiplying_with_rotation() const { return unmerge_multiplies_by_rotation_; }
+  // The dtype an adapter's R is held and applied in: float64 when the layer computes exact math.
+  Dtype adapter_dtype(const std::string& name) const;
 
  private:
-  Dtype adapter_dtype(const std::string& name) const;  // float64 when the layer computes exact math
   Matrix rotation(const std::string& name) const;  // R_bd as PEFT holds it (in the adapter dtype)
   void replace_weight(const Matrix& w);             // write back a merged weight, with PEFT's quirks
 

@@ -32,9 +32,14 @@ template <class Base>
 OftLayer<Base> oft_layer_from(Base base, const FixtureCase& c, Dtype dtype) {
   OftLayer<Base> layer(std::move(base), c.convention);
   layer.set_compute_dtype(dtype);
+  if (c.convention == Convention::Peft)
+    layer.set_unmerge_multiplies_by_rotation(release_rules(c).oft_unmerge_multiplies_by_rotation);
   for (const AdapterRecord& a : c.adapters) {
     try {
-      layer.add_adapter(a.name, oft_config_from(a.config), tensor_of(a, "weight").as_matrix("weight"));
+      const Tensor& weight = tensor_of(a, "weight");
+      layer.add_adapter(a.name, oft_config_from(a.config), weight.as_matrix("weight"));
+      // The adapter's recorded dtype (weight's logical_dtype): PEFT rounds R to it.
+      layer.set_adapter_dtype(a.name, weight.logical_dtype);
     } catch (const Error& e) {
       throw e.within("adapters/" + a.name);
     }

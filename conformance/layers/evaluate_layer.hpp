@@ -9,6 +9,7 @@
 #include "conformance/layers/dense_base.hpp"
 #include "conformance/layers/eetq_base.hpp"
 #include "conformance/layers/hqq_base.hpp"
+#include "conformance/layers/stagewise_merge.hpp"
 #include "fixtures/format/fixture_case.hpp"
 #include "reference/error.hpp"
 
@@ -49,8 +50,10 @@ Tensor forward_tensor(const Layer& layer, const Matrix& y, const FixtureCase& c)
 template <class Layer>
 constexpr bool has_parameter_after_forward = requires(const Layer& l) { l.weight_after_forward(std::string()); };
 
+// `bounds`, where given, receives the derived bound (derived_bounds.hpp) of each output that has one.
 template <class Layer>
-std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, const std::vector<std::string>& outputs) {
+std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, const std::vector<std::string>& outputs,
+                                             std::map<std::string, DerivedBound>* bounds = nullptr) {
   if (c.x.shape.empty()) throw Error("inputs/x: expected rank >= 1, got a scalar");
   const Matrix x = c.x.as_matrix("inputs/x");
   std::map<std::string, Tensor> out;
@@ -63,6 +66,9 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
       out[name] = activation_tensor(copy.forward_disabled(x), c);
     } else if (name.rfind("delta_weight/", 0) == 0) {
       out[name] = Tensor::from_matrix(layer.delta_weight(name.substr(13)), Dtype::Float64);
+      if constexpr (requires { layer.adapter(std::string()).scaling(); })
+        if (bounds && c.convention == Convention::Peft)
+          (*bounds)[name] = lora_delta_bound(layer.adapter(name.substr(13)), layer.adapter_dtype(name.substr(13)));
     } else if (name.rfind("weight_after_forward/", 0) == 0 && has_parameter_after_forward<Layer>) {
       if constexpr (has_parameter_after_forward<Layer>)
         out[name] = Tensor::from_matrix(layer.weight_after_forward(name.substr(21)), Dtype::Float64);
@@ -72,25 +78,31 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
       out[name] = decoded_codes(layer.base());
     } else if (name.rfind("quantized_", 0) == 0) {
       quantizer_outputs(layer.base(), c, out);
-    } else if (name.rfind("merged_", 0) == 0 || name.rfind("unmerged_", 0) == 0 || name == "forward_merged") {
+    } else if (name.rfind("merged_", 0) == 0 || name.rfind("unmerged_", 0) == 0 || name == "forward_merged" ||
+               name.rfind("requantize_input/", 0) == 0) {
       wants_merge = true;
     } else {
       throw Error("expected/" + name +
                   ": unknown output; known: forward, forward_disabled, delta_weight/<adapter>, "
                   "weight_after_forward/<adapter> (OFT), dequantized_weight, decoded_codes (EETQ), quantized_{codes,scale,zero}, "
-                  "merged_{weight,bias,codes,scale,zero}, forward_merged, unmerged_{weight,bias,codes,scale,zero}");
+                  "merged_{weight,bias,codes,scale,zero}, forward_merged, unmerged_{weight,bias,codes,scale,zero}, "
+                  "requantize_input/{merge,unmerge}_<k>");
     }
   }
   if (wants_merge) {
-    layer.merge(c.merge_adapters.empty() ? c.active_adapters : c.merge_adapters);
-    base_outputs(layer.base(), "merged", out);
-    out["forward_merged"] = forward_tensor(layer, layer.forward(x), c);
-    layer.unmerge();
-    base_outputs(layer.base(), "unmerged", out);
+    std::map<std::string, DerivedBound> merge_bounds;
+    stagewise_merge_outputs(layer, c, x, out, merge_bounds,
+                            [&c](const Layer& l, const Matrix& y) { return forward_tensor(l, y, c); });
+    constexpr bool requantizes = std::is_same_v<std::decay_t<decltype(layer.base())>, HqqLinear>;
+    if (bounds)
+      for (const auto& name : outputs)
+        if (const DerivedBound* b = merge_output_bound(merge_bounds, name, requantizes)) (*bounds)[name] = *b;
   }
   std::map<std::string, Tensor> requested;
   for (const auto& name : outputs) {
     auto it = out.find(name);
+    if (it == out.end() && name.rfind("requantize_input/", 0) == 0)
+      throw Error("expected/" + name + ": the producer requantized more often than the reference did in that phase");
     if (it == out.end()) throw Error("expected/" + name + ": this layer has no such output (no base bias?)");
     requested[name] = it->second;
   }

@@ -66,3 +66,36 @@ void quantizer_outputs(const HqqLinear& base, const FixtureCase& c, std::map<std
 }
 
 }  // namespace qoracle::fixture_layers
+
+namespace qoracle::fixture_layers {
+
+std::optional<HqqLinear> producer_hqq_state(const HqqLinear& base, const FixtureCase& c, const std::string& prefix) {
+  const ExpectedOutput *codes = nullptr, *scale = nullptr, *zero = nullptr;
+  for (const auto& e : c.expected) {
+    if (e.name == prefix + "_codes") codes = &e;
+    if (e.name == prefix + "_scale") scale = &e;
+    if (e.name == prefix + "_zero") zero = &e;
+  }
+  if (!codes || !scale || !zero) return std::nullopt;
+  const HqqQuantized& now = base.quantized();
+  HqqQuantized q;
+  q.config = now.config;
+  q.out_features = now.out_features;
+  q.in_features = now.in_features;
+  const std::string field = "expected/" + prefix + "_codes";
+  if (codes->value.shape != std::vector<std::int64_t>{now.codes.rows(), now.codes.cols()})
+    throw Error(field + ": expected shape " + shape_string(now.codes.rows(), now.codes.cols()) + " (the grouped codes), got " +
+                codes->value.shape_string());
+  const std::vector<std::int64_t> values = integer_values(codes->value, 0, (1 << now.config.nbits) - 1, field);
+  q.codes = CodeMatrix(now.codes.rows(), now.codes.cols());
+  for (Eigen::Index i = 0; i < q.codes.size(); ++i) q.codes.data()[i] = static_cast<int>(values[static_cast<std::size_t>(i)]);
+  q.scale = scale->value.as_vector("expected/" + prefix + "_scale");
+  q.zero = zero->value.as_vector("expected/" + prefix + "_zero");
+  try {
+    return HqqLinear(std::move(q), base.bias(), base.compute_dtype(), base.requantize_arithmetic());
+  } catch (const Error& e) {
+    throw e.within("expected/" + prefix + "_*");
+  }
+}
+
+}  // namespace qoracle::fixture_layers

@@ -10,6 +10,7 @@ QuantizedLinear (on the CPU) and eetq's EetqLinear.
 The layer's own forward runs on it as given; everything that changes state (disabling adapters,
 merge, unmerge) runs on deep copies, so the layer is left as it was.
 """
+import contextlib
 import copy
 import importlib
 import importlib.metadata
@@ -184,6 +185,29 @@ def _copy(layer):
     return copy.deepcopy(layer, memo)
 
 
+@contextlib.contextmanager
+def recording_requantizations(out, phase):
+    """Each weight PEFT hands hqq's quantizer while the block runs, as requantize_input/<phase>_<k>:
+    the stage-wise judging of a merge into HQQ (conformance/TOLERANCES.md) quantizes PEFT's own input."""
+    try:
+        from hqq.core.quantize import HQQLinear
+    except ImportError:  # no hqq, nothing to requantize
+        yield
+        return
+    original = HQQLinear.quantize
+
+    def quantize(self, W, *args, **kwargs):
+        step = sum(name.startswith(f"requantize_input/{phase}_") for name in out) + 1
+        out[f"requantize_input/{phase}_{step}"] = W.detach().clone()
+        return original(self, W, *args, **kwargs)
+
+    HQQLinear.quantize = quantize
+    try:
+        yield
+    finally:
+        HQQLinear.quantize = original
+
+
 def _outputs(layer, adapter, base_kind, x, active):
     out = {}
     with torch.no_grad():
@@ -205,10 +229,12 @@ def _outputs(layer, adapter, base_kind, x, active):
         out["forward_disabled"] = disabled(x)
         if base_kind in ("linear", "hqq"):  # PEFT refuses to merge into AQLM and EETQ layers
             merged = _copy(layer)
-            merged.merge(adapter_names=active)
+            with recording_requantizations(out, "merge"):
+                merged.merge(adapter_names=active)
             out.update(_base_state(merged.get_base_layer(), "merged"))
             out["forward_merged"] = merged(x)
-            merged.unmerge()
+            with recording_requantizations(out, "unmerge"):
+                merged.unmerge()
             out.update(_base_state(merged.get_base_layer(), "unmerged"))
     return {k: _cpu(v) for k, v in out.items()}
 
