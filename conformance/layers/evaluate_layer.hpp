@@ -1,7 +1,10 @@
 #pragma once
 // The generic evaluation of a fixture layer: each named output of expected/ computed by the
 // reference layer, whatever its base and adapter kind.
+#include <algorithm>
+#include <cmath>
 #include <map>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -98,6 +101,15 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
       for (const auto& name : outputs)
         if (const DerivedBound* b = merge_output_bound(merge_bounds, name, requantizes)) (*bounds)[name] = *b;
   }
+  if constexpr (std::is_same_v<std::decay_t<decltype(layer.base())>, AqlmLinear>)
+    if (bounds)
+      for (const char* name : {"forward", "forward_disabled"})
+        if (const auto it = out.find(name); it != out.end()) {
+          double largest = 0.0;
+          for (double v : it->second.values) largest = std::max(largest, std::abs(v));
+          if (DerivedBound b = blocked_half_gemm_bound(layer.base().in_features(), c.dtype, largest); b.value > 0)
+            (*bounds)[name] = b;
+        }
   std::map<std::string, Tensor> requested;
   for (const auto& name : outputs) {
     auto it = out.find(name);

@@ -1,0 +1,195 @@
+"""The randomized live-layer sweep (issue 29): untouched real PEFT layers through qoracle.check_layer,
+and the same layers with one planted fault each, which check_layer must catch. Outside CI, in the
+exporter's venv with one PEFT release on PYTHONPATH (scripts/peft-live-sweep.sh runs every release).
+
+A case: a seeded random layer kind (OFT exact / Cayley-Neumann / COFT / block_share, LoRA, rsLoRA,
+DoRA, two adapters) on nn.Linear, hqq's HQQLinear or aqlm 1x16, a size up to 4096, a parameter
+magnitude from PEFT's init (0) to rms 1, every dtype the base supports. Faults, each on a fresh
+copy of the layer, x(1 + 1e-4) in float32/float64 and x(1 + 1e-2) in 16 bits:
+  lora_output  lora_B's output (the adapter's contribution to the forward)
+  delta_weight get_delta_weight (what merge, unmerge and delta_weight/<a> use)
+  dequantize   the HQQ base's dequantize() (forward, merges)
+  rotation     OFT's Cayley rotation R (forward and delta weight)
+A fault whose effect on every output PEFT reports is below that output's own rounding resolution
+(u of its dtype times its largest magnitude) cannot be seen by any judge; it is counted apart.
+
+    python peft_live_sweep.py --seed 0 --count 40 --out results.json
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+import traceback
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+import transformers
+
+if not hasattr(transformers, "HybridCache"):  # PEFT 0.17.1 imports it; transformers 5 renamed it
+    transformers.HybridCache = transformers.DynamicCache
+import torch  # noqa: E402
+
+import export_peft as E  # noqa: E402  (fixtures/export on PYTHONPATH: the exporter's layer builder)
+import qoracle  # noqa: E402
+from qoracle import peft as qpeft  # noqa: E402
+
+U = {"float64": 2.0 ** -53, "float32": 2.0 ** -24, "float16": 2.0 ** -11, "bfloat16": 2.0 ** -8}
+SIZES = [(64, 48), (256, 128), (512, 384), (1024, 1024), (4096, 4096)]
+SIZE_WEIGHTS = [4, 4, 2, 1, 0.25]
+MAGNITUDES = [0.0, 0.01, 0.1, 0.3, 1.0]
+
+
+def random_case(rng, index, seed):
+    base = rng.choice(["linear", "linear", "hqq", "hqq", "aqlm"])
+    kind = rng.choice(["oft", "oft_neumann", "coft", "oft_share", "lora", "rslora", "dora", "two"])
+    if base == "aqlm" and kind == "dora":
+        kind = "lora"  # PEFT refuses DoRA on AQLM
+    in_f, out_f = rng.choices(SIZES, weights=SIZE_WEIGHTS)[0]
+    if base == "aqlm":
+        in_f, out_f = min(in_f, 1024), min(out_f, 1024)
+    std = rng.choice(MAGNITUDES)
+    b = rng.choice([8, 16, 32, 64])
+    r = rng.choice([4, 8, 16, 32])
+    ad = {
+        "oft": lambda: [E.oft("default", b=b, std=std)],
+        "oft_neumann": lambda: [E.oft("default", b=b, neumann=True, terms=rng.randint(2, 8), std=std)],
+        "coft": lambda: [E.oft("default", b=b, coft=True, eps=rng.choice([6e-5, 1e-2, 0.1]), std=std)],
+        "oft_share": lambda: [E.oft("default", b=b, share=True, std=std)],
+        "lora": lambda: [E.lora("default", r, 2 * r)],
+        "rslora": lambda: [E.lora("default", r, 16, rslora=True)],
+        "dora": lambda: [E.lora("default", r, 2 * r, dora=True)],
+        "two": lambda: ([E.oft("first", b=b, std=std), E.oft("second", b=b, neumann=True, std=std)]
+                        if rng.random() < 0.5 else [E.lora("first", r, 2 * r), E.lora("second", 8, 8)]),
+    }[kind]()
+    for a in ad:
+        a.std = std
+    lead = rng.choice([(3,), (2, 5), (1, 4, 3)])
+    dtypes = {"linear": ("float64", "float32", "float16", "bfloat16"), "hqq": ("float32", "float16", "bfloat16"),
+              "aqlm": ("float32", "float16")}[base]
+    quant = dict(nbits=rng.choice([2, 4, 8]), group_size=64, axis=1) if base == "hqq" else None
+    aqlm = E.aq(1, 16) if base == "aqlm" else None
+    layer_kind = "oft/linear" if kind.startswith(("oft", "coft")) or (kind == "two" and ad[0].oft) else "lora/linear"
+    case = E.Case(layer_kind, in_f, out_f, lead, rng.random() < 0.7, ad, seed * 1000 + index, dtypes, quant=quant,
+                  aqlm=aqlm)
+    return case, dict(base=base, kind=kind, size=f"{in_f}x{out_f}", std=std, block=b, r=r)
+
+
+# --- planted faults ---------------------------------------------------------------------------------
+
+def _scaled_module_output(module, factor):
+    forward = module.forward
+    module.forward = lambda *a, **k: forward(*a, **k) * factor
+
+
+def plant(layer, fault, factor):
+    """Plants the fault on the live layer; False where it does not apply to this layer."""
+    base = layer.get_base_layer()
+    if fault == "lora_output":
+        if not getattr(layer, "lora_B", None):
+            return False
+        for b in layer.lora_B.values():
+            _scaled_module_output(b, factor)
+        return True
+    if fault == "delta_weight":
+        if not hasattr(layer, "get_delta_weight"):
+            return False
+        delta = layer.get_delta_weight
+        layer.get_delta_weight = lambda name: delta(name) * factor
+        return True
+    if fault == "dequantize":
+        if type(base).__name__ != "HQQLinear":
+            return False
+        deq = base.dequantize
+        base.dequantize = lambda *a, **k: deq(*a, **k) * factor
+        return True
+    if fault == "rotation":
+        if not getattr(layer, "oft_R", None):
+            return False
+        for m in layer.oft_R.values():
+            cayley = m._cayley_batch
+            m._cayley_batch = lambda *a, _c=cayley, **k: _c(*a, **k) * factor
+        return True
+    raise ValueError(fault)
+
+
+FAULTS = ("lora_output", "delta_weight", "dequantize", "rotation")
+
+
+def visible(clean, faulty, dtype):
+    """Whether the fault moves any output PEFT reports by more than that output's resolution."""
+    for name, e in clean.expected.items():
+        f = faulty.expected.get(name)
+        if f is None or f.shape != e.shape or name.startswith("requantize_input"):
+            continue
+        e64, f64 = e.astype("float64"), f.astype("float64")
+        scale = float(abs(e64).max()) if e64.size else 0.0
+        if scale and float(abs(f64 - e64).max()) > 2 * U[dtype] * scale:
+            return True
+    return False
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--count", type=int, default=40)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--no-faults", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    import peft
+    rng = random.Random(args.seed)
+    results = []
+    for i in range(args.count):
+        case, info = random_case(rng, i, args.seed)
+        for dtype in case.dtypes:
+            row = dict(info, dtype=dtype, case=case.name(dtype), peft=peft.__version__)
+            try:
+                layer, x = E.build(case, dtype)
+            except Exception as e:  # PEFT or the library refusing the configuration
+                row["refused"] = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+                results.append(row)
+                continue
+            t0 = time.time()
+            try:
+                table = qoracle.check_layer(layer, x)
+            except qoracle.Error as e:
+                row["error"] = str(e)[:300]
+                results.append(row)
+                continue
+            except Exception as e:  # PEFT's own forward or merge raising on this layer
+                row["refused"] = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+                results.append(row)
+                continue
+            row["seconds"] = round(time.time() - t0, 2)
+            row["fail"] = [f"{r.output}: {r.message[:240]}" for r in table.failures]
+            row["rows"] = len(table)
+            if not args.no_faults:
+                factor = 1 + (1e-2 if dtype in ("float16", "bfloat16") else 1e-4)
+                clean = table.case
+                row["faults"] = {}
+                for fault in FAULTS:
+                    faulty, x2 = E.build(case, dtype)
+                    if not plant(faulty, fault, factor):
+                        continue
+                    try:
+                        faulty_case = qpeft.layer_case(faulty, x2)
+                        caught = not qoracle.check(faulty_case)
+                    except Exception as e:  # a fault that breaks PEFT itself counts as seen
+                        caught, faulty_case = True, None
+                    seen = faulty_case is None or visible(clean, faulty_case, dtype)
+                    row["faults"][fault] = "caught" if caught else ("missed" if seen else "invisible")
+            results.append(row)
+            print(json.dumps({k: row.get(k) for k in ("case", "fail", "faults", "refused", "error", "seconds")}),
+                  file=sys.stderr, flush=True)
+    with open(args.out, "w") as fh:
+        json.dump(results, fh, indent=1)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)
