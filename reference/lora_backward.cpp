@@ -16,6 +16,8 @@ namespace qoracle {
 
 namespace {
 
+bool sixteen_bit(Dtype d) { return d == Dtype::Float16 || d == Dtype::BFloat16; }
+
 // The noise an adapter's forward drew, checked against x; nullptr when it sees x itself.
 const Matrix* noise_of(const DropoutNoise& noise, const std::string& name, const Matrix& x) {
   auto it = noise.find(name);
@@ -40,28 +42,34 @@ template <class Base>
 Matrix LoraLayer<Base>::forward_training(const Matrix& x, const DropoutNoise& noise) const {
   require_input(x, base_.in_features());
   require_noise_for_active(noise, adapters_);
-  const Matrix w = base_.weight();
-  Matrix y = x * w.transpose();
-  if (adapters_.merged.empty()) {
-    for (const auto& name : adapters_.active()) {
-      const LoraAdapter& a = adapters_.get(name).adapter;
-      const Matrix* nu = noise_of(noise, name, x);
-      const Matrix xd = nu ? Matrix(x.cwiseProduct(*nu)) : x;
-      if (a.config().use_dora) {
-        const Vector g = dora_scale(a, w);
-        const Matrix lora = a.scaling() * (xd * a.a().transpose()) * a.b().transpose();
-        if (nu) {
-          y += (xd * w.transpose()) * (g.array() - 1.0).matrix().asDiagonal();
-          y += lora * g.asDiagonal();
-        } else {
-          y = (y + lora) * g.asDiagonal();
-        }
+  // forward()'s arithmetic and rounding points, each adapter on its own x_d (§7: x cast to the
+  // adapter dtype, then x * nu in that dtype: one rounding of the exact product).
+  Matrix y = base_.forward(x, dtype_);
+  if (!adapters_.merged.empty()) return y;
+  std::optional<Matrix> w;
+  for (const auto& name : adapters_.active()) {
+    const Entry& e = adapters_.get(name);
+    const LoraAdapter& a = e.adapter;
+    const Matrix* nu = noise_of(noise, name, x);
+    const Matrix xd = nu ? round_to(adapter_dtype_of(e), Matrix(x.cwiseProduct(*nu))) : x;
+    if (a.config().use_dora) {
+      if (!w) w = base_.weight();
+      const Vector g = dora_scale(a, *w);
+      if (nu) {  // T5: the base recomputed on x_d, earlier adapters not rescaled
+        y += (xd * w->transpose()) * (g.array() - 1.0).matrix().asDiagonal() + a.output(xd) * g.asDiagonal();
       } else {
-        y += a.output(xd);
+        Matrix so_far = y;
+        if (base_.bias()) so_far.rowwise() -= base_.bias()->transpose();
+        y += (so_far + a.output(xd)) * g.asDiagonal() - so_far;
       }
+    } else if (sixteen_bit(adapter_dtype_of(e)) || (Base::peft_quirks.lora_rounds_before_scaling && dtype_ != Dtype::Float64)) {
+      y = round_to(dtype_, Matrix(y + rounded_output(e, xd)));
+    } else {
+      y += a.output(xd);
     }
   }
-  if (base_.bias()) y.rowwise() += base_.bias()->transpose();
+  y = round_to(dtype_, y);
+  require_finite_result(y, "forward");
   return y;
 }
 
