@@ -1,11 +1,15 @@
 #include "reference/oft_linear.hpp"
 
+#include "reference/skew.hpp"
+
 namespace qoracle {
 
 template <class Base>
 void OftLayer<Base>::add_adapter(const std::string& name, const OftConfig& config, Matrix weight) {
   try {
-    adapters_.add(name, OftAdapter(base_.in_features(), config, std::move(weight), convention_));
+    OftAdapter adapter(base_.in_features(), config, std::move(weight), convention_);
+    adapter.set_peft_neumann_series(neumann_series_);
+    adapters_.add(name, std::move(adapter));
   } catch (const Error& e) {
     throw e.within("adapter '" + name + "'");
   }
@@ -13,10 +17,7 @@ void OftLayer<Base>::add_adapter(const std::string& name, const OftConfig& confi
 
 template <class Base>
 void OftLayer<Base>::set_adapter_dtype(const std::string& name, Dtype dtype) {
-  const OftAdapter& a = adapters_.get(name);
-  if ((dtype == Dtype::Float16 || dtype == Dtype::BFloat16) && a.config().use_cayley_neumann)
-    throw Error("adapter '" + name + "': a Cayley-Neumann rotation with " + dtype_name(dtype) +
-                " parameters is not emulated (PEFT sums its series in that dtype); expected float32 or float64");
+  (void)adapters_.get(name);
   adapter_dtypes_[name] = dtype;
 }
 
@@ -29,8 +30,23 @@ Dtype OftLayer<Base>::adapter_dtype(const std::string& name) const {
 
 template <class Base>
 Matrix OftLayer<Base>::rotation(const std::string& name) const {
-  // A 16-bit adapter's exact path solves in float32 and casts R back to the adapter dtype.
-  return round_to(adapter_dtype(name), adapters_.get(name).rotation_matrix());
+  const OftAdapter& a = adapters_.get(name);
+  const Dtype d = adapter_dtype(name);
+  const bool sixteen_bit = d == Dtype::Float16 || d == Dtype::BFloat16;
+  // A 16-bit adapter's exact path solves in float32 and casts R back to the adapter dtype, but
+  // PEFT sums its Cayley-Neumann series in that dtype, rounding every product and sum.
+  if (!(sixteen_bit && a.config().use_cayley_neumann && convention_ == Convention::Peft))
+    return round_to(d, a.rotation_matrix());
+  const OftBlocks& blocks = a.blocks();
+  const std::vector<double> c = neumann_coefficients(a.config().num_cayley_neumann_terms, convention_, neumann_series_);
+  const Matrix w = a.effective_weight();
+  const int b = blocks.block_size;
+  Matrix r = Matrix::Zero(static_cast<Eigen::Index>(blocks.r) * b, static_cast<Eigen::Index>(blocks.r) * b);
+  for (int j = 0; j < blocks.r; ++j) {
+    const int row = a.config().block_share ? 0 : j;
+    r.block(j * b, j * b, b, b) = cayley_polynomial_rounded(skew_from_params(w.row(row).transpose(), b), c, d);
+  }
+  return r;
 }
 
 template <class Base>

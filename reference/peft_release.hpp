@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "reference/cayley.hpp"
+
 namespace qoracle {
 
 struct PeftRelease {
@@ -28,6 +30,9 @@ struct PeftReleaseRules {
   // OFT unmerge multiplies the merged weight by R itself (W' R, exact only for an orthogonal R)
   // instead of by R^-1 transposed (PEFT 0.17).
   bool oft_unmerge_multiplies_by_rotation = false;
+  // OFT's Cayley-Neumann polynomial (training.md §4): 0.17 weights every power after I by 2;
+  // 0.18 gives the last power weight 1 (and n = 3 == n = 4).
+  PeftNeumannSeries oft_neumann_series = PeftNeumannSeries::TrailingOne;
 };
 
 // The rules of the newest table row at or before `release`.

@@ -34,6 +34,7 @@ OftLayer<Base> oft_layer_from(Base base, const FixtureCase& c, Dtype dtype) {
   layer.set_compute_dtype(dtype);
   if (c.convention == Convention::Peft)
     layer.set_unmerge_multiplies_by_rotation(release_rules(c).oft_unmerge_multiplies_by_rotation);
+  if (c.convention == Convention::Peft) layer.set_peft_neumann_series(release_rules(c).oft_neumann_series);
   for (const AdapterRecord& a : c.adapters) {
     try {
       const Tensor& weight = tensor_of(a, "weight");

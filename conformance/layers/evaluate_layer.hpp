@@ -11,6 +11,7 @@
 #include "conformance/layers/aqlm_base.hpp"
 #include "conformance/layers/dense_base.hpp"
 #include "conformance/layers/eetq_base.hpp"
+#include "conformance/layers/gradient_outputs.hpp"
 #include "conformance/layers/hqq_base.hpp"
 #include "conformance/layers/stagewise_merge.hpp"
 #include "fixtures/format/fixture_case.hpp"
@@ -53,6 +54,17 @@ Tensor forward_tensor(const Layer& layer, const Matrix& y, const FixtureCase& c)
 template <class Layer>
 constexpr bool has_parameter_after_forward = requires(const Layer& l) { l.weight_after_forward(std::string()); };
 
+// LoRA layers run a training forward with the recorded dropout noise (OFT draws none).
+template <class Layer>
+constexpr bool has_training_forward = requires(const Layer& l) { l.forward_training(Matrix(), DropoutNoise()); };
+
+template <class Layer>
+Matrix forward_of(const Layer& layer, const FixtureCase& c, const Matrix& x) {
+  if constexpr (has_training_forward<Layer>)
+    if (!c.dropout_noise.empty()) return layer.forward_training(x, dropout_noise_of(c, x));
+  return layer.forward(x);
+}
+
 // `bounds`, where given, receives the derived bound (derived_bounds.hpp) of each output that has one.
 template <class Layer>
 std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, const std::vector<std::string>& outputs,
@@ -60,10 +72,12 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
   if (c.x.shape.empty()) throw Error("inputs/x: expected rank >= 1, got a scalar");
   const Matrix x = c.x.as_matrix("inputs/x");
   std::map<std::string, Tensor> out;
-  bool wants_merge = false;
+  bool wants_merge = false, wants_gradients = false;
   for (const auto& name : outputs) {
     if (name == "forward") {
-      out[name] = forward_tensor(layer, layer.forward(x), c);
+      out[name] = forward_tensor(layer, forward_of(layer, c, x), c);
+    } else if (is_gradient_output(name)) {
+      wants_gradients = true;
     } else if (name == "forward_disabled") {
       Layer copy = layer;
       out[name] = activation_tensor(copy.forward_disabled(x), c);
@@ -89,9 +103,11 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
                   ": unknown output; known: forward, forward_disabled, delta_weight/<adapter>, "
                   "weight_after_forward/<adapter> (OFT), dequantized_weight, decoded_codes (EETQ), quantized_{codes,scale,zero}, "
                   "merged_{weight,bias,codes,scale,zero}, forward_merged, unmerged_{weight,bias,codes,scale,zero}, "
-                  "requantize_input/{merge,unmerge}_<k>");
+                  "requantize_input/{merge,unmerge}_<k>, grad_x, grad/<adapter>/<parameter>");
     }
   }
+  // Gradients of the forward as the case states it (before any merge below).
+  if (wants_gradients) gradient_outputs(layer_backward(layer, c, x), c, outputs, out);
   if (wants_merge) {
     std::map<std::string, DerivedBound> merge_bounds;
     stagewise_merge_outputs(layer, c, x, out, merge_bounds,

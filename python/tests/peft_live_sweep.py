@@ -25,10 +25,7 @@ import time
 import traceback
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-import transformers
-
-if not hasattr(transformers, "HybridCache"):  # PEFT 0.17.1 imports it; transformers 5 renamed it
-    transformers.HybridCache = transformers.DynamicCache
+import peft_import  # noqa: E402,F401  (fixtures/export: lets PEFT 0.17.1 import under transformers 5)
 import torch  # noqa: E402
 
 import export_peft as E  # noqa: E402  (fixtures/export on PYTHONPATH: the exporter's layer builder)
