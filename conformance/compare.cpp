@@ -47,6 +47,11 @@ Comparison compare(const Tensor& expected, const Tensor& actual, const Tolerance
   double diff2 = 0.0, e2 = 0.0, a2 = 0.0;
   for (std::size_t i = 0; i < expected.values.size(); ++i) {
     const double e = expected.values[i], a = actual.values[i];
+    if (std::isnan(e) || std::isnan(a)) {
+      c.nan_expected += std::isnan(e);
+      c.nan_actual += std::isnan(a);
+      if (c.first_nan_index < 0) c.first_nan_index = static_cast<std::int64_t>(i);
+    }
     if (!std::isfinite(e) || !std::isfinite(a)) {
       if (!same_nonfinite(a, e)) {
         ++c.mismatched;
@@ -77,9 +82,15 @@ std::string Comparison::message() const {
   if (!shape_ok) return shape_message;
   std::ostringstream s;
   s << (passed ? "close" : "not close") << ": mismatched elements " << mismatched << " / " << total << " ("
-    << (total ? 100.0 * static_cast<double>(mismatched) / static_cast<double>(total) : 0.0) << "%)"
-    << "; greatest absolute difference " << fmt(max_abs_error) << " at flat index " << max_abs_index
-    << " (allowed " << fmt(bound) << " = atol " << fmt(tolerance.atol) << " + rtol " << fmt(tolerance.rtol)
+    << (total ? 100.0 * static_cast<double>(mismatched) / static_cast<double>(total) : 0.0) << "%)";
+  if (nan_expected || nan_actual)
+    s << "; NaN: " << nan_expected << " in expected, " << nan_actual << " in actual (first at flat index "
+      << first_nan_index << ")";
+  if (max_abs_index < 0)
+    s << "; no pair of finite values to compare";
+  else
+    s << "; greatest absolute difference " << fmt(max_abs_error) << " at flat index " << max_abs_index;
+  s << " (allowed " << fmt(bound) << " = atol " << fmt(tolerance.atol) << " + rtol " << fmt(tolerance.rtol)
     << " * max|expected| " << fmt(expected_max_abs)
     << (derived > 0 ? " + derived " + fmt(derived) + " [" + derived_why + "]" : "")
     << (tolerance.max_mismatch_fraction > 0 ? ", " + fmt(tolerance.max_mismatch_fraction) + " of elements may be off" : "")

@@ -16,6 +16,8 @@ struct Comparison {
   std::int64_t total = 0;
   std::int64_t mismatched = 0;       // elements beyond the bound, or whose non-finite values disagree
   std::int64_t nonfinite_mismatched = 0;
+  std::int64_t nan_expected = 0, nan_actual = 0;  // NaN counts, named in the message
+  std::int64_t first_nan_index = -1;              // row-major flat index of the first NaN in either
   double max_abs_error = 0.0;        // over finite pairs
   std::int64_t max_abs_index = -1;   // row-major flat index
   double max_rel_error = 0.0;        // max |a - e| / |e| over elements with e != 0

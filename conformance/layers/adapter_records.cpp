@@ -1,24 +1,38 @@
 #include "conformance/layers/adapter_records.hpp"
 
+#include <cstdint>
 #include <regex>
 
 namespace qoracle::fixture_layers {
 
+namespace {
+
+// An integer attribute that must fit an int: 2**40 is refused with its value, not wrapped to 0.
+int int_attr(const Attributes& a, const std::string& name) {
+  const std::int64_t v = a.get_int(name);
+  if (v < INT32_MIN || v > INT32_MAX)
+    throw Error(name + ": expected an integer in [" + std::to_string(INT32_MIN) + ", " + std::to_string(INT32_MAX) + "], got " +
+                std::to_string(v));
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
 OftConfig oft_config_from(const Attributes& a) {
   OftConfig c;
-  c.r = static_cast<int>(a.get_int("r"));
-  c.oft_block_size = static_cast<int>(a.get_int("oft_block_size"));
+  c.r = int_attr(a, "r");
+  c.oft_block_size = int_attr(a, "oft_block_size");
   c.coft = a.get_bool("coft");
   c.eps = a.get_double("eps");
   c.block_share = a.get_bool("block_share");
   c.use_cayley_neumann = a.get_bool("use_cayley_neumann");
-  c.num_cayley_neumann_terms = static_cast<int>(a.get_int("num_cayley_neumann_terms"));
+  c.num_cayley_neumann_terms = int_attr(a, "num_cayley_neumann_terms");
   return c;
 }
 
 LoraConfig lora_config_from(const Attributes& a) {
   LoraConfig c;
-  c.r = static_cast<int>(a.get_int("r"));
+  c.r = int_attr(a, "r");
   c.lora_alpha = a.get_double("lora_alpha");
   c.use_rslora = a.get_bool("use_rslora");
   c.lora_bias = a.get_bool("lora_bias");
@@ -28,14 +42,14 @@ LoraConfig lora_config_from(const Attributes& a) {
 
 const Tensor& tensor_of(const AdapterRecord& a, const std::string& name) {
   auto it = a.tensors.find(name);
-  if (it == a.tensors.end()) throw Error("adapters/" + a.name + ": missing dataset '" + name + "'");
+  if (it == a.tensors.end()) throw Error("missing dataset '" + name + "'");
   return it->second;
 }
 
 std::optional<Vector> optional_vector(const AdapterRecord& a, const std::string& name) {
   auto it = a.tensors.find(name);
   if (it == a.tensors.end()) return std::nullopt;
-  return it->second.as_vector("adapters/" + a.name + "/" + name);
+  return it->second.as_vector(name);
 }
 
 std::optional<PeftRelease> producing_peft_release(const FixtureCase& c) {

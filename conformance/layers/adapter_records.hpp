@@ -15,7 +15,7 @@ namespace qoracle::fixture_layers {
 OftConfig oft_config_from(const Attributes& a);
 LoraConfig lora_config_from(const Attributes& a);
 
-// adapters/<a>/<name>; throws Error naming it when missing.
+// adapters/<a>/<name>; throws Error naming the dataset when missing (callers add "adapters/<a>").
 const Tensor& tensor_of(const AdapterRecord& a, const std::string& name);
 std::optional<Vector> optional_vector(const AdapterRecord& a, const std::string& name);
 

@@ -107,3 +107,12 @@ TEST(Tolerances, ForOutputIsWhatTheExporterWrote) {
   }
   EXPECT_GT(checked, 1000);
 }
+
+TEST(Compare, NamesNaNAndSaysWhenNoFinitePairIsLeft) {
+  const Comparison some = compare(t({1, kNaN, 3}), t({1, 2, kNaN}), {0, 0.01});
+  EXPECT_FALSE(some.passed);
+  EXPECT_NE(some.message().find("NaN: 1 in expected, 1 in actual (first at flat index 1)"), std::string::npos) << some.message();
+  const Comparison all = compare(t({kNaN, kNaN}), t({kNaN, 1}), {0, 0.01});
+  EXPECT_NE(all.message().find("no pair of finite values to compare"), std::string::npos) << all.message();
+  EXPECT_EQ(all.message().find("flat index -1"), std::string::npos) << all.message();
+}

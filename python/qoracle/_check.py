@@ -18,6 +18,10 @@ class Table(list):
         return [row for row in self if not row.passed]
 
     def __str__(self):
+        if not self:
+            if len(self) == 0:
+                return ("nothing to compare: the case has no expected outputs (give the spec an `expected` dict, "
+                        "or use qoracle.reference to compute them)")
         lines = []
         for row in self:
             allowed = f"{row.allowed:9.2e}" if row.allowed is not None else " " * 9

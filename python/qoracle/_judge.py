@@ -22,7 +22,8 @@ def tolerance_tuple(tolerance):
     return values + (0.0,) * (3 - len(values))
 
 
-def judge(expected, actual, *, dtype=None, output="forward", convention="math", tolerance=None, oracle=None):
+def judge(expected, actual, *, dtype=None, output="forward", convention="math", tolerance=None, oracle=None,
+          equal_nan=False):
     """Judge `actual` and return a qoracle.Judgement: truthy when it passes, with the message
     `qoracle check` prints (mismatch count and share, largest absolute and relative difference
     and its flat index, the allowed bound), so `assert qoracle.judge(...)` explains a failure.
@@ -40,6 +41,9 @@ def judge(expected, actual, *, dtype=None, output="forward", convention="math", 
       being the baseline (say PEFT's own result in that dtype): |actual - truth| <= k *
       |expected - truth| + u(dtype) * max|truth|, k = 2 below float64.
 
+    equal_nan: with expected/actual arrays, NaN in `actual` fails even where `expected` is NaN too,
+    unless True (as torch.testing.assert_close); the message counts the NaNs and names the first.
+
     dtype: the dtype `actual` was computed in; default its own dtype (numpy or torch), else
     the case's, else float64. Arrays may be numpy arrays, CPU torch tensors or anything
     numpy.asarray takes.
@@ -51,4 +55,4 @@ def judge(expected, actual, *, dtype=None, output="forward", convention="math", 
     if oracle is not None:
         return _core.referee(oracle, expected, actual, d, output)
     atol, rtol, frac = tolerance_tuple(tolerance) if tolerance is not None else _core.tolerance_for(d, output, convention)
-    return _core.compare(expected, actual, atol, rtol, frac, output)
+    return _core.compare(expected, actual, atol, rtol, frac, output, equal_nan)

@@ -40,6 +40,8 @@ def load(path):
     Raises qoracle.Error naming the file, case and field for a file that is missing, damaged or
     not in the schema (qoracle.testing.cases turns such a file into one failing test instead). A
     file's notes (e.g. written without checksums) are issued as warnings."""
+    if not isinstance(path, (str, bytes, os.PathLike, list, tuple)):
+        raise _core.Error(f"load: expected a fixture file or folder path, got {type(path).__name__} {path!r}")
     cases = []
     for read in _core.read_files(fixture_files(path)):  # one child for all of them
         if read.error:

@@ -145,6 +145,19 @@ def _oft_record(layer, name):
                 num_cayley_neumann_terms=int(m.num_cayley_neumann_terms), weight=_cpu(m.weight))
 
 
+def _adapter_token(record):
+    """What tells one adapter configuration from another in a case name, as the exporter names them:
+    r8_alpha16_dora, b32_neumann5_coft0p01_share, ..."""
+    if "oft_block_size" in record:
+        token = f"b{record['oft_block_size']}"
+        token += f"_neumann{record['num_cayley_neumann_terms']}" if record["use_cayley_neumann"] else "_exact"
+        token += f"_coft{record['eps']:g}".replace(".", "p").replace("-", "m") if record["coft"] else ""
+        return token + ("_share" if record["block_share"] else "")
+    token = f"r{record['r']}_alpha{record['lora_alpha']:g}".replace(".", "p")
+    return token + "".join(f"_{flag}" for flag, key in (("rslora", "use_rslora"), ("lorabias", "lora_bias"),
+                                                         ("dora", "use_dora")) if record[key])
+
+
 def _adapter_kind(layer):
     if getattr(layer, "lora_A", None):
         return "lora"
@@ -274,7 +287,7 @@ def layer_case(layer, x, *, name=None):
             producer += "+eetq-cpu-emulation"  # qoracle's stand-in, not the library
     lead = "x".join(str(d) for d in x.shape[:-1]) or "vec"
     default_name = (f"{kind.replace('/', '_')}_in{x.shape[-1]}_out{expected['forward'].shape[-1]}_x{lead}__"
-                    f"{'_'.join(active) or 'none'}__peft_{dtype}")
+                    f"{'__'.join(f'{n}_{_adapter_token(adapters[n])}' for n in active) or 'none'}__peft_{dtype}")
     return _core.Case(dict(
         name=name or default_name, layer_kind=kind, dtype=dtype, convention="peft", producer=producer,
         producer_versions=_versions(base_kind), active_adapters=active, merge_adapters=active,

@@ -54,11 +54,14 @@ CheckRow named_row(const std::string& output) {
   return row;
 }
 
+// equal_nan = false (torch.testing.assert_close's default): a NaN in the result fails even where
+// the expected value is NaN too.
 CheckRow compare_arrays(nb::handle expected, nb::handle actual, double atol, double rtol, double max_mismatch_fraction,
-                        const std::string& output) {
+                        const std::string& output, bool equal_nan) {
   CheckRow row = named_row(output);
   row.comparison = compare(tensor_from_object(expected, output + ": expected"), tensor_from_object(actual, output + ": actual"),
                            Tolerance{atol, rtol, max_mismatch_fraction});
+  if (!equal_nan && row.comparison.nan_actual > 0) row.comparison.passed = false;
   row.status = row.comparison.passed ? CheckStatus::Pass : CheckStatus::Fail;
   if (!row.comparison.shape_ok) row.error = output + ": " + row.comparison.shape_message;
   return row;
@@ -211,7 +214,8 @@ NB_MODULE(_core, m) {
   m.def("known_layer_kinds", &known_layer_kinds);
   m.def("evaluate", &evaluate, "case"_a, "outputs"_a, "dtype"_a.none(), "convention"_a.none());
   m.def("check", &check_case, "case"_a);
-  m.def("compare", &compare_arrays, "expected"_a, "actual"_a, "atol"_a, "rtol"_a, "max_mismatch_fraction"_a, "output"_a);
+  m.def("compare", &compare_arrays, "expected"_a, "actual"_a, "atol"_a, "rtol"_a, "max_mismatch_fraction"_a, "output"_a,
+        "equal_nan"_a = false);
   m.def("referee", &referee_arrays, "oracle"_a, "expected"_a, "actual"_a, "dtype"_a, "output"_a);
   m.def("judge_on_case", &judge_on_case, "case"_a, "output"_a, "actual"_a, "dtype"_a);
   m.def("tolerance_for", [](const std::string& dtype, const std::string& output, const std::string& convention) {
