@@ -74,7 +74,13 @@ std::optional<PeftRelease> producing_peft_release(const FixtureCase& c) {
 }
 
 PeftReleaseRules release_rules(const FixtureCase& c) {
-  if (const auto release = producing_peft_release(c)) return peft_release_rules(*release);
+  if (const auto release = producing_peft_release(c)) {
+    // Older releases had another OFT and no OFT on quantized layers: no rule here describes them.
+    if (*release < kOldestPeftRelease)
+      throw Error("producer: PEFT " + release->text() + " predates qoracle's release table, which starts at " +
+                  kOldestPeftRelease.text() + "; expected a PEFT release >= " + kOldestPeftRelease.text());
+    return peft_release_rules(*release);
+  }
   return peft_release_rules(PeftRelease{999, 0, 0});
 }
 

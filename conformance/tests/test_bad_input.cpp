@@ -229,6 +229,8 @@ std::vector<BadInput> bad_inputs() {
        {"string_w.h5", "base/weight", "expected a floating-point dataset", "strings"}},
       {"adapter_attribute_missing", [] { FixtureCase c = reference_case(); c.adapters[0].config.values.erase("oft_block_size"); check_through_file(c, "no_b.h5"); },
        {"no_b.h5", "adapters/default", "missing attribute 'oft_block_size'"}},
+      {"peft_release_before_the_table", [] { FixtureCase c = reference_case(); c.convention = Convention::Peft; c.producer = "peft-0.16.0"; check_through_file(c, "old.h5"); },
+       {"old.h5", "PEFT 0.16.0 predates qoracle's release table", ">= 0.17.0"}},
       {"adapter_r_beyond_int", [] { FixtureCase c = reference_case(); c.adapters[0].config.values["oft_block_size"] = std::int64_t{1} << 40; check_through_file(c, "r40.h5"); },
        {"r40.h5", "adapters/default", "oft_block_size", "1099511627776"}},
       {"adapter_dataset_named_once", [] { FixtureCase c = reference_case(); c.adapters[0].tensors.erase("weight"); check_through_file(c, "now.h5"); },
