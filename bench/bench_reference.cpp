@@ -3,6 +3,7 @@
 // or blocks (Cayley); bytes are the quantized weight bytes a forward reads.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <set>
 #include <utility>
 
@@ -22,8 +23,23 @@ void register_forward(const LayerCase& c) {
   with_base(c.base, [&]<class Base>() {
     benchmark::RegisterBenchmark(("reference/forward/" + c.name()).c_str(), [c](benchmark::State& state) {
       const Matrix x = activations(c.tokens, c.shape.in);
+      // At 4096 features, OpenBLAS's dgemm of the same shape runs (untimed) before each forward:
+      // counter dgemm_ms, measured under the same load as the row, for the ratio (issue 31).
+      const bool beside_dgemm = c.shape.in >= 4096;
+      const Matrix w = beside_dgemm ? base_layer<DenseLinear>(c.shape).weight() : Matrix();
+      double dgemm_seconds = 0;
       auto run = [&](const auto& layer) {
-        for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x));
+        for (auto _ : state) {
+          if (beside_dgemm) {
+            state.PauseTiming();
+            const auto t0 = std::chrono::steady_clock::now();
+            benchmark::DoNotOptimize(times_transposed(x, w));
+            dgemm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            state.ResumeTiming();
+          }
+          benchmark::DoNotOptimize(layer.forward(x));
+        }
+        if (beside_dgemm) state.counters["dgemm_ms"] = 1e3 * dgemm_seconds / static_cast<double>(state.iterations());
       };
       if (c.adapter == AdapterKind::Oft)
         run(oft_layer<Base>(c.shape));

@@ -159,6 +159,15 @@ void AqlmLinear::decode_exact_rows(int begin, int end, double* rows) const {
   for (int row = begin; row < end; ++row) {
     const int o = row / g.out_group_size, r = row % g.out_group_size;
     double* out = rows + static_cast<std::size_t>(row - begin) * in_;
+    const double scale = scales_(o);
+    if (g.num_codebooks == 1) {  // one entry per group: scale * (0 + e) is scale * e
+      for (int i = 0; i < ig_count_; ++i) {
+        const double* e = &codebooks_[(static_cast<std::size_t>(code(o, i, 0)) * g.out_group_size + r) * g.in_group_size];
+        double* group = out + static_cast<std::size_t>(i) * g.in_group_size;
+        for (int c = 0; c < g.in_group_size; ++c) group[c] = scale * e[c];
+      }
+      continue;
+    }
     for (int i = 0; i < ig_count_; ++i) {
       double* group = out + static_cast<std::size_t>(i) * g.in_group_size;
       std::fill(group, group + g.in_group_size, 0.0);
@@ -167,7 +176,7 @@ void AqlmLinear::decode_exact_rows(int begin, int end, double* rows) const {
                                       g.in_group_size];
         for (int c = 0; c < g.in_group_size; ++c) group[c] += e[c];
       }
-      for (int c = 0; c < g.in_group_size; ++c) group[c] = scales_(o) * group[c];
+      for (int c = 0; c < g.in_group_size; ++c) group[c] = scale * group[c];
     }
   }
 }

@@ -83,16 +83,41 @@ Matrix times(const Matrix& a, const Matrix& b) {
 namespace {
 // Rows per decoding task: enough work per thread to pay for starting it.
 std::ptrdiff_t row_grain(int in) { return std::max<std::ptrdiff_t>(1, (1 << 16) / std::max(in, 1)); }
+// Up to this many tokens, decoding panel by panel beats decoding W whole for one dgemm.
+constexpr Eigen::Index kFewTokens = 8;
 }  // namespace
 
 Matrix times_decoded_transposed(const Matrix& x, int out, int in, const RowDecoder& decode) {
-  // Row-major W (out x in) is column-major W^T (in x out): y = x W^T is a plain product.
-  std::vector<double> w(static_cast<std::size_t>(out) * static_cast<std::size_t>(in));
-  parallel_for(out, row_grain(in), [&](std::ptrdiff_t b, std::ptrdiff_t e) {
-    decode(static_cast<int>(b), static_cast<int>(e), w.data() + static_cast<std::size_t>(b) * in);
-  });
+  if (x.rows() <= kFewTokens) {
+    // A few tokens: each thread decodes a panel of rows into a buffer that stays in its cache and
+    // multiplies it there; W never exists whole (the forward reads only the codes).
+    Matrix y(x.rows(), out);
+    const std::ptrdiff_t panel = std::max<std::ptrdiff_t>(1, (1 << 17) / std::max(in, 1));  // ~1 MiB of doubles
+    parallel_for(out, row_grain(in), [&](std::ptrdiff_t b, std::ptrdiff_t e) {
+      std::vector<double> rows(static_cast<std::size_t>(std::min(panel, e - b)) * in);
+      for (std::ptrdiff_t o0 = b; o0 < e; o0 += panel) {
+        const std::ptrdiff_t n = std::min(panel, e - o0);
+        decode(static_cast<int>(o0), static_cast<int>(o0 + n), rows.data());
+        const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> w(rows.data(), n, in);
+        y.middleCols(o0, n).noalias() = x * w.transpose();
+      }
+    });
+    return y;
+  }
+  // More tokens: panels of rows decoded on every core, then one dgemm per panel (every core too).
+  // A panel of row-major W rows (n x in) is column-major W^T columns: y's panel is a plain product.
+  // One panel-sized buffer, not W whole: a fresh (out, in) buffer costs its page faults every call.
   Matrix y(x.rows(), out);
-  dgemm(false, false, x.rows(), out, in, x.data(), std::max<Eigen::Index>(x.rows(), 1), w.data(), std::max(in, 1), y.data());
+  const std::ptrdiff_t panel = std::max<std::ptrdiff_t>(1, (1 << 21) / std::max(in, 1));  // 16 MiB of doubles
+  std::vector<double> w(static_cast<std::size_t>(std::min<std::ptrdiff_t>(panel, out)) * static_cast<std::size_t>(in));
+  for (std::ptrdiff_t o0 = 0; o0 < out; o0 += panel) {
+    const std::ptrdiff_t n = std::min<std::ptrdiff_t>(panel, out - o0);
+    parallel_for(n, row_grain(in), [&](std::ptrdiff_t b, std::ptrdiff_t e) {
+      decode(static_cast<int>(o0 + b), static_cast<int>(o0 + e), w.data() + static_cast<std::size_t>(b) * in);
+    });
+    dgemm(false, false, x.rows(), n, in, x.data(), std::max<Eigen::Index>(x.rows(), 1), w.data(), std::max(in, 1),
+          y.data() + o0 * x.rows());
+  }
   return y;
 }
 

@@ -1,5 +1,7 @@
 #include "reference/hqq_linear.hpp"
 
+#include <algorithm>
+
 #include "reference/dense_linear.hpp"
 #include "reference/error.hpp"
 #include "reference/float64_products.hpp"
@@ -66,7 +68,16 @@ void HqqLinear::decode_rows(int begin, int end, double* rows) const {
     // Groups run along W's flat (row-major) elements, group g holding [g gs, (g + 1) gs), and the
     // row-major codes are in that order too: the rows are one contiguous run of groups.
     const int* codes = q.codes.data();
-    for (long long f = begin * in; f < end * in; ++f) rows[f - begin * in] = value(codes[f], f / gs);
+    const long long f0 = begin * in, f1 = end * in;
+    for (long long g = f0 / gs; g * gs < f1; ++g) {
+      const long long a = std::max(f0, g * gs), b = std::min(f1, (g + 1) * gs);
+      if (compute == Dtype::Float64) {  // the common case, without a call per element
+        const double z = q.zero(g), s = q.scale(g);
+        for (long long f = a; f < b; ++f) rows[f - f0] = (codes[f] - z) * s;
+      } else {
+        for (long long f = a; f < b; ++f) rows[f - f0] = value(codes[f], g);
+      }
+    }
     return;
   }
   const Eigen::Index cols = q.codes.cols();
