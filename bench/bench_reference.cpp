@@ -3,10 +3,15 @@
 // or blocks (Cayley); bytes are the quantized weight bytes a forward reads.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
+#include <set>
+#include <utility>
+
 #include "bench/forward_counters.hpp"
 #include "bench/layer_cases.hpp"
 #include "reference/cayley.hpp"
 #include "reference/eetq_merge.hpp"
+#include "reference/float64_products.hpp"
 #include "reference/skew.hpp"
 
 namespace {
@@ -18,8 +23,23 @@ void register_forward(const LayerCase& c) {
   with_base(c.base, [&]<class Base>() {
     benchmark::RegisterBenchmark(("reference/forward/" + c.name()).c_str(), [c](benchmark::State& state) {
       const Matrix x = activations(c.tokens, c.shape.in);
+      // At 4096 features, OpenBLAS's dgemm of the same shape runs (untimed) before each forward:
+      // counter dgemm_ms, measured under the same load as the row, for the ratio (issue 31).
+      const bool beside_dgemm = c.shape.in >= 4096;
+      const Matrix w = beside_dgemm ? base_layer<DenseLinear>(c.shape).weight() : Matrix();
+      double dgemm_seconds = 0;
       auto run = [&](const auto& layer) {
-        for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x));
+        for (auto _ : state) {
+          if (beside_dgemm) {
+            state.PauseTiming();
+            const auto t0 = std::chrono::steady_clock::now();
+            benchmark::DoNotOptimize(times_transposed(x, w));
+            dgemm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            state.ResumeTiming();
+          }
+          benchmark::DoNotOptimize(layer.forward(x));
+        }
+        if (beside_dgemm) state.counters["dgemm_ms"] = 1e3 * dgemm_seconds / static_cast<double>(state.iterations());
       };
       if (c.adapter == AdapterKind::Oft)
         run(oft_layer<Base>(c.shape));
@@ -28,6 +48,18 @@ void register_forward(const LayerCase& c) {
       set_forward_counters<Base>(state, c);
     })->Unit(benchmark::kMicrosecond);
   });
+}
+
+// OpenBLAS's dgemm, x (tokens, in) times W^T (W (out, in)), on as many cores as the reference
+// uses: the row each forward of that shape is measured against (issue 31's goals).
+void register_dgemm(LayerShape shape, int tokens) {
+  const std::string name = "blas/dgemm/" + shape.name() + "/t" + std::to_string(tokens);
+  benchmark::RegisterBenchmark(name.c_str(), [shape, tokens](benchmark::State& state) {
+    const Matrix x = activations(tokens, shape.in);
+    const Matrix w = base_layer<DenseLinear>(shape).weight();
+    for (auto _ : state) benchmark::DoNotOptimize(times_transposed(x, w));
+    state.SetItemsProcessed(state.iterations() * tokens);
+  })->Unit(benchmark::kMicrosecond);
 }
 
 // One iteration: merge then unmerge (linear, HQQ), or EETQ's dequantize-merge-requantize export.
@@ -72,7 +104,11 @@ void register_cayley(int b) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (const LayerCase& c : forward_cases()) register_forward(c);
+  std::set<std::pair<LayerShape, int>> gemm_shapes;
+  for (const LayerCase& c : forward_cases()) {
+    if (gemm_shapes.insert({c.shape, c.tokens}).second) register_dgemm(c.shape, c.tokens);
+    register_forward(c);
+  }
   for (const MergeCase& c : merge_cases()) register_merge(c);
   for (int b : cayley_block_sizes()) register_cayley(b);
   benchmark::Initialize(&argc, argv);

@@ -1,6 +1,7 @@
 // The LibTorch baseline (bench/torch_baseline: ATen ops in PEFT's order, float32) on the same
 // cases as bench_reference, under the same names with "torch/" in front, so one run gives the
-// ratio. One intra-op thread (QORACLE_TORCH_THREADS to change it): the reference runs on one.
+// ratio. One intra-op thread unless QORACLE_TORCH_THREADS says more (run-benchmarks.sh: every
+// core, as the reference uses).
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 

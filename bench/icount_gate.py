@@ -27,7 +27,11 @@ def count(valgrind, workload, name):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         cmd = [valgrind, "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", workload, name]
-        run = subprocess.run(cmd, capture_output=True, text=True)
+        # One thread: OpenBLAS's workers would add a varying count of spin-wait instructions. One
+        # kernel: OpenBLAS picks its kernels by CPU model, so the gate names one (AVX2) and counts
+        # the same instructions on any x86-64 machine that has it.
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_CORETYPE="Haswell")
+        run = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if run.returncode != 0:
             raise RuntimeError(f"{name}: valgrind exited {run.returncode}:\n{run.stderr[-2000:]}")
         total = None

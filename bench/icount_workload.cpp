@@ -14,6 +14,7 @@
 #include "bench/layer_cases.hpp"
 #include "reference/cayley.hpp"
 #include "reference/eetq_merge.hpp"
+#include "reference/float64_products.hpp"
 #include "reference/skew.hpp"
 
 namespace {
@@ -81,6 +82,8 @@ int main(int argc, char** argv) {
   // Eigen picks its GEMM blocking from the CPU's cache sizes; fixing them keeps the instruction
   // count independent of the machine the gate runs on.
   Eigen::setCpuCacheSizes(32 * 1024, 512 * 1024, 32 * 1024 * 1024);
+  // One thread (reference decoding and OpenBLAS alike): counts that do not depend on scheduling.
+  set_reference_threads(1);
   const auto all = workloads();
   if (argc == 2 && std::string(argv[1]) == "--list") {
     for (const auto& [name, _] : all) std::printf("%s\n", name.c_str());

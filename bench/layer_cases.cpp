@@ -47,6 +47,10 @@ std::vector<LayerCase> forward_cases() {
     for (BaseFormat f : {BaseFormat::Linear, BaseFormat::Hqq, BaseFormat::Aqlm, BaseFormat::Eetq})
       for (int n : {256, 1024, 4096})
         for (int t : {1, 8, 128}) cases.push_back({a, f, n, t});
+  // Prefill-sized: the float64 reference against OpenBLAS's dgemm at 1024 tokens (issue 31).
+  for (AdapterKind a : {AdapterKind::Oft, AdapterKind::Lora})
+    for (BaseFormat f : {BaseFormat::Linear, BaseFormat::Hqq, BaseFormat::Aqlm, BaseFormat::Eetq})
+      cases.push_back({a, f, 4096, 1024});
   return cases;
 }
 
@@ -67,11 +71,11 @@ std::string MergeCase::name() const {
 
 std::vector<MergeCase> merge_cases() {
   std::vector<MergeCase> cases;
-  // 4096 is left out: the reference merges OFT as a dense (in x in) product (~10 s per iteration)
-  // and requantizes HQQ in double (~minutes).
+  // 4096 for linear layers only: HQQ and EETQ requantize in double (HQQ's proximal steps, minutes).
   for (AdapterKind a : {AdapterKind::Oft, AdapterKind::Lora})
     for (BaseFormat f : {BaseFormat::Linear, BaseFormat::Hqq, BaseFormat::Eetq})
       for (int n : {256, 1024}) cases.push_back({a, f, n});
+  for (AdapterKind a : {AdapterKind::Oft, AdapterKind::Lora}) cases.push_back({a, BaseFormat::Linear, 4096});
   return cases;
 }
 

@@ -39,7 +39,8 @@ struct LayerCase {
 // How gtest prints a case (found by argument-dependent lookup).
 void PrintTo(const LayerCase& c, std::ostream* os);
 
-// Every forward case: {OFT, LoRA} x {linear, HQQ, AQLM, EETQ} x {256, 1024, 4096} x {1, 8, 128}.
+// Every forward case: {OFT, LoRA} x {linear, HQQ, AQLM, EETQ} x {256, 1024, 4096} x {1, 8, 128},
+// and 4096 at 1024 tokens.
 // The CPU benchmarks (reference, LibTorch) run these.
 std::vector<LayerCase> forward_cases();
 // The GPU's cases: forward_cases, plus LLaMA-7B's MLP shapes (out 11008 x in 4096 and 4096 x
@@ -47,7 +48,7 @@ std::vector<LayerCase> forward_cases();
 // reference would take minutes per iteration on.
 std::vector<LayerCase> device_forward_cases();
 
-// Merge paths at 256 and 1024, where the layer has one: linear and HQQ merge then unmerge (HQQ requantizes both
+// Merge paths at 256 and 1024 (linear also 4096), where the layer has one: linear and HQQ merge then unmerge (HQQ requantizes both
 // times); EETQ's export (dequantize, merge, requantize). AQLM has no merge (PEFT raises).
 struct MergeCase {
   AdapterKind adapter;

@@ -4,6 +4,7 @@
 
 #include "reference/aqlm_gpu_kernels.hpp"
 #include "reference/error.hpp"
+#include "reference/float64_products.hpp"
 #include "reference/validate.hpp"
 
 namespace qoracle {
@@ -153,7 +154,36 @@ double AqlmLinear::embedding_bag_sum(double float32_sum) const {
   return static_cast<double>(out);
 }
 
-Matrix AqlmLinear::weight() const { return decode(false); }
+void AqlmLinear::decode_exact_rows(int begin, int end, double* rows) const {
+  const AqlmConfig& g = config_;
+  for (int row = begin; row < end; ++row) {
+    const int o = row / g.out_group_size, r = row % g.out_group_size;
+    double* out = rows + static_cast<std::size_t>(row - begin) * in_;
+    const double scale = scales_(o);
+    if (g.num_codebooks == 1) {  // one entry per group: scale * (0 + e) is scale * e
+      for (int i = 0; i < ig_count_; ++i) {
+        const double* e = &codebooks_[(static_cast<std::size_t>(code(o, i, 0)) * g.out_group_size + r) * g.in_group_size];
+        double* group = out + static_cast<std::size_t>(i) * g.in_group_size;
+        for (int c = 0; c < g.in_group_size; ++c) group[c] = scale * e[c];
+      }
+      continue;
+    }
+    for (int i = 0; i < ig_count_; ++i) {
+      double* group = out + static_cast<std::size_t>(i) * g.in_group_size;
+      std::fill(group, group + g.in_group_size, 0.0);
+      for (int k = 0; k < g.num_codebooks; ++k) {  // the same sums, in the same order, as decode
+        const double* e = &codebooks_[((static_cast<std::size_t>(k) * entries_ + code(o, i, k)) * g.out_group_size + r) *
+                                      g.in_group_size];
+        for (int c = 0; c < g.in_group_size; ++c) group[c] += e[c];
+      }
+      for (int c = 0; c < g.in_group_size; ++c) group[c] = scale * group[c];
+    }
+  }
+}
+
+Matrix AqlmLinear::weight() const {
+  return decode_all(out_, in_, [this](int b, int e, double* rows) { decode_exact_rows(b, e, rows); });
+}
 
 Matrix AqlmLinear::forward(const Matrix& x, Dtype dtype) const {
   require_input(x, in_);
@@ -166,7 +196,10 @@ Matrix AqlmLinear::forward(const Matrix& x, Dtype dtype) const {
     case AqlmKernel::Triton: return aqlm_triton_gemv(*this, x, dtype);
     case AqlmKernel::Exact: break;
   }
-  Matrix y = x * weight().transpose();
+  // Exact in float64 on every core; results the caller rounds keep Eigen's product (bit for bit).
+  Matrix y = dtype == Dtype::Float64
+                 ? times_decoded_transposed(x, out_, in_, [this](int b, int e, double* r) { decode_exact_rows(b, e, r); })
+                 : Matrix(x * weight().transpose());
   if (bias_) y.rowwise() += bias_->transpose();
   return y;
 }

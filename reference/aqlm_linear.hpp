@@ -92,6 +92,8 @@ class AqlmLinear {
 
  private:
   Matrix decode(bool as_library) const;
+  // Rows [begin, end) of the exact W (decode(false)), row-major, bit for bit.
+  void decode_exact_rows(int begin, int end, double* rows) const;
   double embedding_bag_sum(double float32_sum) const;  // the library's sum in the codebook dtype
   Matrix forward_numba(const Matrix& x) const;
   Matrix forward_dequantize_gemm(const Matrix& x, Dtype dtype) const;

@@ -1,6 +1,7 @@
 #include "reference/dense_linear.hpp"
 
 #include "reference/error.hpp"
+#include "reference/float64_products.hpp"
 #include "reference/validate.hpp"
 
 namespace qoracle {
@@ -17,7 +18,8 @@ DenseLinear::DenseLinear(Matrix w, std::optional<Vector> b) : weight_(std::move(
 
 Matrix DenseLinear::forward(const Matrix& x, Dtype dtype) const {
   require_input(x, in_features());
-  Matrix y = x * weight_.transpose();
+  // The exact math on every core; the emulated dtypes keep Eigen's product (pinned bit for bit).
+  Matrix y = dtype == Dtype::Float64 ? times_transposed(x, weight_) : Matrix(x * weight_.transpose());
   if (bias_) y.rowwise() += bias_->transpose();
   return round_to(dtype, y);
 }

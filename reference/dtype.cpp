@@ -136,10 +136,12 @@ double fused_multiply_add(Dtype d, double a, double b, double c) {
 }
 
 Matrix round_to(Dtype d, const Matrix& m) {
+  if (d == Dtype::Float64) return m;  // exact: a copy, not a call per element
   return m.unaryExpr([d](double v) { return round_to(d, v); });
 }
 
 Vector round_to(Dtype d, const Vector& v) {
+  if (d == Dtype::Float64) return v;
   return v.unaryExpr([d](double e) { return round_to(d, e); });
 }
 

@@ -1,6 +1,7 @@
 #include "reference/eetq_linear.hpp"
 
 #include "reference/error.hpp"
+#include "reference/float64_products.hpp"
 #include "reference/validate.hpp"
 
 namespace qoracle {
@@ -37,10 +38,28 @@ EetqLinear EetqLinear::from_checkpoint(const std::vector<std::int8_t>& bytes, in
   return EetqLinear({eetq_decode(bytes, in, out, layout), std::move(scales)}, std::move(bias), kernel);
 }
 
+void EetqLinear::decode_rows(int begin, int end, double* rows) const {
+  const CodeMatrix& q = weight_.q;  // row-major (out, in)
+  const Eigen::Index in = q.cols();
+  for (int o = begin; o < end; ++o) {
+    const double s = weight_.scales(o);
+    const int* codes = q.row(o).data();
+    double* out = rows + static_cast<std::size_t>(o - begin) * in;
+    for (Eigen::Index i = 0; i < in; ++i) out[i] = codes[i] * s;  // exact in double
+  }
+}
+
+Matrix EetqLinear::weight() const {
+  return decode_all(out_features(), in_features(), [this](int b, int e, double* r) { decode_rows(b, e, r); });
+}
+
 Matrix EetqLinear::forward(const Matrix& x, Dtype dtype) const {
   require_input(x, in_features());
   if (kernel_ == EetqKernel::Exact) {
-    Matrix y = x * weight().transpose();
+    // Exact in float64 on every core; results the caller rounds keep Eigen's product (bit for bit).
+    Matrix y = dtype == Dtype::Float64 ? times_decoded_transposed(x, out_features(), in_features(),
+                                                                  [this](int b, int e, double* r) { decode_rows(b, e, r); })
+                                       : Matrix(x * weight().transpose());
     if (bias_) y.rowwise() += bias_->transpose();
     return y;
   }

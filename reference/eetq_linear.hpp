@@ -37,7 +37,7 @@ class EetqLinear {
   int in_features() const { return static_cast<int>(weight_.q.cols()); }
   int out_features() const { return static_cast<int>(weight_.q.rows()); }
   const EetqQuantized& quantized() const { return weight_; }
-  Matrix weight() const { return eetq_dequantize(weight_, false); }  // exact q * s
+  Matrix weight() const;  // exact q * s (eetq_dequantize(quantized(), false)), on every core
   const std::optional<Vector>& bias() const { return bias_; }
   // `dtype` is the activations' dtype; Fp32Accumulate accepts Float16 only (the library reads any
   // other dtype's bits as fp16 and returns garbage), Exact anything.
@@ -56,6 +56,9 @@ class EetqLinear {
                                           .lora_rounds_before_scaling = true};
 
  private:
+  // Rows [begin, end) of the exact W = q * s, row-major.
+  void decode_rows(int begin, int end, double* rows) const;
+
   EetqQuantized weight_;
   std::optional<Vector> bias_;
   EetqKernel kernel_;

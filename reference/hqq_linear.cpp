@@ -1,7 +1,10 @@
 #include "reference/hqq_linear.hpp"
 
+#include <algorithm>
+
 #include "reference/dense_linear.hpp"
 #include "reference/error.hpp"
+#include "reference/float64_products.hpp"
 #include "reference/validate.hpp"
 
 namespace qoracle {
@@ -52,8 +55,52 @@ HqqLinear HqqLinear::quantize(const Matrix& weight, std::optional<Vector> bias, 
   return HqqLinear(hqq_quantize(weight, config, arithmetic), std::move(bias), compute_dtype, arithmetic);
 }
 
+void HqqLinear::decode_rows(int begin, int end, double* rows) const {
+  const HqqQuantized& q = quantized_;
+  const Dtype compute = compute_dtype_;
+  const long long in = q.in_features, gs = q.config.group_size;
+  // (code - zero) * scale, each step rounded to the compute dtype (a no-op in float64).
+  auto value = [&](int code, Eigen::Index group) {
+    if (compute == Dtype::Float64) return (code - q.zero(group)) * q.scale(group);
+    return round_to(compute, round_to(compute, code - round_to(compute, q.zero(group))) * round_to(compute, q.scale(group)));
+  };
+  if (q.config.axis == 1) {
+    // Groups run along W's flat (row-major) elements, group g holding [g gs, (g + 1) gs), and the
+    // row-major codes are in that order too: the rows are one contiguous run of groups.
+    const int* codes = q.codes.data();
+    const long long f0 = begin * in, f1 = end * in;
+    for (long long g = f0 / gs; g * gs < f1; ++g) {
+      const long long a = std::max(f0, g * gs), b = std::min(f1, (g + 1) * gs);
+      if (compute == Dtype::Float64) {  // the common case, without a call per element
+        const double z = q.zero(g), s = q.scale(g);
+        for (long long f = a; f < b; ++f) rows[f - f0] = (codes[f] - z) * s;
+      } else {
+        for (long long f = a; f < b; ++f) rows[f - f0] = value(codes[f], g);
+      }
+    }
+    return;
+  }
+  const Eigen::Index cols = q.codes.cols();
+  for (long long o = begin; o < end; ++o)
+    for (long long i = 0; i < in; ++i) {
+      const long long f = o * in + i;
+      const Eigen::Index r = f / cols, c = f % cols;
+      rows[(o - begin) * in + i] = value(q.codes(r, c), q.config.axis == 1 ? r : c);
+    }
+}
+
+Matrix HqqLinear::weight() const {
+  return decode_all(out_features(), in_features(), [this](int b, int e, double* rows) { decode_rows(b, e, rows); });
+}
+
 Matrix HqqLinear::forward(const Matrix& x, Dtype dtype) const {
   require_input(x, in_features());
+  if (dtype == Dtype::Float64) {  // the exact math: decoded and multiplied on every core
+    Matrix y = times_decoded_transposed(x, out_features(), in_features(),
+                                        [this](int b, int e, double* rows) { decode_rows(b, e, rows); });
+    if (bias_) y.rowwise() += bias_->transpose();
+    return y;
+  }
   Matrix y = round_to(dtype, Matrix(x * weight().transpose()));
   if (bias_) y = round_to(dtype, Matrix(y.rowwise() + bias_->transpose()));
   return y;

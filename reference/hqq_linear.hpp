@@ -27,7 +27,7 @@ class HqqLinear {
 
   int in_features() const { return quantized_.in_features; }
   int out_features() const { return quantized_.out_features; }
-  Matrix weight() const { return hqq_dequantize(quantized_, compute_dtype_); }
+  Matrix weight() const;  // hqq_dequantize(quantized(), compute_dtype()), decoded on every core
   const std::optional<Vector>& bias() const { return bias_; }
   // In `dtype` (the activations' dtype): out = rnd(x W_dq^T), then out += bias, another rounding.
   Matrix forward(const Matrix& x, Dtype dtype = Dtype::Float64) const;
@@ -54,6 +54,9 @@ class HqqLinear {
       .merge_drops_bias = true, .lora_unmerge_rounds_delta = false, .lora_rounds_after_each_adapter = true};
 
  private:
+  // Rows [begin, end) of W_dq, row-major: the values hqq_dequantize computes, bit for bit.
+  void decode_rows(int begin, int end, double* rows) const;
+
   HqqQuantized quantized_;
   std::optional<Vector> bias_;
   Dtype compute_dtype_;

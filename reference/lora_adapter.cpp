@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "reference/error.hpp"
+#include "reference/float64_products.hpp"
 #include "reference/validate.hpp"
 
 namespace qoracle {
@@ -51,5 +52,11 @@ Matrix LoraAdapter::unscaled_output(const Matrix& x) const {
 }
 
 Matrix LoraAdapter::output(const Matrix& x) const { return scaling() * unscaled_output(x); }
+
+Matrix LoraAdapter::output_float64(const Matrix& x) const {
+  Matrix lora = times_transposed(times_transposed(x, a_), b_);
+  if (b_bias_) lora.rowwise() += b_bias_->transpose();
+  return scaling() * lora;
+}
 
 }  // namespace qoracle

@@ -27,6 +27,9 @@ class LoraAdapter {
   std::optional<Vector> delta_bias() const;        // s * b_B with lora_bias
   Matrix output(const Matrix& x) const;            // s * (x A^T B^T + b_B)
   Matrix unscaled_output(const Matrix& x) const;   // x A^T B^T + b_B
+  // output(x) through OpenBLAS on every core, for the exact-math forward (the emulated dtypes keep
+  // output(), whose rounded results the fixtures pin bit for bit).
+  Matrix output_float64(const Matrix& x) const;
   const Matrix& a() const { return a_; }  // (r, in)
   const Matrix& b() const { return b_; }  // (out, r)
   const std::optional<Vector>& b_bias() const { return b_bias_; }

@@ -114,7 +114,7 @@ Matrix LoraLayer<Base>::forward(const Matrix& x) const {
       // result += out: each step rounds.
       y = round_to(dtype_, Matrix(y + rounded_output(e, x)));
     } else {
-      y += a.output(x);
+      y += dtype_ == Dtype::Float64 ? a.output_float64(x) : a.output(x);  // float64: OpenBLAS
     }
     if (Base::peft_quirks.lora_rounds_after_each_adapter) y = round_to(dtype_, y);
   }

@@ -1,10 +1,12 @@
 #include "reference/oft_adapter.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "reference/cayley.hpp"
 #include "reference/coft.hpp"
 #include "reference/error.hpp"
+#include "reference/float64_products.hpp"
 #include "reference/skew.hpp"
 #include "reference/validate.hpp"
 
@@ -55,7 +57,38 @@ Matrix OftAdapter::rotate(const Matrix& x) const {
   require_shape(x, x.rows(), static_cast<Eigen::Index>(blocks_.r) * b, "x");
   const auto rotations = block_rotations();
   Matrix z(x.rows(), x.cols());
-  for (int j = 0; j < blocks_.r; ++j) z.middleCols(j * b, b) = x.middleCols(j * b, b) * rotations[static_cast<std::size_t>(j)];
+  // Blocks on every core once there is enough work (a forward of many tokens).
+  parallel_for(blocks_.r, std::max<std::ptrdiff_t>(1, (1 << 18) / std::max<Eigen::Index>(x.rows() * b * b, 1)),
+               [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
+                 for (auto j = j0; j < j1; ++j)
+                   z.middleCols(j * b, b).noalias() = x.middleCols(j * b, b) * rotations[static_cast<std::size_t>(j)];
+               });
+  return z;
+}
+
+Matrix OftAdapter::rotate_transposed(const Matrix& x) const {
+  const int b = blocks_.block_size;
+  require_shape(x, x.rows(), static_cast<Eigen::Index>(blocks_.r) * b, "x");
+  const auto rotations = block_rotations();
+  Matrix z(x.rows(), x.cols());
+  parallel_for(blocks_.r, 1, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
+    for (auto j = j0; j < j1; ++j)
+      z.middleCols(j * b, b).noalias() = x.middleCols(j * b, b) * rotations[static_cast<std::size_t>(j)].transpose();
+  });
+  return z;
+}
+
+Matrix OftAdapter::unrotate_transposed(const Matrix& x) const {
+  const int b = blocks_.block_size;
+  require_shape(x, x.rows(), static_cast<Eigen::Index>(blocks_.r) * b, "x");
+  const auto rotations = block_rotations();
+  Matrix z(x.rows(), x.cols());
+  // X R^-T = (R^-1 X^T)^T: solve R Y = X^T per block.
+  parallel_for(blocks_.r, 1, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
+    for (auto j = j0; j < j1; ++j)
+      z.middleCols(j * b, b) =
+          rotations[static_cast<std::size_t>(j)].partialPivLu().solve(x.middleCols(j * b, b).transpose()).transpose();
+  });
   return z;
 }
 

@@ -23,6 +23,9 @@ class OftAdapter {
   std::vector<Matrix> block_rotations() const;   // one per block (copies with block_share)
   Matrix rotation_matrix() const;                // R_bd, (in, in); what merges use
   Matrix rotate(const Matrix& x) const;          // x * R_bd for x (tokens, in)
+  // Block by block, never forming the (in, in) R_bd, on every core (the float64 merges):
+  Matrix rotate_transposed(const Matrix& x) const;    // x * R_bd^T (W R^T: a merge)
+  Matrix unrotate_transposed(const Matrix& x) const;  // x * R_bd^-T (its inverse: an unmerge), by LU per block
 
   // PEFT's Neumann series of the producing release (peft_release.hpp); Math ignores it.
   void set_peft_neumann_series(PeftNeumannSeries series) { series_ = series; }

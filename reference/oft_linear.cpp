@@ -60,7 +60,8 @@ Matrix OftLayer<Base>::forward(const Matrix& x) const {
   require_input(x, base_.in_features());
   if (!adapters_.merged.empty()) return base_.forward(x, dtype_);
   Matrix z = x;
-  for (const auto& name : adapters_.active()) z = z * rotation(name);
+  for (const auto& name : adapters_.active())  // float64: block by block (R_bd is never formed)
+    z = dtype_ == Dtype::Float64 ? adapters_.get(name).rotate(z) : Matrix(z * rotation(name));
   // PEFT casts the rotated activations back to the input dtype before the base layer.
   Matrix y = base_.forward(round_to(dtype_, z), dtype_);
   require_finite_result(y, "forward");
@@ -99,16 +100,23 @@ void OftLayer<Base>::merge(const std::vector<std::string>& names) {
   if (todo.empty()) return;
   const int n = base_.in_features();
   if (convention_ == Convention::Math) {
-    Matrix composed = Matrix::Identity(n, n);
-    for (const auto& name : todo) composed = composed * rotation(name);
-    const Matrix merged = base_.weight() * composed.transpose();
+    Matrix merged;
+    if (dtype_ == Dtype::Float64) {  // W (R_a1 R_a2 ...)^T = W ... R_a2^T R_a1^T, block by block
+      merged = base_.weight();
+      for (auto it = todo.rbegin(); it != todo.rend(); ++it) merged = adapters_.get(*it).rotate_transposed(merged);
+    } else {
+      Matrix composed = Matrix::Identity(n, n);
+      for (const auto& name : todo) composed = composed * rotation(name);
+      merged = base_.weight() * composed.transpose();
+    }
     require_finite_result(merged, "merge of adapters into base.weight (weights left unchanged)");
     replace_weight(merged);
   } else {
     // PEFT writes each adapter's merge back before the next one (and requantizes each time).
     Base before = base_;
     for (const auto& name : todo) {
-      const Matrix merged = base_.weight() * rotation(name).transpose();
+      const Matrix merged = dtype_ == Dtype::Float64 ? adapters_.get(name).rotate_transposed(base_.weight())
+                                                     : Matrix(base_.weight() * rotation(name).transpose());
       if (!merged.allFinite()) {
         base_ = std::move(before);
         require_finite_result(merged, "merge of adapter '" + name + "' into base.weight (weights left unchanged)");
@@ -124,10 +132,16 @@ void OftLayer<Base>::unmerge() {
   if (adapters_.merged.empty()) return;
   if (convention_ == Convention::Math) {
     // W' = W C^T with C = R_a1 R_a2 ... (merge order), so W^T = C^-1 W'^T.
-    const int n = base_.in_features();
-    Matrix composed = Matrix::Identity(n, n);
-    for (const auto& name : adapters_.merged) composed = composed * rotation(name);
-    const Matrix w = composed.partialPivLu().solve(base_.weight().transpose()).transpose();
+    Matrix w;
+    if (dtype_ == Dtype::Float64) {  // W' C^-T = W' R_a1^-T R_a2^-T ..., block by block
+      w = base_.weight();
+      for (const auto& name : adapters_.merged) w = adapters_.get(name).unrotate_transposed(w);
+    } else {
+      const int n = base_.in_features();
+      Matrix composed = Matrix::Identity(n, n);
+      for (const auto& name : adapters_.merged) composed = composed * rotation(name);
+      w = composed.partialPivLu().solve(base_.weight().transpose()).transpose();
+    }
     require_finite_result(w, "unmerge (weights left unchanged)");
     replace_weight(w);
   } else {

@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 # ASan) for the fixture fuzzer.
 packages=(cmake ninja-build g++ pkg-config libeigen3-dev libhdf5-dev hdf5-tools libgtest-dev libgmock-dev libbenchmark-dev
   libtorch-dev libopenblas0-pthread valgrind python3-h5py clang libclang-rt-dev
+  libopenblas-dev  # the float64 reference's products (reference/float64_products)
+  libssl-dev       # SHA-256 of the fixture checksums (OpenSSL's libcrypto)
   python3-dev python3-venv)  # the Python package (python/): headers for its module, a venv to test it in
 # `bootstrap.sh bench`: also what the benchmark report needs (plots).
 if [[ "${1:-}" == bench ]]; then

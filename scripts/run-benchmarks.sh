@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmarks: set up, build, run the reference and the LibTorch baseline (Google Benchmark,
 # 3 repetitions, medians), the instruction-count gate and the HQQ merge-quality sweep, then write
-# reports/bench/: reference.json, torch.json, icount-latest.json, README.md and PNG plots.
+# reports/bench/: reference.json, torch.json, icount-latest.json, README.md, float64-ratios.md and
+# PNG plots.
 #   --quick                     256 and 1024 features only (a few minutes instead of ~10)
 #   --update-icount-baseline    rewrite reports/bench/icount-baseline.json from this build
 # Exit status non-zero when the instruction-count gate fails (the reports are written anyway).
@@ -26,8 +27,10 @@ prev=$(mktemp -d)
 trap 'rm -rf "$prev"' EXIT
 cp "$out"/reference.json "$out"/torch.json "$prev"/ 2>/dev/null || true
 
-# One thread everywhere: the reference is single-threaded, and the ratio should compare work.
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 QORACLE_TORCH_THREADS=1
+# Every core everywhere: the float64 reference decodes and multiplies on all of them (OpenBLAS's
+# dgemm, the row it is measured against, too), so LibTorch gets as many intra-op threads.
+QORACLE_TORCH_THREADS=$(nproc)
+export QORACLE_TORCH_THREADS
 filter='.'
 [[ $quick == 1 ]] && filter='/n(256|1024)(/|$)|cayley'
 gb=(--benchmark_filter="$filter" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
@@ -47,4 +50,7 @@ gate_status=0
   --icount "$out/icount-latest.json" --icount-baseline "$out/icount-baseline.json" \
   --merge-quality reports/hqq-merge-quality.md --out "$out" \
   --previous-reference "$prev/reference.json" --previous-torch "$prev/torch.json"
+# The float64 reference against OpenBLAS's dgemm (issue 31's goals), and its merges against LibTorch's.
+python3 bench/float64_ratio_report.py --reference "$out/reference.json" --torch "$out/torch.json" \
+  --machine "$(nproc)-core $(uname -m) machine" > "$out/float64-ratios.md"
 exit "$gate_status"

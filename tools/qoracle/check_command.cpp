@@ -1,9 +1,15 @@
 #include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "conformance/case_runner.hpp"
 #include "conformance/optimized_check.hpp"
 #include "fixtures/format/isolated_read.hpp"
+#include "reference/float64_products.hpp"
 #include "reference/error.hpp"
 #include "tools/qoracle/commands.hpp"
 #include "tools/qoracle/fixture_paths.hpp"
@@ -23,6 +29,103 @@ CheckRow error_row(const std::string& file, const std::string& case_name, const 
   return row;
 }
 
+// The cases, checked on every core while the isolated child is still reading later files; each
+// case's rows go to its own slot, so the output keeps the files' and cases' order whatever thread
+// finishes first. (The reference and the checks keep no mutable state outside a case.)
+class ParallelCaseChecker {
+ public:
+  ParallelCaseChecker(bool optimized, unsigned threads) : optimized_(optimized) {
+    for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  }
+  ~ParallelCaseChecker() { finish(); }
+
+  // Rows known without checking (a file or case that could not be read).
+  void add_rows(std::vector<CheckRow> rows) {
+    std::lock_guard lock(mutex_);
+    slots_.push_back(Slot{std::move(rows), std::nullopt, {}, {}});
+  }
+  void add_case(const std::string& file, CaseRead&& one) {
+    std::lock_guard lock(mutex_);
+    slots_.push_back(Slot{{}, std::move(one.fixture), file, one.name});
+    pending_.push_back(slots_.size() - 1);
+    ready_.notify_one();
+  }
+  // Waits for every case; the rows in the order they were added.
+  std::vector<CheckRow> rows() {
+    finish();
+    std::vector<CheckRow> all;
+    for (Slot& s : slots_) all.insert(all.end(), std::make_move_iterator(s.rows.begin()), std::make_move_iterator(s.rows.end()));
+    return all;
+  }
+
+ private:
+  struct Slot {
+    std::vector<CheckRow> rows;
+    std::optional<FixtureCase> fixture;  // to check; empty once checked
+    std::string file, case_name;
+  };
+
+  void finish() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    ready_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
+  void work() {
+    for (;;) {
+      Slot* slot = nullptr;
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return next_ < pending_.size() || closed_; });
+        if (next_ == pending_.size()) return;
+        slot = &slots_[pending_[next_++]];  // a deque's elements stay put while others are appended
+      }
+      slot->rows = check(*slot);
+      slot->fixture.reset();  // free the tensors as soon as they are checked
+    }
+  }
+
+  std::vector<CheckRow> check(const Slot& s) const {
+    try {
+      const FixtureCase& c = *s.fixture;
+      std::vector<CheckRow> rows = check_case(c);
+      if (optimized_) {  // the fused kernels on the same case (host emulation; the GPU where present)
+        for (const auto& more : {check_case_optimized(c), check_case_optimized_merge(c), check_case_optimized_eetq_merge(c)})
+          rows.insert(rows.end(), more.begin(), more.end());
+      }
+      return rows;
+    } catch (const Error& e) {
+      return {error_row(s.file, s.case_name, e.what())};
+    }
+  }
+
+  bool optimized_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Slot> slots_;
+  std::vector<std::size_t> pending_;  // the slots of cases to check, in order
+  std::size_t next_ = 0;
+  bool closed_ = false;
+  std::vector<std::thread> workers_;
+};
+
+// QORACLE_CHECK_THREADS=N checks on N threads (the test that the report does not depend on it
+// uses 1); default: every core.
+unsigned check_threads() {
+  if (const char* env = std::getenv("QORACLE_CHECK_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end == env || *end != '\0' || n < 1 || n > 1024)
+      throw Error(std::string("QORACLE_CHECK_THREADS: expected a thread count from 1 to 1024, got '") + env + "'");
+    return static_cast<unsigned>(n);
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 }  // namespace
 
 int check_command(const std::vector<std::string>& args) {
@@ -39,33 +142,23 @@ int check_command(const std::vector<std::string>& args) {
   }
   if (paths.empty()) throw Error("expected at least one fixture file or folder");
 
-  std::vector<CheckRow> rows;
   const auto files = fixture_files(paths);
   if (files.empty()) throw Error("no .h5 fixture files found under the given paths");
-  // Decoded in a child process, while this one checks the file before: a file that crashes
+  // Cases run in parallel, one per core: each case's own products stay on its thread.
+  set_reference_threads(1);
+  ParallelCaseChecker checker(optimized, check_threads());
+  // Decoded in a child process, while this one checks the cases before: a file that crashes
   // HDF5 becomes an error row, not a crash.
   read_fixture_files_isolated(files, [&](FileRead&& read) {
     const std::string& file = read.file;
     for (const auto& note : read.notes) std::cerr << "note: " << note << "\n";
-    if (!read.error.empty()) rows.push_back(error_row(file, "", read.error));
-    for (const CaseRead& one : read.cases) {
-      if (!one.fixture) {
-        rows.push_back(error_row(file, one.name, one.error));
-        continue;
-      }
-      try {
-        const FixtureCase& c = *one.fixture;
-        const auto case_rows = check_case(c);
-        rows.insert(rows.end(), case_rows.begin(), case_rows.end());
-        if (optimized) {  // the fused kernels on the same case (host emulation; the GPU where present)
-          for (const auto& more : {check_case_optimized(c), check_case_optimized_merge(c), check_case_optimized_eetq_merge(c)})
-            rows.insert(rows.end(), more.begin(), more.end());
-        }
-      } catch (const Error& e) {
-        rows.push_back(error_row(file, one.name, e.what()));
-      }
+    if (!read.error.empty()) checker.add_rows({error_row(file, "", read.error)});
+    for (CaseRead& one : read.cases) {
+      if (!one.fixture) checker.add_rows({error_row(file, one.name, one.error)});
+      else checker.add_case(file, std::move(one));
     }
   });
+  const std::vector<CheckRow> rows = checker.rows();
 
   if (json) print_json(std::cout, rows);
   else print_table(std::cout, rows);
