@@ -59,6 +59,7 @@ HostRotation host_rotation(const OftAdapter& a, Convention convention) {
   r.neumann = a.config().use_cayley_neumann;
   r.terms = a.config().num_cayley_neumann_terms;
   r.math_series = convention == Convention::Math;
+  r.all_twos = convention == Convention::Peft && a.peft_neumann_series() == PeftNeumannSeries::AllTwos;
   if (a.config().coft) r.coft_radius = static_cast<float>(coft_radius(a.config().eps, r.rows, convention));
   return r;
 }

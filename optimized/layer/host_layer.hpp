@@ -49,6 +49,7 @@ struct HostRotation {
   bool block_share = false, neumann = true;
   int terms = 5;
   bool math_series = false;
+  bool all_twos = false;  // PEFT 0.17's Neumann series (cayley_block.hpp)
   float coft_radius = 0.0f;  // COFT: each row projected onto ||S||_F <= radius (0: none)
 };
 

@@ -96,7 +96,7 @@ void check_fused_layer(const HostLayer& l, std::size_t x_size, int tokens) {
 }
 
 CayleyBatch cayley_batch(const HostRotation& r) {
-  return {r.rows, r.block_size, r.neumann, r.terms, r.coft_radius, r.math_series};
+  return {r.rows, r.block_size, r.neumann, r.terms, r.coft_radius, r.math_series, r.all_twos};
 }
 
 int rotation_unit(const HostLayer& l) {
@@ -111,7 +111,7 @@ std::vector<float> rotation_blocks_on_host(const HostRotation& rot) {
   std::vector<float> r(static_cast<std::size_t>(rot.rows) * bb), ws(static_cast<std::size_t>(rotation_scratch_floats(b, rot.neumann)));
   for (int j = 0; j < rot.rows; ++j) {
     float partial = 0.0f;
-    rotation_block(rot.params.data() + j * n_el, b, rot.neumann, neumann_series(rot.terms, rot.math_series),
+    rotation_block(rot.params.data() + j * n_el, b, rot.neumann, neumann_series(rot.terms, rot.math_series, rot.all_twos),
                    rot.coft_radius, ws.data(), &partial, r.data() + j * bb, 0, 1, NoSync{});
   }
   return r;

@@ -53,7 +53,7 @@ void launch_batched_cayley(const CayleyBatch& batch, const float* d_params, floa
     check_cuda(cudaFuncSetAttribute(cayley_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, plan.dynamic_shared),
                "cayley_kernel: opting in to more shared memory");
   cayley_kernel<<<batch.rows, kCayleyThreads, plan.dynamic_shared>>>(d_params, batch.block_size, batch.neumann,
-                                                                     neumann_series(batch.terms, batch.math_series),
+                                                                     neumann_series(batch.terms, batch.math_series, batch.all_twos),
                                                                      batch.coft_radius, d_out, d_scratch,
                                                                      !plan.global_scratch);
   check_cuda(cudaGetLastError(), "cayley_kernel launch");

@@ -13,6 +13,7 @@ struct CayleyBatch {
   int terms = 5;       // Neumann terms (PEFT's num_cayley_neumann_terms)
   float coft_radius = 0.0f;  // COFT: project each row onto ||S||_F <= radius first (0: no COFT)
   bool math_series = false;  // Neumann: the math convention's series (cayley_block.hpp), not PEFT's
+  bool all_twos = false;     // Neumann: PEFT 0.17's series, every power after I weighted 2
 };
 
 // params: rows x b(b-1)/2, row-major. Returns rows x b x b, row-major (R per block; PEFT's

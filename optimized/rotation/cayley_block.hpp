@@ -105,8 +105,10 @@ struct NeumannSeries {
   float last_weight = 1.0f, sign = 1.0f;
 };
 
-QORACLE_HD inline NeumannSeries neumann_series(int terms, bool math_convention) {
+// PEFT 0.17 (`all_twos`) weights every power after I by 2: I + 2S + ... + 2S^(n-1).
+QORACLE_HD inline NeumannSeries neumann_series(int terms, bool math_convention, bool all_twos = false) {
   if (math_convention) return {terms, 1.0f, -1.0f};
+  if (all_twos) return {terms > 1 ? terms - 1 : 0, 2.0f, 1.0f};
   if (terms <= 1) return {0, 1.0f, 1.0f};
   if (terms == 2) return {1, 2.0f, 1.0f};
   return {terms - 1 > 3 ? terms - 1 : 3, 1.0f, 1.0f};
