@@ -26,6 +26,7 @@ class OftAdapter {
 
   // PEFT's Neumann series of the producing release (peft_release.hpp); Math ignores it.
   void set_peft_neumann_series(PeftNeumannSeries series) { series_ = series; }
+  PeftNeumannSeries peft_neumann_series() const { return series_; }
 
   // Backward of rotate (training.md §4), in float64: given x and dL/dz, dL/dx = dL/dz R_bd^T and
   // dL/d(weight as stored). COFT: Peft takes the gradient at the projected value, which PEFT has

@@ -59,6 +59,12 @@ HostRotation host_rotation(const OftAdapter& a, Convention convention) {
   r.neumann = a.config().use_cayley_neumann;
   r.terms = a.config().num_cayley_neumann_terms;
   r.math_series = convention == Convention::Math;
+  // The kernels form PEFT >= 0.18's series; 0.17's (I + 2S + ... + 2S^(n-1), training.md §4) differs
+  // from n = 3 on and is refused rather than computed as the newer one.
+  if (convention == Convention::Peft && r.neumann && r.terms >= 3 &&
+      a.peft_neumann_series() == PeftNeumannSeries::AllTwos)
+    throw Error("optimized: PEFT 0.17's Cayley-Neumann series (I + 2S + ... + 2S^(n-1), n = " + std::to_string(r.terms) +
+                ") is not implemented in the fused kernels, which form 0.18's; the reference checks these cases");
   if (a.config().coft) r.coft_radius = static_cast<float>(coft_radius(a.config().eps, r.rows, convention));
   return r;
 }
