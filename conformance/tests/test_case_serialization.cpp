@@ -35,6 +35,10 @@ FixtureCase every_field_case() {
   c.x.values[3] = std::numeric_limits<double>::denorm_min();
   c.x.checksum_verified = true;
   c.expected.front().tolerance.max_mismatch_fraction = 0.25;
+  c.training = true;  // the gradient inputs and a PEFT-None gradient (fixtures/SCHEMA.md, Gradients)
+  c.grad_output = Tensor::from_matrix(Matrix::Constant(2, 3, -0.5), Dtype::BFloat16);
+  c.dropout_noise["a"] = Tensor::from_matrix(Matrix::Constant(2, 4, 1.25), Dtype::Float32);
+  c.expected.push_back({"grad/a/weight", Tensor::from_matrix(Matrix::Zero(1, 3), Dtype::Float32), {0, 1e-5, 0}, true});
   return c;
 }
 

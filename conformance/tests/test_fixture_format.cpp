@@ -38,6 +38,34 @@ TEST(FixtureFormat, RoundTripIsExact) {
   for (const auto& row : check_case(read)) EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << " " << row.error;
 }
 
+// The gradient inputs and outputs (fixtures/SCHEMA.md, Gradients): training, inputs/grad_output,
+// inputs/dropout_noise/<adapter>, expected/grad_x and expected/grad/<adapter>/<param> two levels
+// down, with peft_grad_none.
+TEST(FixtureFormat, GradientFieldsRoundTrip) {
+  FixtureCase written = make_reference_case(small_oft_spec());
+  written.training = true;
+  written.grad_output = Tensor::from_matrix(Matrix::Constant(2, 6, 0.25), Dtype::Float64);
+  written.dropout_noise["first"] = Tensor::from_matrix(Matrix::Constant(2, 8, 2.0), Dtype::Float32);
+  written.expected.push_back({"grad_x", Tensor::from_matrix(Matrix::Constant(2, 8, 1.5), Dtype::Float64), {0, 1e-12, 0}});
+  written.expected.push_back({"grad/first/weight", Tensor::from_matrix(Matrix::Zero(2, 1), Dtype::Float32), {0, 1e-5, 0}, true});
+  const std::string path = temp_file("gradient_fields.h5");
+  write_fixture_file(path, {written});
+  FixtureCase read = read_case(path, written.name);
+  read.file = written.file;
+  ASSERT_TRUE(read.grad_output.has_value());
+  EXPECT_TRUE(read.training);
+  EXPECT_EQ(read.grad_output->values, written.grad_output->values);
+  ASSERT_EQ(read.dropout_noise.count("first"), 1u);
+  EXPECT_EQ(read.dropout_noise.at("first").logical_dtype, Dtype::Float32);
+  const auto grad = std::find_if(read.expected.begin(), read.expected.end(), [](const auto& e) { return e.name == "grad/first/weight"; });
+  ASSERT_NE(grad, read.expected.end());
+  EXPECT_TRUE(grad->peft_grad_none);
+  EXPECT_EQ(grad->value.shape, (std::vector<std::int64_t>{2, 1}));
+  const auto gx = std::find_if(read.expected.begin(), read.expected.end(), [](const auto& e) { return e.name == "grad_x"; });
+  ASSERT_NE(gx, read.expected.end());
+  EXPECT_FALSE(gx->peft_grad_none);
+}
+
 TEST(FixtureFormat, LowPrecisionValuesAreStoredWidenedAndExact) {
   FixtureCase c = make_reference_case(small_oft_spec());
   Tensor& x = c.x;

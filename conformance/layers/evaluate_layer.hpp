@@ -1,0 +1,100 @@
+#pragma once
+// The generic evaluation of a fixture layer: each named output of expected/ computed by the
+// reference layer, whatever its base and adapter kind.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "conformance/layers/aqlm_base.hpp"
+#include "conformance/layers/dense_base.hpp"
+#include "conformance/layers/eetq_base.hpp"
+#include "conformance/layers/hqq_base.hpp"
+#include "fixtures/format/fixture_case.hpp"
+#include "reference/error.hpp"
+
+namespace qoracle::fixture_layers {
+
+// Bases without a quantizer in qoracle (the overloads in hqq_base/eetq_base take the others).
+template <class Base>
+void quantizer_outputs(const Base&, const FixtureCase&, std::map<std::string, Tensor>&) {
+  throw Error("expected/quantized_*: this base layer has no quantizer in qoracle");
+}
+
+// Only EETQ layers decode a stored byte layout (eetq_base.hpp).
+template <class Base>
+Tensor decoded_codes(const Base&) {
+  throw Error("expected/decoded_codes: only EETQ layers decode a stored byte layout");
+}
+
+// Outputs shaped like x with the last dimension replaced by out_features.
+inline Tensor activation_tensor(const Matrix& y, const FixtureCase& c) {
+  std::vector<std::int64_t> shape = c.x.shape;
+  shape.back() = y.cols();
+  return Tensor::from_matrix(y, Dtype::Float64, shape);
+}
+
+// LoRA layers whose PEFT forward returns [1, out] for a 1-D input (DoRA's broadcast).
+template <class Layer>
+constexpr bool may_add_leading_dimension = requires(const Layer& l) { l.forward_adds_leading_dimension(); };
+
+template <class Layer>
+Tensor forward_tensor(const Layer& layer, const Matrix& y, const FixtureCase& c) {
+  Tensor t = activation_tensor(y, c);
+  if constexpr (may_add_leading_dimension<Layer>)
+    if (c.x.shape.size() == 1 && layer.forward_adds_leading_dimension()) t.shape.insert(t.shape.begin(), 1);
+  return t;
+}
+
+// OFT layers report their parameter after a forward (COFT may rewrite it); LoRA has no such state.
+template <class Layer>
+constexpr bool has_parameter_after_forward = requires(const Layer& l) { l.weight_after_forward(std::string()); };
+
+template <class Layer>
+std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, const std::vector<std::string>& outputs) {
+  if (c.x.shape.empty()) throw Error("inputs/x: expected rank >= 1, got a scalar");
+  const Matrix x = c.x.as_matrix("inputs/x");
+  std::map<std::string, Tensor> out;
+  bool wants_merge = false;
+  for (const auto& name : outputs) {
+    if (name == "forward") {
+      out[name] = forward_tensor(layer, layer.forward(x), c);
+    } else if (name == "forward_disabled") {
+      Layer copy = layer;
+      out[name] = activation_tensor(copy.forward_disabled(x), c);
+    } else if (name.rfind("delta_weight/", 0) == 0) {
+      out[name] = Tensor::from_matrix(layer.delta_weight(name.substr(13)), Dtype::Float64);
+    } else if (name.rfind("weight_after_forward/", 0) == 0 && has_parameter_after_forward<Layer>) {
+      if constexpr (has_parameter_after_forward<Layer>)
+        out[name] = Tensor::from_matrix(layer.weight_after_forward(name.substr(21)), Dtype::Float64);
+    } else if (name == "dequantized_weight") {
+      out[name] = Tensor::from_matrix(layer.base().weight(), Dtype::Float64);
+    } else if (name == "decoded_codes") {
+      out[name] = decoded_codes(layer.base());
+    } else if (name.rfind("quantized_", 0) == 0) {
+      quantizer_outputs(layer.base(), c, out);
+    } else if (name.rfind("merged_", 0) == 0 || name.rfind("unmerged_", 0) == 0 || name == "forward_merged") {
+      wants_merge = true;
+    } else {
+      throw Error("expected/" + name +
+                  ": unknown output; known: forward, forward_disabled, delta_weight/<adapter>, "
+                  "weight_after_forward/<adapter> (OFT), dequantized_weight, decoded_codes (EETQ), quantized_{codes,scale,zero}, "
+                  "merged_{weight,bias,codes,scale,zero}, forward_merged, unmerged_{weight,bias,codes,scale,zero}");
+    }
+  }
+  if (wants_merge) {
+    layer.merge(c.merge_adapters.empty() ? c.active_adapters : c.merge_adapters);
+    base_outputs(layer.base(), "merged", out);
+    out["forward_merged"] = forward_tensor(layer, layer.forward(x), c);
+    layer.unmerge();
+    base_outputs(layer.base(), "unmerged", out);
+  }
+  std::map<std::string, Tensor> requested;
+  for (const auto& name : outputs) {
+    auto it = out.find(name);
+    if (it == out.end()) throw Error("expected/" + name + ": this layer has no such output (no base bias?)");
+    requested[name] = it->second;
+  }
+  return requested;
+}
+
+}  // namespace qoracle::fixture_layers
