@@ -36,6 +36,11 @@ class AdapterRegistry {
     active_ = std::move(names);
   }
   const std::vector<std::string>& active() const { return active_; }
+  // Every adapter in insertion order: f(name, adapter).
+  template <class F>
+  void for_each(F f) {
+    for (auto& [name, adapter] : entries_) f(name, adapter);
+  }
 
   // Names to merge: each must exist; already merged ones are skipped as PEFT does.
   std::vector<std::string> to_merge(const std::vector<std::string>& names) const {

@@ -22,4 +22,18 @@ Matrix coft_project(const Matrix& weight, double eps, Convention convention) {
   return projected;
 }
 
+Matrix coft_project_backward(const Matrix& weight, double eps, Convention convention, const Matrix& grad_projected) {
+  const double radius = coft_radius(eps, static_cast<int>(weight.rows()), convention);
+  Matrix grad = grad_projected;
+  for (Eigen::Index i = 0; i < weight.rows(); ++i) {
+    const double norm = weight.row(i).norm();
+    const double frob = std::sqrt(2.0) * norm;
+    if (!(frob > radius)) continue;
+    const Vector v_hat = weight.row(i).transpose() / norm;
+    const Vector g = grad_projected.row(i).transpose();
+    grad.row(i) = ((radius / frob) * (g - v_hat * v_hat.dot(g))).transpose();
+  }
+  return grad;
+}
+
 }  // namespace qoracle

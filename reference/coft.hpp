@@ -16,4 +16,8 @@ double coft_radius(double eps, int param_rows, Convention convention);
 // weight: (#rows, b(b-1)/2). Rows whose ||S||_F = sqrt(2)*||v|| exceeds eps' are scaled onto the ball.
 Matrix coft_project(const Matrix& weight, double eps, Convention convention);
 
+// Backward of coft_project at `weight`: J_proj^T grad_projected per row, with
+// J_proj = (eps'/(sqrt(2)||v||)) (I - v_hat v_hat^T) on projected rows and I elsewhere (symmetric).
+Matrix coft_project_backward(const Matrix& weight, double eps, Convention convention, const Matrix& grad_projected);
+
 }  // namespace qoracle

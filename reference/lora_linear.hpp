@@ -11,6 +11,7 @@
 #include "reference/dtype.hpp"
 #include "reference/eetq_linear.hpp"
 #include "reference/hqq_linear.hpp"
+#include "reference/layer_gradients.hpp"
 #include "reference/lora_adapter.hpp"
 
 namespace qoracle {
@@ -111,6 +112,20 @@ class LoraLayer {
   std::optional<Matrix> unmerged_cache_;  // set while unmerged_base replays the merged adapters
 
   template <class> friend class LoraLayer;
+
+  // ---- training: the forward with recorded dropout noise and the float64 backward ----
+  // (reference/lora_backward.cpp; spec training.md §2, §3, §5, §7)
+ public:
+  // forward() in float64 with each adapter's dropout noise (an adapter without noise sees x).
+  // DoRA with noise is PEFT's dropout variant (T5): y += (g - 1)(x_d W^T) + g s x_d A^T B^T, so
+  // it does not rescale the adapters before it. Without noise it is forward() in float64.
+  Matrix forward_training(const Matrix& x, const DropoutNoise& noise) const;
+  // dL/dx and each active adapter's parameter gradients for L = sum(G ⊙ forward_training(x)),
+  // in float64 whatever the compute dtype. Peft: DoRA's weight norm is detached (T1); Math: the
+  // exact gradient with the norm's radial term. Merged adapters take no gradient (zeros marked
+  // peft_grad_none; dL/dx = G W_merged). Throws Error for noise of a wrong shape or for an
+  // adapter that is not active, and where the base's PEFT-convention backward is refused.
+  LayerGradients backward(const Matrix& x, const Matrix& grad_output, const DropoutNoise& noise, bool training) const;
 };
 
 using LoraLinear = LoraLayer<DenseLinear>;

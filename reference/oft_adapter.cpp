@@ -36,7 +36,7 @@ std::vector<Matrix> OftAdapter::block_rotations() const {
     }
     const Matrix s = skew_from_params(w.row(j).transpose(), blocks_.block_size);
     rotations.push_back(config_.use_cayley_neumann
-                            ? cayley_neumann(s, config_.num_cayley_neumann_terms, convention_)
+                            ? cayley_neumann(s, config_.num_cayley_neumann_terms, convention_, series_)
                             : cayley_exact(s));
   }
   return rotations;
@@ -57,6 +57,40 @@ Matrix OftAdapter::rotate(const Matrix& x) const {
   Matrix z(x.rows(), x.cols());
   for (int j = 0; j < blocks_.r; ++j) z.middleCols(j * b, b) = x.middleCols(j * b, b) * rotations[static_cast<std::size_t>(j)];
   return z;
+}
+
+// ---- backward (training.md §4) ----
+
+OftAdapter::RotateGradients OftAdapter::rotate_backward(const Matrix& x, const Matrix& grad_z) const {
+  const int b = blocks_.block_size;
+  require_shape(x, x.rows(), static_cast<Eigen::Index>(blocks_.r) * b, "x");
+  require_shape(grad_z, x.rows(), x.cols(), "grad_z");
+  const Matrix w = effective_weight();
+  const auto rotations = block_rotations();
+  RotateGradients out;
+  out.grad_x.resize(x.rows(), x.cols());
+  Matrix grad_eff = Matrix::Zero(w.rows(), w.cols());
+  for (int j = 0; j < blocks_.r; ++j) {
+    const Matrix& r = rotations[static_cast<std::size_t>(j)];
+    out.grad_x.middleCols(j * b, b) = grad_z.middleCols(j * b, b) * r.transpose();
+    // dL/dR_j = x_j^T dL/dz_j summed over tokens; with block_share every block feeds row 0.
+    const Matrix grad_r = x.middleCols(j * b, b).transpose() * grad_z.middleCols(j * b, b);
+    const int row = config_.block_share ? 0 : j;
+    const Matrix s = skew_from_params(w.row(row).transpose(), b);
+    Matrix grad_s;
+    if (!config_.use_cayley_neumann) {
+      grad_s = cayley_exact_backward(s, grad_r);
+    } else {
+      const auto c = neumann_coefficients(config_.num_cayley_neumann_terms, convention_, series_);
+      if (c.size() == 1) out.peft_grad_none = true;
+      grad_s = cayley_polynomial_backward(s, c, grad_r);
+    }
+    grad_eff.row(row) += skew_params_gradient(grad_s).transpose();
+  }
+  out.grad_weight = config_.coft && convention_ == Convention::Math
+                        ? coft_project_backward(weight_, config_.eps, convention_, grad_eff)
+                        : grad_eff;
+  return out;
 }
 
 }  // namespace qoracle

@@ -3,6 +3,7 @@
 // -> rotations -> block-diagonal R. The forward is input-centric: z = x * R_bd.
 #include <vector>
 
+#include "reference/cayley.hpp"
 #include "reference/convention.hpp"
 #include "reference/matrix.hpp"
 #include "reference/oft_config.hpp"
@@ -23,11 +24,25 @@ class OftAdapter {
   Matrix rotation_matrix() const;                // R_bd, (in, in); what merges use
   Matrix rotate(const Matrix& x) const;          // x * R_bd for x (tokens, in)
 
+  // PEFT's Neumann series of the producing release (peft_release.hpp); Math ignores it.
+  void set_peft_neumann_series(PeftNeumannSeries series) { series_ = series; }
+
+  // Backward of rotate (training.md §4), in float64: given x and dL/dz, dL/dx = dL/dz R_bd^T and
+  // dL/d(weight as stored). COFT: Peft takes the gradient at the projected value, which PEFT has
+  // written back into the parameter (no Jacobian); Math applies the projection's Jacobian.
+  struct RotateGradients {
+    Matrix grad_x;
+    Matrix grad_weight;
+    bool peft_grad_none = false;  // Peft with one Neumann term: R = I does not depend on the weight
+  };
+  RotateGradients rotate_backward(const Matrix& x, const Matrix& grad_z) const;
+
  private:
   OftConfig config_;
   OftBlocks blocks_;
   Matrix weight_;
   Convention convention_;
+  PeftNeumannSeries series_ = PeftNeumannSeries::TrailingOne;
 };
 
 }  // namespace qoracle

@@ -5,7 +5,9 @@ namespace qoracle {
 template <class Base>
 void OftLayer<Base>::add_adapter(const std::string& name, const OftConfig& config, Matrix weight) {
   try {
-    adapters_.add(name, OftAdapter(base_.in_features(), config, std::move(weight), convention_));
+    OftAdapter adapter(base_.in_features(), config, std::move(weight), convention_);
+    adapter.set_peft_neumann_series(neumann_series_);
+    adapters_.add(name, std::move(adapter));
   } catch (const Error& e) {
     throw e.within("adapter '" + name + "'");
   }

@@ -11,6 +11,7 @@
 #include "reference/dtype.hpp"
 #include "reference/eetq_linear.hpp"
 #include "reference/hqq_linear.hpp"
+#include "reference/layer_gradients.hpp"
 #include "reference/oft_adapter.hpp"
 
 namespace qoracle {
@@ -67,6 +68,21 @@ class OftLayer {
   Dtype dtype_ = Dtype::Float64;
 
   template <class> friend class OftLayer;
+
+  // ---- training: the release's Neumann series and the float64 backward ----
+  // (reference/oft_backward.cpp; spec training.md §4, §5)
+ public:
+  // PEFT's Cayley-Neumann series of the producing release (peft_release.hpp), for the adapters
+  // added before and after this call.
+  void set_peft_neumann_series(PeftNeumannSeries series);
+  // dL/dx and each active adapter's dL/dweight for L = sum(G ⊙ forward(x)), in float64 whatever
+  // the compute dtype. Merged adapters take no gradient (PEFT's merged forward never reads
+  // them): zeros marked peft_grad_none, and dL/dx = G W_merged. Throws Error where the base's
+  // PEFT-convention backward is refused (base_backward.hpp).
+  LayerGradients backward(const Matrix& x, const Matrix& grad_output, bool training) const;
+
+ private:
+  PeftNeumannSeries neumann_series_ = PeftNeumannSeries::TrailingOne;
 };
 
 using OftLinear = OftLayer<DenseLinear>;

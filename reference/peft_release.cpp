@@ -27,10 +27,12 @@ struct Row {
 };
 
 // Oldest first; each row holds from its release until the next row's.
-constexpr std::array<Row, 2> kRows{{
-    {{0, 0, 0}, {.dora_norms_on_merged_weight = true}},
+constexpr std::array<Row, 3> kRows{{
+    {{0, 0, 0}, {.dora_norms_on_merged_weight = true, .oft_neumann_series = PeftNeumannSeries::AllTwos}},
+    // 0.18.0: the Neumann series' last power gets weight 1 (0.17.1 and 0.18.1 read; 0.18.0 assumed).
+    {{0, 18, 0}, {.dora_norms_on_merged_weight = true, .oft_neumann_series = PeftNeumannSeries::TrailingOne}},
     // 0.21.0: DoRA's merge takes every norm on the unmerged weight (_unmerged_base_weight).
-    {{0, 21, 0}, {.dora_norms_on_merged_weight = false}},
+    {{0, 21, 0}, {.dora_norms_on_merged_weight = false, .oft_neumann_series = PeftNeumannSeries::TrailingOne}},
 }};
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "reference/cayley.hpp"
+
 namespace qoracle {
 
 struct PeftRelease {
@@ -25,6 +27,9 @@ struct PeftReleaseRules {
   // Several DoRA adapters merged: each takes its weight norm on the weight merged so far (D12),
   // instead of on the unmerged weight as the forward does.
   bool dora_norms_on_merged_weight = false;
+  // OFT's Cayley-Neumann polynomial (training.md §4): 0.17 weights every power after I by 2;
+  // 0.18 gives the last power weight 1 (and n = 3 == n = 4).
+  PeftNeumannSeries oft_neumann_series = PeftNeumannSeries::TrailingOne;
 };
 
 // The rules of the newest table row at or before `release`.

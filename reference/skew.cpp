@@ -30,4 +30,13 @@ Vector params_from_skew(const Matrix& skew) {
   return v;
 }
 
+Vector skew_params_gradient(const Matrix& grad_skew) {
+  const auto b = static_cast<int>(grad_skew.rows());
+  Vector v(skew_param_count(b));
+  Eigen::Index k = 0;
+  for (int p = 0; p < b; ++p)
+    for (int q = p + 1; q < b; ++q) v(k++) = grad_skew(p, q) - grad_skew(q, p);
+  return v;
+}
+
 }  // namespace qoracle

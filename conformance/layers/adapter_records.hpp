@@ -32,6 +32,7 @@ template <class Base>
 OftLayer<Base> oft_layer_from(Base base, const FixtureCase& c, Dtype dtype) {
   OftLayer<Base> layer(std::move(base), c.convention);
   layer.set_compute_dtype(dtype);
+  if (c.convention == Convention::Peft) layer.set_peft_neumann_series(release_rules(c).oft_neumann_series);
   for (const AdapterRecord& a : c.adapters) {
     try {
       layer.add_adapter(a.name, oft_config_from(a.config), tensor_of(a, "weight").as_matrix("weight"));

@@ -8,6 +8,7 @@
 #include "conformance/layers/aqlm_base.hpp"
 #include "conformance/layers/dense_base.hpp"
 #include "conformance/layers/eetq_base.hpp"
+#include "conformance/layers/gradient_outputs.hpp"
 #include "conformance/layers/hqq_base.hpp"
 #include "fixtures/format/fixture_case.hpp"
 #include "reference/error.hpp"
@@ -49,15 +50,28 @@ Tensor forward_tensor(const Layer& layer, const Matrix& y, const FixtureCase& c)
 template <class Layer>
 constexpr bool has_parameter_after_forward = requires(const Layer& l) { l.weight_after_forward(std::string()); };
 
+// LoRA layers run a training forward with the recorded dropout noise (OFT draws none).
+template <class Layer>
+constexpr bool has_training_forward = requires(const Layer& l) { l.forward_training(Matrix(), DropoutNoise()); };
+
+template <class Layer>
+Matrix forward_of(const Layer& layer, const FixtureCase& c, const Matrix& x) {
+  if constexpr (has_training_forward<Layer>)
+    if (!c.dropout_noise.empty()) return layer.forward_training(x, dropout_noise_of(c, x));
+  return layer.forward(x);
+}
+
 template <class Layer>
 std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, const std::vector<std::string>& outputs) {
   if (c.x.shape.empty()) throw Error("inputs/x: expected rank >= 1, got a scalar");
   const Matrix x = c.x.as_matrix("inputs/x");
   std::map<std::string, Tensor> out;
-  bool wants_merge = false;
+  bool wants_merge = false, wants_gradients = false;
   for (const auto& name : outputs) {
     if (name == "forward") {
-      out[name] = forward_tensor(layer, layer.forward(x), c);
+      out[name] = forward_tensor(layer, forward_of(layer, c, x), c);
+    } else if (is_gradient_output(name)) {
+      wants_gradients = true;
     } else if (name == "forward_disabled") {
       Layer copy = layer;
       out[name] = activation_tensor(copy.forward_disabled(x), c);
@@ -78,9 +92,12 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
       throw Error("expected/" + name +
                   ": unknown output; known: forward, forward_disabled, delta_weight/<adapter>, "
                   "weight_after_forward/<adapter> (OFT), dequantized_weight, decoded_codes (EETQ), quantized_{codes,scale,zero}, "
-                  "merged_{weight,bias,codes,scale,zero}, forward_merged, unmerged_{weight,bias,codes,scale,zero}");
+                  "merged_{weight,bias,codes,scale,zero}, forward_merged, unmerged_{weight,bias,codes,scale,zero}, "
+                  "grad_x, grad/<adapter>/<parameter>");
     }
   }
+  // Gradients of the forward as the case states it (before any merge below).
+  if (wants_gradients) gradient_outputs(layer_backward(layer, c, x), c, outputs, out);
   if (wants_merge) {
     layer.merge(c.merge_adapters.empty() ? c.active_adapters : c.merge_adapters);
     base_outputs(layer.base(), "merged", out);

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "conformance/case_runner.hpp"
+#include "conformance/case_table.hpp"
 #include "fixture_edit.hpp"
 #include "reference/aqlm_linear.hpp"
 #include "reference/eetq_linear.hpp"
@@ -59,6 +60,27 @@ void check_decoded(const FixtureCase& c) {
   for (const auto& row : check_case(c))
     if (row.status == CheckStatus::Error) throw Error(row.error);
 }
+
+// A reference case with the gradient inputs and a grad_x output (fixtures/SCHEMA.md, Gradients):
+// the OFT row of small_oft_spec or the first LoRA row of the case table (both 16 -> 12, x [2, 3, 16]).
+FixtureCase gradient_case(bool lora) {
+  CaseSpec spec = small_oft_spec();
+  if (lora)
+    for (const auto& s : standard_cases())
+      if (s.layer_kind == "lora/linear") {
+        spec = s;
+        break;
+      }
+  FixtureCase c = make_reference_case(spec);
+  std::vector<std::int64_t> g_shape = c.x.shape;
+  g_shape.back() = 12;
+  c.grad_output = Tensor::from_matrix(Matrix::Ones(6, 12), Dtype::Float64, g_shape);
+  c.training = true;
+  c.expected.push_back({"grad_x", Tensor::from_matrix(Matrix::Zero(6, 16), Dtype::Float64, c.x.shape), {0, 1e-12, 0}});
+  return c;
+}
+
+Tensor noise_like_x(const FixtureCase& c) { return Tensor::from_matrix(Matrix::Ones(6, 16), Dtype::Float64, c.x.shape); }
 
 FixtureCase committed_case(const std::string& file) {
   const std::string path = qoracle::testing::source_path(file);
@@ -220,6 +242,27 @@ std::vector<BadInput> bad_inputs() {
        {"nanw.h5", "adapters/default", "weight", "finite"}},
       {"unknown_expected_output", [] { FixtureCase c = reference_case(); c.expected[0].name = "forward_twice"; check_through_file(c, "out.h5"); },
        {"out.h5", "expected/forward_twice", "unknown output"}},
+      // --- gradients (fixtures/SCHEMA.md, Gradients) ---
+      {"grad_output_missing", [] { FixtureCase c = gradient_case(false); c.grad_output.reset(); check_through_file(c, "g_missing.h5"); },
+       {"g_missing.h5", "inputs/grad_output", "missing"}},
+      {"grad_output_wrong_shape", [] { FixtureCase c = gradient_case(false); c.grad_output->shape.back() = 11; c.grad_output->values.resize(66); check_through_file(c, "g_shape.h5"); },
+       {"g_shape.h5", "inputs/grad_output", "expected shape [2, 3, 12]", "got [2, 3, 11]"}},
+      {"dropout_noise_for_oft", [] { FixtureCase c = gradient_case(false); c.dropout_noise["default"] = noise_like_x(c); check_through_file(c, "nu_oft.h5"); },
+       {"nu_oft.h5", "inputs/dropout_noise/default", "not a LoRA adapter"}},
+      {"dropout_noise_with_p_zero", [] { FixtureCase c = gradient_case(true); c.adapters[0].config.values["lora_dropout"] = 0.0; c.dropout_noise["default"] = noise_like_x(c); check_through_file(c, "nu_p0.h5"); },
+       {"nu_p0.h5", "inputs/dropout_noise/default", "lora_dropout = 0"}},
+      {"dropout_noise_in_eval", [] { FixtureCase c = gradient_case(true); c.training = false; c.dropout_noise["default"] = noise_like_x(c); check_through_file(c, "nu_eval.h5"); },
+       {"nu_eval.h5", "inputs/dropout_noise/default", "eval mode"}},
+      {"dropout_noise_wrong_shape", [] { FixtureCase c = gradient_case(true); c.dropout_noise["default"] = Tensor::from_matrix(Matrix::Ones(6, 15), Dtype::Float64); check_through_file(c, "nu_shape.h5"); },
+       {"nu_shape.h5", "inputs/dropout_noise/default", "expected shape [2, 3, 16]", "got [6, 15]"}},
+      {"dropout_noise_unknown_adapter", [] { FixtureCase c = gradient_case(true); c.dropout_noise["other"] = noise_like_x(c); check_through_file(c, "nu_name.h5"); },
+       {"nu_name.h5", "inputs/dropout_noise/other", "no adapter 'other'"}},
+      {"gradient_unknown_parameter", [] { FixtureCase c = gradient_case(true); c.expected.push_back({"grad/default/lora_C", Tensor::from_matrix(Matrix::Zero(1, 1), Dtype::Float64), {0, 1e-12, 0}}); check_through_file(c, "g_param.h5"); },
+       {"g_param.h5", "expected/grad/default/lora_C", "unknown parameter 'lora_C'", "lora_A, lora_B"}},
+      {"gradient_unknown_adapter", [] { FixtureCase c = gradient_case(false); c.expected.push_back({"grad/other/weight", Tensor::from_matrix(Matrix::Zero(1, 1), Dtype::Float64), {0, 1e-12, 0}}); check_through_file(c, "g_adapter.h5"); },
+       {"g_adapter.h5", "expected/grad/other/weight", "no adapter 'other'", "its adapters: default"}},
+      {"gradient_without_parameter", [] { FixtureCase c = gradient_case(false); c.expected.push_back({"grad/default", Tensor::from_matrix(Matrix::Zero(1, 1), Dtype::Float64), {0, 1e-12, 0}}); check_through_file(c, "g_path.h5"); },
+       {"g_path.h5", "expected/grad/default", "grad/<adapter>/<parameter>"}},
   };
 }
 
