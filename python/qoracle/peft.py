@@ -349,11 +349,11 @@ def layer_case(layer, x, *, name=None, grads=False, grad_output=None, seed=0):
     names = list(layer.lora_A.keys() if adapter == "lora" else layer.oft_R.keys())
     record = _lora_record if adapter == "lora" else _oft_record
     adapters = {n: record(layer, n) for n in names}  # before the forward: COFT rewrites its parameter
-    expected = _outputs(layer, adapter, base_kind, x, active)
-    gradient_spec, tolerances = {}, {}
-    if grads:
+    gradient_spec, tolerances, grad_expected = {}, {}, {}
+    if grads:  # first: the deep copy must see the parameters before the forward below (COFT projects in place)
         gradient_spec, grad_expected, tolerances = _gradients(layer, adapter, base_kind, x, active, grad_output, seed)
-        expected.update(grad_expected)
+    expected = _outputs(layer, adapter, base_kind, x, active)
+    expected.update(grad_expected)
     kind = f"{adapter}/{base_kind}"
     producer = f"peft-{peft.__version__}"
     if base_kind == "eetq":

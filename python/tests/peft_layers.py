@@ -209,6 +209,12 @@ def report(paths):
           "(status, largest error and allowed bound, to the bit); the outputs check_layer read were compared with "
           "the ones the exporter committed for the same case (merge outputs where the exporter merged only some "
           "adapters excepted: check_layer merges the active ones).\n")
+    if any(run["committed"].endswith("gradients") for run in runs):
+        print("Gradient runs (`peft_layers.py --grads`; rows `<kind> <dtype> grads`): the layers of "
+              "fixtures/export/export_gradients.py, `check_layer(layer, x, grads=True)` with the committed G and the "
+              "case seed (so the dropout noise is the committed one); outputs compared with "
+              "fixtures/peft/peft-<version>/gradients/, gradients included. The merge rows are check_layer's own "
+              "(the gradient fixtures hold no merges).\n")
     for run in runs:
         stats = run["stats"]
         total = collections.Counter()
