@@ -64,6 +64,14 @@ CaseSpec make(const std::string& kind, int in, int out, std::vector<std::int64_t
   return CaseSpec{kind, in, out, std::move(lead), bias, std::move(adapters), Convention::Math, seed};
 }
 
+// A row with the gradient outputs (and LoRA dropout noise with p > 0).
+CaseSpec grad(CaseSpec spec, double lora_dropout = 0.0, Convention convention = Convention::Math) {
+  spec.gradients = true;
+  spec.lora_dropout = lora_dropout;
+  spec.convention = convention;
+  return spec;
+}
+
 }  // namespace
 
 std::string CaseSpec::name() const {
@@ -74,6 +82,7 @@ std::string CaseSpec::name() const {
   if (leading_dims.empty()) s << "vec";
   s << (bias ? "_bias" : "_nobias");
   for (const auto& a : adapters) s << "__" << a.name << "_" << adapter_token(a);
+  if (gradients) s << "__grad_train" << (lora_dropout > 0 ? "_dropout" + number(lora_dropout) : "");
   s << "__" << convention_name(convention) << "_seed" << seed;
   return s.str();
 }
@@ -96,6 +105,14 @@ std::vector<CaseSpec> standard_cases() {
       make(O, 8, 6, {2, 3}, true, {oft("first", 0, 2, false, 5), oft("second", 0, 4, true, 5)}, 110),
       make(O, 6, 3, {}, true, {oft("default", 0, 3, false, 5)}, 111),         // x is a single vector
       make(O, 32, 24, {1}, true, {oft("default", 0, 8, false, 5)}, 112),
+      // The training path (both conventions): exact, Neumann (n = 5; n = 1 whose PEFT gradient is
+      // None), COFT (T4), block_share, two adapters.
+      grad(make(O, 16, 12, {2, 3}, true, {oft("default", 0, 4, false, 5)}, 121)),
+      grad(make(O, 16, 12, {2, 3}, true, {oft("default", 0, 4, true, 5)}, 122)),
+      grad(make(O, 16, 12, {3}, false, {oft("default", 4, 0, true, 1)}, 123)),
+      grad(make(O, 16, 8, {3}, true, {oft("default", 0, 4, false, 5, true, 1e-2)}, 124)),
+      grad(make(O, 16, 8, {3}, true, {oft("default", 0, 4, true, 5, false, 6e-5, true)}, 125)),
+      grad(make(O, 8, 6, {2, 3}, true, {oft("first", 0, 2, false, 5), oft("second", 0, 4, true, 5)}, 126)),
   };
   std::vector<CaseSpec> cases;
   for (const auto& c : oft_cases) {
@@ -111,6 +128,16 @@ std::vector<CaseSpec> standard_cases() {
       make(L, 12, 10, {2, 2}, false, {lora("first", 2, 4), lora("second", 3, 6, true)}, 204),
       make(L, 16, 12, {3}, true, {lora("default", 4, 8, false, false, true)}, 205),
       make(L, 5, 3, {1}, false, {lora("default", 1, 1)}, 206),
+      // The training path: LoRA, rsLoRA + lora_bias with dropout, DoRA in both conventions (T1)
+      // with and without dropout (T5), two adapters with dropout.
+      grad(make(L, 16, 12, {2, 3}, true, {lora("default", 4, 8)}, 221)),
+      grad(make(L, 16, 12, {2, 3}, true, {lora("default", 4, 8, true, true)}, 222), 0.3),
+      grad(make(L, 16, 12, {3}, true, {lora("default", 4, 8, false, false, true)}, 223)),
+      grad(make(L, 16, 12, {3}, true, {lora("default", 4, 8, false, false, true)}, 223), 0.0, Convention::Peft),
+      grad(make(L, 16, 12, {3}, true, {lora("default", 4, 8, false, false, true)}, 224), 0.25),
+      grad(make(L, 16, 12, {3}, true, {lora("default", 4, 8, false, false, true)}, 224), 0.25, Convention::Peft),
+      grad(make(L, 12, 10, {2, 2}, true, {lora("first", 2, 4), lora("second", 3, 6, false, false, true)}, 225), 0.1,
+           Convention::Peft),
   };
   cases.insert(cases.end(), lora_cases.begin(), lora_cases.end());
   return cases;
@@ -180,13 +207,43 @@ FixtureCase make_reference_case(const CaseSpec& spec) {
     c.adapters.push_back(std::move(rec));
   }
 
+  if (spec.gradients) {
+    // Drawn after everything else, so the rows' other inputs are those of the same row without.
+    std::vector<std::int64_t> g_shape = x_shape;
+    g_shape.back() = spec.out_features;
+    c.grad_output = Tensor::from_matrix(rng.normal(tokens, spec.out_features, 1.0), Dtype::Float64, g_shape);
+    c.training = true;
+    for (auto& rec : c.adapters) {
+      if (!rec.tensors.count("lora_A")) continue;
+      rec.config.values["lora_dropout"] = spec.lora_dropout;
+      if (spec.lora_dropout <= 0) continue;
+      // torch's dropout: bernoulli(1 - p), then divided by 1 - p (spec training.md §7).
+      Matrix nu(tokens, spec.in_features);
+      for (Eigen::Index i = 0; i < nu.size(); ++i) nu(i) = rng.uniform() < spec.lora_dropout ? 0.0 : 1.0 / (1.0 - spec.lora_dropout);
+      c.dropout_noise[rec.name] = Tensor::from_matrix(nu, Dtype::Float64, x_shape);
+    }
+  }
+
   std::vector<std::string> outputs = {"forward", "forward_disabled", "merged_weight", "forward_merged",
                                       "unmerged_weight"};
   if (spec.bias) outputs.insert(outputs.end(), {"merged_bias", "unmerged_bias"});
   for (const auto& a : spec.adapters) outputs.push_back("delta_weight/" + a.name);
+  if (spec.gradients) {
+    outputs.push_back("grad_x");
+    for (const auto& rec : c.adapters) {
+      for (const auto& [param, t] : rec.tensors) outputs.push_back("grad/" + rec.name + "/" + param);
+      if (rec.config.has("coft") && rec.config.get_bool("coft")) outputs.push_back("weight_after_forward/" + rec.name);
+    }
+  }
   const auto values = evaluate_case(c, outputs);
   for (const auto& name : outputs)
     c.expected.push_back(ExpectedOutput{name, values.at(name), tolerance_for(c.dtype, name, c.convention)});
+  // PEFT's weight.grad is None with one Neumann term (R = I): zeros, marked (SCHEMA.md, Gradients).
+  for (auto& e : c.expected)
+    for (const AdapterSpec& a : spec.adapters)
+      if (a.oft && a.oft->use_cayley_neumann && a.oft->num_cayley_neumann_terms <= 1 && c.convention == Convention::Peft &&
+          e.name == "grad/" + a.name + "/weight")
+        e.peft_grad_none = true;
   return c;
 }
 

@@ -30,6 +30,10 @@ struct CaseSpec {
   std::vector<AdapterSpec> adapters;      // all active, in this order
   Convention convention = Convention::Math;
   std::uint64_t seed = 0;
+  // The training path (fixtures/SCHEMA.md, Gradients): a seeded G, training = 1, grad_x and every
+  // adapter's parameter gradients; LoRA adapters draw dropout noise with this p when it is > 0.
+  bool gradients = false;
+  double lora_dropout = 0.0;
 
   std::string name() const;
 };

@@ -2,7 +2,7 @@
 // The frozen bases' backward (spec training.md §5): dL/dx = G W with W as the library
 // dequantizes it; no base parameter gets a gradient. Where a library's own backward is wrong,
 // the PEFT convention follows it when a fixture can show it (EETQ in eval, T13, through the CPU
-// stand-in) and refuses otherwise (aqlm's CPU 2x8/1x8, T10).
+// stand-in) and refuses otherwise (aqlm's CPU 2x8/1x8, T10; its CUDA dequant backward, T12).
 #include <string>
 
 #include "reference/aqlm_linear.hpp"

@@ -11,6 +11,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <optional>
 #include <set>
 
 #include "committed_cases.hpp"
@@ -227,6 +229,68 @@ TEST(Gradients, CommittedFixtureLayersMatchFiniteDifferences) {
   std::printf("committed fixture layers checked: %d\n", checked);
   EXPECT_GT(checked, 10);
 }
+
+Matrix output(const FixtureCase& c, const std::string& name);
+
+// The first committed case matching `pick`, with a seeded G in training mode.
+std::optional<FixtureCase> committed_gradient_case(const std::string& file_part,
+                                                   const std::function<bool(const FixtureCase&)>& pick) {
+  for (const auto& ref : committed_cases()) {
+    if (ref.file.find(file_part) == std::string::npos) continue;
+    FixtureCase c = read_case(ref.file, ref.name);
+    const auto fwd = std::find_if(c.expected.begin(), c.expected.end(), [](const auto& e) { return e.name == "forward"; });
+    if (!pick(c) || fwd == c.expected.end() || c.adapters.empty()) continue;
+    c.expected = {*fwd};
+    return with_gradient_inputs(c, 4300, false);
+  }
+  return std::nullopt;
+}
+
+// T10: aqlm's CPU backward for 2x8/1x8 is wrong (and PEFT cannot run it): refused by name in the
+// PEFT convention, the exact G W in the math one.
+TEST(Gradients, AqlmCpuBackwardOfTwoFiftySixEntryCodebooksRefusedT10) {
+  auto c = committed_gradient_case("aqlm", [](const FixtureCase& c) {
+    return c.layer_kind == "lora/aqlm" && c.convention == Convention::Peft && c.base.config.get_int("nbits_per_codebook") == 8 &&
+           c.base.config.get_int("out_group_size") == 1;
+  });
+  ASSERT_TRUE(c) << "no committed PEFT 2x8/1x8 AQLM case";
+  try {
+    (void)evaluate_case(*c, {"grad_x"});
+    ADD_FAILURE() << "expected the T10 refusal";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("T10"), std::string::npos) << e.what();
+  }
+  c->convention = Convention::Math;
+  c->dtype = Dtype::Float64;
+  EXPECT_TRUE(matches_finite_differences(*c, 4301, 6));
+}
+
+// T13: EETQ's backward exists only in training; in eval (PEFT) dL/dx lacks G W and OFT gets none.
+TEST(Gradients, EetqInEvalHasNoBaseBackwardT13) {
+  for (const std::string kind : {"lora/eetq", "oft/eetq"}) {
+    auto c = committed_gradient_case("eetq", [&](const FixtureCase& c) { return c.layer_kind == kind && c.convention == Convention::Peft; });
+    if (!c) continue;
+    c->dtype = Dtype::Float64;
+    const Matrix train = output(*c, "grad_x");
+    c->training = false;
+    const Matrix eval = output(*c, "grad_x");
+    const FixtureLayer layer = fixture_layer(*c, Dtype::Float64);
+    const Matrix gw = c->grad_output->as_matrix("g") * std::visit([](const auto& l) { return l.base().weight(); }, layer);
+    if (kind == "lora/eetq") {
+      EXPECT_TRUE(close(train - gw, eval, 1e-12)) << kind;
+    } else {
+      EXPECT_EQ(eval.cwiseAbs().maxCoeff(), 0.0) << kind;
+      const std::string w = "grad/" + c->adapters[0].name + "/weight";
+      EXPECT_EQ(output(*c, w).cwiseAbs().maxCoeff(), 0.0);
+    }
+    c->convention = Convention::Math;  // the math convention has no such deviation: eval = train
+    const Matrix math_eval = output(*c, "grad_x");
+    c->training = true;
+    EXPECT_EQ(math_eval, output(*c, "grad_x")) << kind;
+    EXPECT_GT(math_eval.cwiseAbs().maxCoeff(), 0.0) << kind;
+  }
+}
+
 
 // ---- PEFT vs math (spec §8) ----
 
