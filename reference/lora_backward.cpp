@@ -104,7 +104,7 @@ LayerGradients LoraLayer<Base>::backward(const Matrix& x, const Matrix& grad_out
   for (const auto& name : active) {
     const LoraAdapter& a = adapters_.get(name).adapter;
     const Matrix* nu = noise_of(noise, name, x);
-    inputs.push_back(nu ? Matrix(x.cwiseProduct(*nu)) : x);
+    inputs.push_back(nu ? round_to(adapter_dtype_of(adapters_.get(name)), Matrix(x.cwiseProduct(*nu))) : x);
     const Matrix& xd = inputs.back();
     y_before.push_back(y);
     if (a.config().use_dora) {
@@ -119,6 +119,11 @@ LayerGradients LoraLayer<Base>::backward(const Matrix& x, const Matrix& grad_out
       y += a.output(xd);
     }
   }
+
+  // §6 T7: in 16 bits the AQLM/EETQ LoRA (float32 adapters) multiplies G by s in 16 bits. The other
+  // 16-bit rounding points of the backward are not emulated: rounding dx's shares as PEFT does moved
+  // it no closer to PEFT's (measured on the grad-export fixtures), so dx stays float64 math.
+  const bool t7 = sixteen_bit(dtype_) && Base::peft_quirks.lora_rounds_before_scaling;
 
   Matrix grad_y = grad_output;  // G_k
   Matrix grad_x = Matrix::Zero(x.rows(), x.cols());
@@ -135,6 +140,13 @@ LayerGradients LoraLayer<Base>::backward(const Matrix& x, const Matrix& grad_out
       ag.lora_B = s * grad_y.transpose() * (xd * a.a().transpose());
       if (a.b_bias()) ag.lora_B_bias = s * grad_y.colwise().sum().transpose();
       grad_xd = s * (grad_y * a.b()) * a.a();
+      if (t7 && adapter_dtype_of(adapters_.get(active[k])) == Dtype::Float32) {  // G~ = fp32(rnd16(G fl32(s))) replaces s G
+        const Matrix gs = round_to(dtype_, Matrix(grad_y * round_to(Dtype::Float32, s)));
+        ag.lora_A = (a.b().transpose() * gs.transpose()) * xd;
+        ag.lora_B = gs.transpose() * (xd * a.a().transpose());
+        if (a.b_bias()) ag.lora_B_bias = gs.colwise().sum().transpose();
+        grad_xd = (gs * a.b()) * a.a();
+      }
     } else {
       // §3: V = W + s B A, n = rownorm(V), g = m / n.
       const Matrix v = w + a.delta_weight();

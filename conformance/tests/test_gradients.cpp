@@ -231,6 +231,7 @@ TEST(Gradients, CommittedFixtureLayersMatchFiniteDifferences) {
 }
 
 Matrix output(const FixtureCase& c, const std::string& name);
+double relative_difference(const Matrix& a, const Matrix& b);
 
 // The first committed case matching `pick`, with a seeded G in training mode.
 std::optional<FixtureCase> committed_gradient_case(const std::string& file_part,
@@ -291,6 +292,29 @@ TEST(Gradients, EetqInEvalHasNoBaseBackwardT13) {
   }
 }
 
+
+// T7: in float16 the AQLM/EETQ LoRA multiplies G by s in 16 bits, so dB = G~^T x A^T with
+// G~ = fp32(rnd16(G fl32(s))), not s G^T x A^T (1.9e-4 apart at s = 5/3, spec §6).
+TEST(Gradients, AqlmLoraRoundsGTimesScalingInSixteenBitsT7) {
+  auto c = committed_gradient_case("aqlm", [](const FixtureCase& c) {
+    return c.layer_kind == "lora/aqlm" && c.dtype == Dtype::Float16 && c.base.config.get_int("nbits_per_codebook") != 8;
+  });
+  ASSERT_TRUE(c) << "no committed float16 LoRA-on-AQLM case";
+  // s = 5/3 (alpha 5, r 3) is not a power of two, so the rounding shows.
+  const AdapterRecord& a = c->adapters[0];
+  c->adapters[0].config.values["lora_alpha"] = 5.0 * static_cast<double>(a.config.get_int("r")) / 3.0;
+  for (double& v : c->grad_output->values) v = round_to(Dtype::Float16, v);
+  const std::string b = "grad/" + a.name + "/lora_B";
+  const Matrix half = output(*c, b);
+  FixtureCase exact = *c;
+  exact.dtype = Dtype::Float64;
+  const Matrix math = output(exact, b);
+  const Matrix g = c->grad_output->as_matrix("g"), x = c->x.as_matrix("x"), lora_a = a.tensors.at("lora_A").as_matrix("A");
+  const double s = round_to(Dtype::Float32, 5.0 / 3.0);
+  const Matrix g_tilde = round_to(Dtype::Float16, Matrix(g * s));
+  EXPECT_TRUE(close(Matrix(g_tilde.transpose() * (x * lora_a.transpose())), half, 1e-13));
+  EXPECT_GT(relative_difference(half, math), 1e-5);  // the deviation is real
+}
 
 // ---- PEFT vs math (spec §8) ----
 
