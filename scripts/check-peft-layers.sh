@@ -39,6 +39,17 @@ for version in $(grep -v '^#' fixtures/export/peft-versions.txt); do
   rm -rf "$work"
   results+=("$out")
 done
+# Gradients (check_layer(..., grads=True)) on the layers behind fixtures/peft/peft-<version>/gradients.
+for version in 0.21.2 0.18.1 0.17.1; do
+  work=$(mktemp -d)
+  out="build-python/peft-layers-grads-$version.json"
+  core=$([[ $version == 0.21.2 ]] || echo --core)
+  (cd fixtures/export && PYTHONPATH="$exporter/peft-$version:$root/fixtures/export/eetq_cpu_standin:$root/fixtures/export" \
+    "$root/$venv/bin/python" -W ignore "$root/python/tests/peft_layers.py" --cli "$cli" --grads $core \
+    --committed "$root/fixtures/peft/peft-$version" --work "$work") > "$out" || status=1
+  rm -rf "$work"
+  results+=("$out")
+done
 "$venv/bin/python" python/tests/peft_layers.py --report "${results[@]}" > reports/python-peft-layers.md
 echo "check-peft-layers: reports/python-peft-layers.md ($([[ $status == 0 ]] && echo all agree || echo FAILURES))"
 exit $status

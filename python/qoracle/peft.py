@@ -262,12 +262,121 @@ def _versions(base_kind):
     return json.dumps(versions, sort_keys=True)
 
 
-def layer_case(layer, x, *, name=None):
+# --- gradients (spec training.md §10): the backward on a deep copy -----------------------------------
+
+_TWO_U = {"bfloat16": 2.0 ** -7, "float16": 2.0 ** -10}
+
+
+def _gradient_tolerance(base_kind, dtype, output, value_dtype):
+    """(atol, rtol) of a gradient output: the rule fixtures/export/export_gradients.py writes
+    (conformance/TOLERANCES.md, "Gradients (real-PEFT fixtures)")."""
+    if value_dtype == "float64":
+        return 0.0, 1e-12
+    if dtype == "float32":
+        return 0.0, 1e-5
+    leaf = output.rsplit("/", 1)[-1]
+    if value_dtype == "float32" and leaf in ("lora_A", "lora_B", "lora_B_bias"):  # AQLM/EETQ's T7 is emulated
+        return 0.0, 1e-5
+    return 0.0, _TWO_U[dtype]
+
+
+def _dropout_noise_hooks(layer, names):
+    """Forward hooks on lora_dropout[a] recording nu with x_d = x * nu (spec §7; as the exporter)."""
+    noise, handles = {}, []
+    drop = getattr(layer, "lora_dropout", {})
+    for n in names:
+        if n not in drop or not isinstance(drop[n], torch.nn.Dropout):
+            continue
+
+        def hook(module, inputs, output, n=n):
+            (x_in,) = inputs
+            if not module.training:
+                return
+            if n in noise:
+                raise _core.Error(f"check_layer: lora_dropout[{n}] ran twice in one forward; expected once")
+            if (x_in == 0).any():
+                raise _core.Error(f"check_layer: lora_dropout[{n}]: its input has exact zeros, where the dropout noise "
+                                  "cannot be read back; expected x without zeros (or eval mode, or grads=False)")
+            keep = torch.ones(1, dtype=x_in.dtype).div_(1 - module.p)  # what bernoulli_().div_() leaves
+            nu = torch.where(output != 0, keep, torch.zeros_like(keep))
+            if not torch.equal(x_in * nu, output):
+                raise _core.Error(f"check_layer: lora_dropout[{n}]: output is not x * nu with nu in {{0, {keep.item()}}}")
+            noise[n] = nu.expand(output.shape)
+        handles.append(drop[n].register_forward_hook(hook))
+    return noise, handles
+
+
+def _adapter_parameters(layer, adapter, name):
+    """{spec §10 name: parameter} of one adapter."""
+    if adapter == "oft":
+        return {"weight": layer.oft_R[name].weight}
+    params = {"lora_A": layer.lora_A[name].weight, "lora_B": layer.lora_B[name].weight}
+    if layer.lora_B[name].bias is not None:
+        params["lora_B_bias"] = layer.lora_B[name].bias
+    if name in getattr(layer, "lora_magnitude_vector", {}):
+        params["magnitude"] = layer.lora_magnitude_vector[name].weight
+    return params
+
+
+def _gradients(layer, adapter, base_kind, x, names, grad_output, seed):
+    """What PEFT's backward gives on a deep copy of the layer, in the layer's own mode:
+    loss = (y * G).sum(); loss.backward(). G is grad_output, or N(0, 1) from a torch generator
+    seeded with `seed` (float64, rounded to y's dtype); dropout draws from torch's generator seeded
+    with `seed` inside fork_rng (the caller's generator is left as it was). Returns the spec keys
+    training, grad_output, dropout_noise, peft_grad_none, the forward of that run and the gradients."""
+    work = _copy(layer)
+    xg = x.detach().clone().requires_grad_(True)
+    noise, handles = _dropout_noise_hooks(work, names)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            y = work(xg)
+    finally:
+        for h in handles:
+            h.remove()
+    if grad_output is None:
+        g = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(y.dtype)
+    else:
+        if not isinstance(grad_output, torch.Tensor) or tuple(grad_output.shape) != tuple(y.shape):
+            raise _core.Error(f"check_layer: grad_output: expected a torch.Tensor of the output's shape {tuple(y.shape)}, got "
+                              f"{tuple(grad_output.shape) if isinstance(grad_output, torch.Tensor) else type(grad_output).__name__}")
+        g = grad_output.detach().to(device=y.device, dtype=y.dtype)
+    loss = (y * g).sum()
+    if loss.requires_grad:  # not when nothing before the output has a graph (EETQ in eval mode, T13)
+        loss.backward()
+    expected, none = {"forward": _cpu(y)}, []
+    expected["grad_x"] = _cpu(xg.grad) if xg.grad is not None else torch.zeros_like(x)
+    if xg.grad is None:
+        none.append("grad_x")
+    for n in names:
+        for p, tensor in _adapter_parameters(work, adapter, n).items():
+            key = f"grad/{n}/{p}"
+            expected[key] = _cpu(tensor.grad) if tensor.grad is not None else torch.zeros_like(_cpu(tensor))
+            if tensor.grad is None:
+                none.append(key)
+    if adapter == "oft":  # COFT projects in the forward: PEFT's gradient is taken at the projected value
+        for n in names:
+            expected[f"weight_after_forward/{n}"] = _cpu(work.oft_R[n].weight)
+    dtype = TORCH_DTYPES[x.dtype]
+    tolerances = {}
+    for key, value in expected.items():
+        if key.startswith("grad"):
+            atol, rtol = _gradient_tolerance(base_kind, dtype, key, TORCH_DTYPES[value.dtype])
+            tolerances[key] = dict(atol=atol, rtol=rtol, max_mismatch_fraction=0.0)
+    spec = dict(training=bool(work.training), grad_output=_cpu(g), dropout_noise={n: _cpu(v) for n, v in noise.items()},
+                peft_grad_none=none)
+    return spec, expected, tolerances
+
+
+def layer_case(layer, x, *, name=None, grads=False, grad_output=None, seed=0):
     """The qoracle.Case of a live PEFT layer on input x: its base and adapter tensors as they are now,
     read before anything runs, and the outputs PEFT computes (forward, forward_disabled,
     delta_weight/<adapter>, weight_after_forward/<adapter> for OFT, dequantized_weight for quantized
     bases, and where PEFT merges -- nn.Linear and HQQ -- merged_*, forward_merged, unmerged_*) as the
-    expected outputs, in PEFT's convention, with the tolerances qoracle's exporter gives them."""
+    expected outputs, in PEFT's convention, with the tolerances qoracle's exporter gives them.
+    grads=True adds the backward (_gradients): grad_output, dropout_noise, training, and the expected
+    grad_x and grad/<adapter>/<param> of every active adapter; its forward replaces `forward`
+    (with dropout in training mode, the forward whose noise was recorded)."""
     if not isinstance(x, torch.Tensor):
         raise _core.Error(f"check_layer: x: expected a torch.Tensor, got {type(x).__name__}")
     dtype = _dtype_name(x.dtype, "check_layer: x")
@@ -278,7 +387,11 @@ def layer_case(layer, x, *, name=None):
     names = list(layer.lora_A.keys() if adapter == "lora" else layer.oft_R.keys())
     record = _lora_record if adapter == "lora" else _oft_record
     adapters = {n: record(layer, n) for n in names}  # before the forward: COFT rewrites its parameter
+    gradient_spec, tolerances, grad_expected = {}, {}, {}
+    if grads:  # first: the deep copy must see the parameters before the forward below (COFT projects in place)
+        gradient_spec, grad_expected, tolerances = _gradients(layer, adapter, base_kind, x, active, grad_output, seed)
     expected = _outputs(layer, adapter, base_kind, x, active)
+    expected.update(grad_expected)
     kind = f"{adapter}/{base_kind}"
     producer = f"peft-{peft.__version__}"
     if base_kind == "eetq":
@@ -292,22 +405,24 @@ def layer_case(layer, x, *, name=None):
         name=name or default_name, layer_kind=kind, dtype=dtype, convention="peft", producer=producer,
         producer_versions=_versions(base_kind), active_adapters=active, merge_adapters=active,
         description="a live PEFT layer, read by qoracle.peft", base=base_record, adapters=adapters, x=_cpu(x),
-        expected=expected))
+        expected=expected, **({"tolerances": tolerances} if tolerances else {}), **gradient_spec))
 
 
-def check_layer(layer, x, *, name=None):
+def check_layer(layer, x, *, name=None, grads=False, grad_output=None, seed=0):
     """The live PEFT layer checked against the reference: layer_case's expected outputs recomputed
     and judged as `qoracle check` judges a fixture (its stored tolerances, and the fp64 referee for
-    low-precision outputs). Returns a qoracle.Table; `assert qoracle.check_layer(layer, x)`."""
-    case = layer_case(layer, x, name=name)
+    low-precision outputs). Returns a qoracle.Table; `assert qoracle.check_layer(layer, x)`.
+    grads=True also judges grad_x and every active adapter's gradient (layer_case; G = grad_output
+    or seeded by `seed`), from a backward on a deep copy: the layer's own .grad stay untouched."""
+    case = layer_case(layer, x, name=name, grads=grads, grad_output=grad_output, seed=seed)
     table = Table(_core.check(case))
     table.case = case
     return table
 
 
-def export_case(layer, x, path, *, name=None):
+def export_case(layer, x, path, *, name=None, grads=False, grad_output=None, seed=0):
     """Write layer_case(layer, x) as a schema-v1 fixture file (replacing `path`), for `qoracle check`
-    or a bug report. Returns the case."""
-    case = layer_case(layer, x, name=name)
+    or a bug report (grads=True: with the gradients, as check_layer). Returns the case."""
+    case = layer_case(layer, x, name=name, grads=grads, grad_output=grad_output, seed=seed)
     _core.write_cases(str(path), [case])
     return case

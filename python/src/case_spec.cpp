@@ -18,7 +18,8 @@ const std::set<std::string>& spec_keys() {
                                           "seed",           "producer",    "producer_versions", "description",
                                           "active_adapters", "merge_adapters", "base",         "adapters",
                                           "x",              "expected",    "tolerances",     "logical_dtypes",
-                                          "file",           "schema_version"};
+                                          "file",           "schema_version", "training",  "grad_output",
+                                          "dropout_noise",  "peft_grad_none"};
   return keys;
 }
 
@@ -107,6 +108,12 @@ Tolerance tolerance_from(nb::handle obj, const std::string& field) {
 // The tensor a logical_dtypes path names: "x", "base/<name>", "adapters/<adapter>/<name>", "expected/<output>".
 Tensor* tensor_at(FixtureCase& c, const std::string& path) {
   if (path == "x" || path == "inputs/x") return &c.x;
+  if (path == "grad_output" || path == "inputs/grad_output") return c.grad_output ? &*c.grad_output : nullptr;
+  for (const char* prefix : {"dropout_noise/", "inputs/dropout_noise/"})
+    if (path.starts_with(prefix)) {
+      auto it = c.dropout_noise.find(path.substr(std::string(prefix).size()));
+      return it == c.dropout_noise.end() ? nullptr : &it->second;
+    }
   if (path.starts_with("base/")) {
     auto it = c.base.tensors.find(path.substr(5));
     return it == c.base.tensors.end() ? nullptr : &it->second;
@@ -133,10 +140,33 @@ void each_float_tensor(const FixtureCase& c, F f) {
     if (t.stored_type.empty()) f(path, t);
   };
   visit("x", c.x);
+  if (c.grad_output) visit("grad_output", *c.grad_output);
+  for (const auto& [name, t] : c.dropout_noise) visit("dropout_noise/" + name, t);
   for (const auto& [name, t] : c.base.tensors) visit("base/" + name, t);
   for (const AdapterRecord& a : c.adapters)
     for (const auto& [name, t] : a.tensors) visit("adapters/" + a.name + "/" + name, t);
   for (const ExpectedOutput& e : c.expected) visit("expected/" + e.name, e.value);
+}
+
+// Gradient cases (fixtures/SCHEMA.md, Gradients): training (the module mode of the forward),
+// grad_output (G = dL/dy, [..., out]) and dropout_noise {adapter: nu [..., in]}.
+void read_gradient_inputs(const nb::dict& spec, const std::string& where, FixtureCase& c) {
+  auto has = [&](const char* key) { return spec.contains(key) && !spec[key].is_none(); };
+  if (has("training")) {
+    const nb::handle v = spec["training"];
+    if (nb::isinstance<nb::bool_>(v)) c.training = nb::cast<bool>(v);
+    else {
+      const std::int64_t i = as_int(v, where + ": training");
+      if (i != 0 && i != 1) throw Error(where + ": training: expected 0 or 1 (or a bool), got " + std::to_string(i));
+      c.training = i == 1;
+    }
+  }
+  if (has("grad_output")) c.grad_output = tensor_from_object(spec["grad_output"], where + ": grad_output");
+  if (has("dropout_noise"))
+    for (auto [key, value] : as_dict(spec["dropout_noise"], where + ": dropout_noise")) {
+      const std::string adapter = as_string(key, where + ": dropout_noise key");
+      c.dropout_noise[adapter] = tensor_from_object(value, where + ": dropout_noise/" + adapter);
+    }
 }
 
 }  // namespace
@@ -189,12 +219,19 @@ FixtureCase case_from_spec(nb::handle obj) {
   }
   if (has("merge_adapters")) c.merge_adapters = as_names(spec["merge_adapters"], where + ": merge_adapters");
 
+  read_gradient_inputs(spec, where, c);
   if (has("expected"))
     for (auto [key, value] : as_dict(spec["expected"], where + ": expected")) {
       ExpectedOutput e;
       e.name = as_string(key, where + ": expected key");
       e.value = tensor_from_object(value, where + ": expected/" + e.name);
       c.expected.push_back(std::move(e));
+    }
+  if (has("peft_grad_none"))
+    for (const std::string& name : as_names(spec["peft_grad_none"], where + ": peft_grad_none")) {
+      auto it = std::find_if(c.expected.begin(), c.expected.end(), [&](const ExpectedOutput& e) { return e.name == name; });
+      if (it == c.expected.end()) throw Error(where + ": peft_grad_none/" + name + ": no such expected output");
+      it->peft_grad_none = true;
     }
   if (has("logical_dtypes"))
     for (auto [key, value] : as_dict(spec["logical_dtypes"], where + ": logical_dtypes")) {
@@ -246,6 +283,19 @@ nb::dict expected_dict(const FixtureCase& c) {
   return d;
 }
 
+nb::dict dropout_noise_dict(const FixtureCase& c) {
+  nb::dict d;
+  for (const auto& [name, t] : c.dropout_noise) d[name.c_str()] = array_from_tensor(t);
+  return d;
+}
+
+nb::list peft_grad_none_list(const FixtureCase& c) {
+  nb::list l;
+  for (const ExpectedOutput& e : c.expected)
+    if (e.peft_grad_none) l.append(e.name);
+  return l;
+}
+
 nb::dict tolerances_dict(const FixtureCase& c) {
   nb::dict d;
   for (const ExpectedOutput& e : c.expected) {
@@ -285,6 +335,10 @@ nb::dict case_to_spec(const FixtureCase& c) {
   d["adapters"] = adapters_dict(c);
   d["x"] = array_from_tensor(c.x);
   d["expected"] = expected_dict(c);
+  d["training"] = c.training;
+  if (c.grad_output) d["grad_output"] = array_from_tensor(*c.grad_output);
+  d["dropout_noise"] = dropout_noise_dict(c);
+  d["peft_grad_none"] = peft_grad_none_list(c);
   d["tolerances"] = tolerances_dict(c);
   d["logical_dtypes"] = logical_dtypes_dict(c);
   return d;

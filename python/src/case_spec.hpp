@@ -15,7 +15,8 @@ namespace nb = nanobind;
 //   adapter, in order), merge_adapters, dtype (default float64), convention (default math), name,
 //   seed, producer, producer_versions, description, expected {output: array}, tolerances
 //   {output: {atol, rtol, max_mismatch_fraction}} (default: tolerance_for_output), logical_dtypes
-//   {"base/weight": "bfloat16", ...} (default: each array's own dtype).
+//   {"base/weight": "bfloat16", ...} (default: each array's own dtype). Gradient cases: training
+//   (bool), grad_output (G = dL/dy), dropout_noise {adapter: nu}, peft_grad_none [output names].
 FixtureCase case_from_spec(nb::handle spec);
 
 // The same dict back: arrays as array_from_tensor makes them, logical_dtypes for every float tensor.
@@ -26,6 +27,8 @@ nb::dict group_dict(const Attributes& config, const std::map<std::string, Tensor
 nb::dict adapters_dict(const FixtureCase& c);
 nb::dict expected_dict(const FixtureCase& c);
 nb::dict tolerances_dict(const FixtureCase& c);
+nb::dict dropout_noise_dict(const FixtureCase& c);
+nb::list peft_grad_none_list(const FixtureCase& c);
 nb::dict logical_dtypes_dict(const FixtureCase& c);
 
 }  // namespace qoracle::python

@@ -153,6 +153,12 @@ NB_MODULE(_core, m) {
       .def_prop_ro("adapters", &adapters_dict)
       .def_prop_ro("x", [](const FixtureCase& c) { return array_from_tensor(c.x); })
       .def_prop_ro("expected", &expected_dict)
+      .def_prop_ro("training", [](const FixtureCase& c) { return c.training; })
+      .def_prop_ro("grad_output", [](const FixtureCase& c) {
+        return c.grad_output ? nb::object(array_from_tensor(*c.grad_output)) : nb::none();
+      })
+      .def_prop_ro("dropout_noise", &dropout_noise_dict)
+      .def_prop_ro("peft_grad_none", &peft_grad_none_list)
       .def_prop_ro("outputs", &expected_names)
       .def_prop_ro("tolerances", &tolerances_dict)
       .def_prop_ro("logical_dtypes", &logical_dtypes_dict)

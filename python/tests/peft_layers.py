@@ -9,6 +9,12 @@ For every case of fixtures/export/export_peft.py (the same seeded layers as fixt
 Prints one JSON object (the numbers scripts/check-peft-layers.sh puts in its report).
 
     python peft_layers.py --cli build/qoracle --committed fixtures/peft/peft-0.21.2 --work /tmp/dir
+
+With --grads, the same for fixtures/export/export_gradients.py's cases (the layers behind
+fixtures/peft/peft-<version>/gradients; --core: the older releases' subset):
+check_layer(layer, x, grads=True) with the committed G and the case seed (so the dropout noise is
+the committed one), the rows against `qoracle check` on export_case's files, and the expected
+outputs (gradients included) against the committed ones.
 """
 import argparse
 import collections
@@ -58,8 +64,12 @@ def main():
     ap.add_argument("--committed", required=True, help="fixtures/peft/peft-<version> of this PEFT")
     ap.add_argument("--work", required=True, help="an empty folder for the exported files")
     ap.add_argument("--filter", default="")
+    ap.add_argument("--grads", action="store_true", help="export_gradients.py's cases, with grads=True")
+    ap.add_argument("--core", action="store_true", help="with --grads: the older releases' subset")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.grads:
+        return main_grads(args)
     tables, refused, differing = {}, [], []
     stats = collections.defaultdict(collections.Counter)
     for case in export_peft.CASES:
@@ -115,6 +125,78 @@ def main():
     return 1 if disagreements or failures else 0
 
 
+def committed_gradient_case(folder, kind, dtype, name, cache={}):
+    path = os.path.join(folder, "gradients", f"gradients_{kind.replace('/', '_')}_{dtype}.h5")
+    if path not in cache:
+        cache[path] = {c.name: c for c in qoracle.load(path)} if os.path.exists(path) else {}
+    return cache[path].get(name)
+
+
+def main_grads(args):
+    """check_layer(..., grads=True) on every gradient case; prints the same JSON as main()."""
+    import torch
+    import export_gradients
+    tables, refused, differing = {}, [], []
+    stats = collections.defaultdict(collections.Counter)
+    cases = export_gradients.core(export_gradients.CASES) if args.core else export_gradients.CASES
+    for gc in cases:
+        for dtype in gc.case.dtypes:
+            name = gc.name(dtype)
+            if args.filter not in name:
+                continue
+            kind = gc.case.layer_kind
+            key = f"{kind} {dtype} grads"
+            committed = committed_gradient_case(args.committed, kind, dtype, name)
+            G = None
+            if committed is not None:
+                G = torch.from_numpy(committed.grad_output).to(export_gradients.TORCH_DTYPE[dtype])
+            try:
+                layer, x = export_gradients.build_layer(gc, dtype)
+                table = qoracle.check_layer(layer, x, name=name, grads=True, grad_output=G, seed=gc.case.seed)
+                again, x2 = export_gradients.build_layer(gc, dtype)
+                qoracle.export_case(again, x2, os.path.join(args.work, name + ".h5"), name=name, grads=True,
+                                    grad_output=G, seed=gc.case.seed)
+            except qoracle.Error:
+                raise
+            except Exception as e:  # PEFT or the library refusing: the exporter's failures.json has these too
+                refused.append({"case": name, "exception": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"})
+                stats[key]["refused"] += 1
+                continue
+            tables[name] = table
+            s = stats[key]
+            s["cases"] += 1
+            s["rows"] += len(table)
+            s["rows passed"] += sum(r.passed for r in table)
+            if committed is None:
+                s["not committed"] += 1
+                continue
+            ours = table.case.expected
+            for out, want in committed.expected.items():
+                if out in ours:
+                    s["outputs compared"] += 1
+                    s["outputs identical"] += int(np.array_equal(ours[out], want))
+                    if not np.array_equal(ours[out], want):
+                        diff = float(np.abs(ours[out].astype(np.float64) - want).max())
+                        differing.append({"case": name, "output": out, "max_abs_diff": diff,
+                                          "max_abs": float(np.abs(want).max()), "merge_adapters": []})
+    theirs = cli_rows(args.cli, args.work)
+    disagreements = []
+    for name, table in tables.items():
+        key = f"{table.case.layer_kind} {table.case.dtype} grads"
+        for row in table:
+            agree = same_row(row, theirs.get((name, row.output)))
+            stats[key]["rows agreeing with qoracle check"] += int(agree)
+            if not agree:
+                disagreements.append(f"{name} {row.output}")
+        for row in table.failures:
+            print(f"check_layer FAIL {name} {row.output}: {row.message}", file=sys.stderr)
+    failures = sum(s["rows"] - s["rows passed"] for s in stats.values())
+    json.dump({"peft": export_gradients.peft.__version__, "committed": os.path.join(args.committed, "gradients"),
+               "stats": stats, "refused": refused, "cli_rows": len(theirs), "disagreements": disagreements,
+               "differing": differing}, sys.stdout, indent=1, sort_keys=True)
+    return 1 if disagreements or failures else 0
+
+
 def report(paths):
     """reports/python-peft-layers.md from the JSON of each PEFT release's run."""
     runs = [json.load(open(p)) for p in paths]
@@ -127,6 +209,12 @@ def report(paths):
           "(status, largest error and allowed bound, to the bit); the outputs check_layer read were compared with "
           "the ones the exporter committed for the same case (merge outputs where the exporter merged only some "
           "adapters excepted: check_layer merges the active ones).\n")
+    if any(run["committed"].endswith("gradients") for run in runs):
+        print("Gradient runs (`peft_layers.py --grads`; rows `<kind> <dtype> grads`): the layers of "
+              "fixtures/export/export_gradients.py, `check_layer(layer, x, grads=True)` with the committed G and the "
+              "case seed (so the dropout noise is the committed one); outputs compared with "
+              "fixtures/peft/peft-<version>/gradients/, gradients included. The merge rows are check_layer's own "
+              "(the gradient fixtures hold no merges).\n")
     for run in runs:
         stats = run["stats"]
         total = collections.Counter()

@@ -10,12 +10,14 @@ from conftest import FIXTURES
 
 
 def numpy_lora_forward(case):
-    """A kernel author's LoRA forward, in numpy: x W^T + b + sum over active adapters of s x A^T B^T (+ s lora_B_bias)."""
+    """A kernel author's LoRA forward, in numpy: x W^T + b + sum over active adapters of s x_d A^T B^T (+ s lora_B_bias),
+    x_d = x * nu with the adapter's recorded dropout noise nu (gradient cases in training mode), else x."""
     y = case.x @ case.base["weight"].T + case.base.get("bias", 0.0)
     for name in case.active_adapters:
         a = case.adapters[name]
         s = a["lora_alpha"] / (np.sqrt(a["r"]) if a["use_rslora"] else a["r"])
-        y = y + s * ((case.x @ a["lora_A"].T) @ a["lora_B"].T + a.get("lora_B_bias", 0.0))
+        xd = case.x * case.dropout_noise[name] if name in case.dropout_noise else case.x
+        y = y + s * ((xd @ a["lora_A"].T) @ a["lora_B"].T + a.get("lora_B_bias", 0.0))
     return y
 
 
