@@ -16,6 +16,7 @@ own rounding noise) cannot be told from that noise by any judge at that toleranc
 apart, as "below the tolerance", with the size of its effect.
 
     python peft_live_sweep.py --seed 0 --count 40 --out results.json
+    python peft_live_sweep.py --report results-0.21.2.json results-0.17.1.json ... > reports/peft-live-sweep.md
 """
 import argparse
 import json
@@ -134,13 +135,64 @@ def largest_effect(clean, faulty, dtype):
     return worst
 
 
+def report(paths):
+    """The sweep's results as Markdown: per release, untouched layers and their FAIL rows, and what
+    became of each planted fault."""
+    import collections
+    import re
+    lines = ["# The live-layer sweep: untouched real PEFT layers, and planted faults", "",
+             "Written by `scripts/peft-live-sweep.sh` (python/tests/peft_live_sweep.py --report). Each row is a",
+             "randomized real PEFT layer (kind, base, size up to 4096, parameter magnitude from PEFT's init to",
+             "rms 1, every dtype its base supports) through `qoracle.check_layer`; then the same layer with one",
+             "planted fault at a time, x(1 + 1e-4) in float32/float64 and x(1 + 1e-2) in 16 bits, which",
+             "check_layer must catch. A fault whose largest effect on any output PEFT reports is below that",
+             "output's stored tolerance (PEFT's own rounding noise at that dtype) is counted apart.", ""]
+    for path in paths:
+        rows = json.load(open(path))
+        if not rows:
+            continue
+        release = rows[0].get("peft", "?")
+        checked = [r for r in rows if "fail" in r]
+        refused = [r for r in rows if r.get("refused")]
+        errors = [r for r in rows if r.get("error")]
+        failing = [r for r in checked if r["fail"]]
+        sizes = collections.Counter(re.search(r"_in(\d+)_out(\d+)_", r["case"]).group(0).strip("_") for r in checked)
+        faults = collections.defaultdict(collections.Counter)
+        for r in checked:
+            for fault, verdict in r.get("faults", {}).items():
+                faults[fault]["below the tolerance" if verdict.startswith("below") else verdict] += 1
+        lines += [f"## PEFT {release}", "",
+                  f"- untouched layers checked: {len(checked)} ({sum(r.get('rows', 0) for r in checked)} rows); "
+                  f"**{len(failing)} with a FAIL**; {len(errors)} qoracle errors; {len(refused)} refused by PEFT or "
+                  "the library (not counted)",
+                  "- sizes: " + ", ".join(f"{k} x{v}" for k, v in sorted(sizes.items())),
+                  "", "| fault | caught | missed | below the tolerance |", "|---|---|---|---|"]
+        for fault in FAULTS:
+            c = faults[fault]
+            lines.append(f"| {fault} | {c['caught']} | {c['missed']} | {c['below the tolerance']} |")
+        if failing or errors:
+            lines += ["", "Untouched layers with a FAIL or an error:", ""]
+            for r in failing + errors:
+                lines.append(f"- `{r['case']}`: " + "; ".join(r.get("fail") or [r.get("error", "")])[:400])
+        missed = [(r["case"], f) for r in checked for f, v in r.get("faults", {}).items() if v == "missed"]
+        if missed:
+            lines += ["", "Missed faults:", ""] + [f"- `{case}`: {fault}" for case, fault in missed]
+        lines.append("")
+    print("\n".join(lines))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--count", type=int, default=40)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
     ap.add_argument("--no-faults", action="store_true")
+    ap.add_argument("--report", nargs="+", help="write the Markdown report of these result files and stop")
     args = ap.parse_args()
+    if args.report:
+        return report(args.report)
+    if not args.out:
+        ap.error("--out is required")
     torch.set_num_threads(1)
     import peft
     rng = random.Random(args.seed)
@@ -188,8 +240,8 @@ def main():
             results.append(row)
             print(json.dumps({k: row.get(k) for k in ("case", "fail", "faults", "refused", "error", "seconds")}),
                   file=sys.stderr, flush=True)
-    with open(args.out, "w") as fh:
-        json.dump(results, fh, indent=1)
+            with open(args.out, "w") as fh:  # after every layer: a sweep cut short keeps what it did
+                json.dump(results, fh, indent=1)
 
 
 if __name__ == "__main__":
