@@ -82,19 +82,25 @@ std::optional<HqqLinear> producer_hqq_state(const HqqLinear& base, const Fixture
   q.config = now.config;
   q.out_features = now.out_features;
   q.in_features = now.in_features;
+  // A malformed recorded state is not used: its own rows fail on it instead.
+  if (codes->value.shape != std::vector<std::int64_t>{now.codes.rows(), now.codes.cols()} ||
+      scale->value.element_count() != now.scale.size() || zero->value.element_count() != now.zero.size())
+    return std::nullopt;
   const std::string field = "expected/" + prefix + "_codes";
-  if (codes->value.shape != std::vector<std::int64_t>{now.codes.rows(), now.codes.cols()})
-    throw Error(field + ": expected shape " + shape_string(now.codes.rows(), now.codes.cols()) + " (the grouped codes), got " +
-                codes->value.shape_string());
-  const std::vector<std::int64_t> values = integer_values(codes->value, 0, (1 << now.config.nbits) - 1, field);
+  std::vector<std::int64_t> values;
+  try {
+    values = integer_values(codes->value, 0, (1 << now.config.nbits) - 1, field);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
   q.codes = CodeMatrix(now.codes.rows(), now.codes.cols());
   for (Eigen::Index i = 0; i < q.codes.size(); ++i) q.codes.data()[i] = static_cast<int>(values[static_cast<std::size_t>(i)]);
   q.scale = scale->value.as_vector("expected/" + prefix + "_scale");
   q.zero = zero->value.as_vector("expected/" + prefix + "_zero");
   try {
     return HqqLinear(std::move(q), base.bias(), base.compute_dtype(), base.requantize_arithmetic());
-  } catch (const Error& e) {
-    throw e.within("expected/" + prefix + "_*");
+  } catch (const Error&) {
+    return std::nullopt;  // e.g. a non-finite scale: the merged_* rows say so
   }
 }
 

@@ -16,7 +16,7 @@ HqqLinear hqq_base_from(const FixtureCase& c);
 void base_outputs(const HqqLinear& base, const std::string& prefix, std::map<std::string, Tensor>& out);
 
 // The producer's own <prefix>_ state (expected/<prefix>_codes, _scale, _zero) as a layer with the
-// base's config, compute dtype and bias, when the case records all three; nullopt otherwise.
+// base's config, compute dtype and bias, when the case records all three, well formed; nullopt otherwise.
 std::optional<HqqLinear> producer_hqq_state(const HqqLinear& base, const FixtureCase& c, const std::string& prefix);
 
 // quantized_codes, quantized_scale, quantized_zero: the quantizer on base/weight_float with the

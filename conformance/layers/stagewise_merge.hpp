@@ -37,13 +37,10 @@ class RequantizeLog {
   Matrix operator()(const Matrix& weight) {
     const std::string name = "requantize_input/" + phase_ + "_" + std::to_string(++step_);
     out_[name] = Tensor::from_matrix(weight, Dtype::Float64);
-    for (const auto& e : case_.expected) {
-      if (e.name != name) continue;
-      if (e.value.shape != std::vector<std::int64_t>{weight.rows(), weight.cols()})
-        throw Error("expected/" + name + ": expected shape " + shape_string(weight) + " (the weight handed to the quantizer), got " +
-                    e.value.shape_string());
-      return e.value.as_matrix("expected/" + name);
-    }
+    // A recorded input of another shape is not used; its own row fails on the shape instead.
+    for (const auto& e : case_.expected)
+      if (e.name == name && e.value.shape == std::vector<std::int64_t>{weight.rows(), weight.cols()})
+        return e.value.as_matrix("expected/" + name);
     return weight;
   }
 
@@ -69,7 +66,9 @@ DerivedBound merge_bound(const OftLayer<Base>& layer, const std::vector<std::str
   for (const auto& name : names) {
     std::vector<Matrix> blocks = layer.adapter(name).block_rotations();
     for (Matrix& r : blocks) r = round_to(Dtype::Float32, r);  // what PEFT inverts (oft_mat.to(float32))
-    const Dtype product = layer.adapter_dtype(name);
+    // torch's CPU matmul accumulates 16-bit operands in float32 and rounds the result once (which
+    // the stored rule covers): the sum's own error is float32's.
+    const Dtype product = layer.adapter_dtype(name) == Dtype::Float64 ? Dtype::Float64 : Dtype::Float32;
     total += unmerge && !layer.unmerges_by_multiplying_with_rotation()
                  ? float32_inverse_unmerge_bound(blocks, weight, product)
                  : rotation_product_bound(blocks, weight, product);
@@ -99,17 +98,14 @@ DerivedBound merge_bound(const LoraLayer<Base>& layer, const std::vector<std::st
   return total;
 }
 
-// Substitutes the producer's recorded merged state for the reference's, where the case has it.
+// Substitutes the producer's recorded merged state for the reference's, where the case has it in
+// the right shapes (a malformed one is not used: its own merged_* row fails on it instead).
 inline void use_producer_state(DenseLinear& base, const FixtureCase& c) {
   for (const auto& e : c.expected)
-    if (e.name == "merged_weight") {
-      if (e.value.shape != std::vector<std::int64_t>{base.out_features(), base.in_features()})
-        throw Error("expected/merged_weight: expected shape " + shape_string(base.out_features(), base.in_features()) + ", got " +
-                    e.value.shape_string());
+    if (e.name == "merged_weight" && e.value.shape == std::vector<std::int64_t>{base.out_features(), base.in_features()})
       base.set_weight(e.value.as_matrix("expected/merged_weight"));
-    } else if (e.name == "merged_bias") {
+    else if (e.name == "merged_bias" && base.bias() && e.value.element_count() == base.out_features())
       base.set_bias(e.value.as_vector("expected/merged_bias"));
-    }
 }
 inline void use_producer_state(HqqLinear& base, const FixtureCase& c) {
   if (auto state = producer_hqq_state(base, c, "merged")) base = std::move(*state);

@@ -96,6 +96,9 @@ TEST(Tolerances, ForOutputIsWhatTheExporterWrote) {
     if (entry.path().extension() != ".h5") continue;
     for (const FixtureCase& c : read_all_cases(entry.path().string()))
       for (const ExpectedOutput& e : c.expected) {
+        // Gradients follow export_gradients.py's own rules (TOLERANCES.md, "Gradients (real-PEFT
+        // fixtures)"), not the forward's table.
+        if (e.name == "grad_x" || e.name.starts_with("grad/")) continue;
         const Dtype d = e.value.stored_type.empty() ? e.value.logical_dtype : c.dtype;
         const Tolerance want = tolerance_for_output(c.layer_kind, d, e.name, c.convention,
                                                     static_cast<int>(c.base.config.get_int("group_size", 0)));

@@ -44,7 +44,7 @@ TEST_P(OptimizedFixture, DenseMergeKeepsTheForward) {
     EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << ": " << row_detail(row);
 }
 
-INSTANTIATE_TEST_SUITE_P(Committed, OptimizedFixture, ::testing::ValuesIn(testing::committed_cases()),
+INSTANTIATE_TEST_SUITE_P(Committed, OptimizedFixture, ::testing::ValuesIn(testing::committed_cases_one_test_each()),
                          [](const ::testing::TestParamInfo<CaseRef>& info) { return testing::sanitized(info.param); });
 
 // The GPU EETQ merge (the export PEFT refuses) on every EETQ layer fixture: against the

@@ -42,7 +42,7 @@ TEST_P(PeftOrderGpu, ForwardAgreesWithTheOracle) {
     EXPECT_EQ(row.status, CheckStatus::Pass) << row.output << ": " << row_detail(row);
 }
 
-INSTANTIATE_TEST_SUITE_P(Committed, PeftOrderGpu, ::testing::ValuesIn(testing::committed_cases()),
+INSTANTIATE_TEST_SUITE_P(Committed, PeftOrderGpu, ::testing::ValuesIn(testing::committed_cases_one_test_each()),
                          [](const ::testing::TestParamInfo<CaseRef>& info) { return testing::sanitized(info.param); });
 
 // Without a GPU it refuses with the reason; with one it builds. A bad layer is refused first,
