@@ -46,9 +46,10 @@ DerivedBound lora_delta_bound(const LoraAdapter& adapter, Dtype adapter_dtype, D
 // g (W + dW) moves by that share of max|g (W + dW)|, the unmerged one W'/g by that of max|W'/g|.
 DerivedBound dora_factor_bound(int in_features, Dtype adapter_dtype, double max_magnitude);
 
-// aqlm's 16-bit CPU forward (dequantize, then torch's half GEMM): bit-identical to the emulation
-// for K <= 64 terms (28 committed forwards), but past that torch blocks the float32 sum, so its
-// order differs and the final rounding can flip: one ulp of the largest output, 2 u(dtype) max|y|.
-DerivedBound blocked_half_gemm_bound(int k, Dtype dtype, double max_abs);
+// aqlm's 16-bit CPU forward (dequantize, then torch's half GEMM): bit-identical to the emulation on
+// the committed shapes, but torch's GEMM blocks its float32 sum by shape (the live sweep saw one-ulp
+// flips at K = 64 with 48 outputs, and at K = 256), so one rounding can flip: one ulp of the largest
+// output, 2 u(dtype) max|y|. A lost rounding of W still shows in dequantized_weight, which is exact.
+DerivedBound half_gemm_flip_bound(Dtype dtype, double max_abs);
 
 }  // namespace qoracle

@@ -123,8 +123,7 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
         if (const auto it = out.find(name); it != out.end()) {
           double largest = 0.0;
           for (double v : it->second.values) largest = std::max(largest, std::abs(v));
-          if (DerivedBound b = blocked_half_gemm_bound(layer.base().in_features(), c.dtype, largest); b.value > 0)
-            (*bounds)[name] = b;
+          if (DerivedBound b = half_gemm_flip_bound(c.dtype, largest); b.value > 0) (*bounds)[name] = b;
         }
   std::map<std::string, Tensor> requested;
   for (const auto& name : outputs) {

@@ -28,12 +28,18 @@ import time
 import traceback
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-import peft_import  # noqa: E402,F401  (fixtures/export: lets PEFT 0.17.1 import under transformers 5)
-import torch  # noqa: E402
+E = torch = qoracle = qpeft = None  # the sweep's libraries, imported by load_libraries (--report needs none)
 
-import export_peft as E  # noqa: E402  (fixtures/export on PYTHONPATH: the exporter's layer builder)
-import qoracle  # noqa: E402
-from qoracle import peft as qpeft  # noqa: E402
+
+def load_libraries():
+    global E, torch, qoracle, qpeft
+    import peft_import  # noqa: F401  (fixtures/export: lets PEFT 0.17.1 import under transformers 5)
+    import torch as _torch
+
+    import export_peft  # fixtures/export on PYTHONPATH: the exporter's layer builder
+    import qoracle as _qoracle
+    from qoracle import peft as _qpeft
+    E, torch, qoracle, qpeft = export_peft, _torch, _qoracle, _qpeft
 
 SIZES = [(64, 48), (256, 128), (512, 384), (1024, 1024), (4096, 4096)]
 SIZE_WEIGHTS = [4, 4, 2, 1, 0.25]
@@ -193,6 +199,7 @@ def main():
         return report(args.report)
     if not args.out:
         ap.error("--out is required")
+    load_libraries()
     torch.set_num_threads(1)
     import peft
     rng = random.Random(args.seed)
