@@ -47,6 +47,14 @@ nb::dict evaluate(const FixtureCase& c, const std::vector<std::string>& outputs,
   return d;
 }
 
+// The allowance `qoracle check` adds to each expected output's stored tolerance where PEFT's own
+// error grows with the problem (conformance/derived_bounds.hpp), {name: absolute bound}.
+nb::dict derived_bounds(const FixtureCase& c) {
+  nb::dict d;
+  for (const auto& [name, bound] : evaluate_case_with_bounds(c, expected_names(c)).bounds) d[name.c_str()] = bound.value;
+  return d;
+}
+
 CheckRow named_row(const std::string& output) {
   CheckRow row;
   row.output = output;
@@ -161,6 +169,7 @@ NB_MODULE(_core, m) {
       .def_prop_ro("peft_grad_none", &peft_grad_none_list)
       .def_prop_ro("outputs", &expected_names)
       .def_prop_ro("tolerances", &tolerances_dict)
+      .def_prop_ro("derived_bounds", &derived_bounds)
       .def_prop_ro("logical_dtypes", &logical_dtypes_dict)
       .def("to_dict", &case_to_spec, "The case as a spec dict: Case(case.to_dict()) is the same case.")
       .def("__repr__", &case_repr);
