@@ -3,8 +3,9 @@ it really sees.
 
 One forward of the model on the user's inputs, with a forward hook on each PEFT tuner layer, captures
 each layer's input (the first max_tokens rows of its flattened leading dimensions: deterministic and
-bounded); the hooks are then removed and each layer goes through check_layer (or export_case) on its
-own input. The model's forward runs once, as given (its mode: eval() for dropout-free forwards).
+bounded); the hooks are then removed and each layer goes through check_layer's two steps (layer_case,
+then the reference and judging, timed apart) or export_case's on its own input. The model's forward
+runs once, as given (its mode: eval() for dropout-free forwards).
 
     report = qoracle.peft.check_model(model, {"input_ids": ids})
     print(report.summary()); assert report
@@ -19,7 +20,8 @@ import torch
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 from . import _core
-from .peft import check_layer, layer_case
+from ._check import Table
+from .peft import layer_case
 
 
 def tuner_layers(model):
@@ -69,8 +71,25 @@ def capture_inputs(model, inputs, *, max_tokens=64):
     return captured, layers, seconds
 
 
+_BASES = ("Linear", "HQQLinear", "QuantizedLinear", "EetqLinear")
+
+
+def _refusal(layer):
+    """Why qoracle.peft cannot read this tuner layer, or None: it reads LoRA (DoRA) and OFT layers on the
+    four base kinds only. Said here, before layer_case, so the message names the layer's type."""
+    adapter = "lora" if getattr(layer, "lora_A", None) else "oft" if getattr(layer, "oft_R", None) else None
+    base = layer.get_base_layer() if hasattr(layer, "get_base_layer") else None
+    if adapter is None or type(base).__name__ not in _BASES:
+        return (f"{type(layer).__module__}.{type(layer).__name__} on {type(base).__module__}.{type(base).__name__}: "
+                "qoracle.peft reads LoRA/DoRA/OFT layers on torch.nn.Linear, hqq's HQQLinear, aqlm's QuantizedLinear "
+                "and eetq's EetqLinear")
+    return None
+
+
 def _layer_kind(layer):
-    adapter = "lora" if getattr(layer, "lora_A", None) else "oft" if getattr(layer, "oft_R", None) else type(layer).__name__
+    if _refusal(layer):
+        return type(layer).__name__
+    adapter = "lora" if getattr(layer, "lora_A", None) else "oft"
     base = type(layer.get_base_layer()).__name__
     base = {"Linear": "linear", "HQQLinear": "hqq", "QuantizedLinear": "aqlm", "EetqLinear": "eetq"}.get(base, base)
     if adapter == "lora" and any(layer.use_dora.get(n, False) for n in layer.active_adapters):
@@ -94,11 +113,12 @@ def _row_ratio(row):
 class LayerResult:
     """One PEFT layer's check: module name, kind ('lora/hqq', 'dora/linear', ...), dtype, tokens,
     verdict (PASS, FAIL or ERROR), the worst output with its error, allowed bound and their ratio,
-    seconds, and the qoracle.Table (None when qoracle refused the layer: `error` says why)."""
+    seconds (peft_seconds of them reading the layer and running PEFT's side), and the qoracle.Table (None when qoracle refused the layer: `error` says why)."""
 
     def __init__(self, name, kind, dtype, tokens, table=None, error=None, seconds=0.0):
         self.name, self.kind, self.dtype, self.tokens, self.table, self.error, self.seconds = (
             name, kind, dtype, tokens, table, error, seconds)
+        self.peft_seconds = 0.0  # of seconds: layer_case (PEFT's forward, disabled forward, merge/unmerge on copies)
         self.worst, self.worst_error, self.allowed, self.ratio = None, None, None, math.inf
         if table is not None and len(table):
             worst = max(table, key=lambda row: _row_ratio(row)[2])
@@ -162,8 +182,10 @@ class ModelReport(list):
                 lines.append(f"{'':{width}}  {row.error}")
         if len(ranked) > worst:
             lines.append(f"... {len(ranked) - worst} more layers, all with a smaller error/allowed ratio")
+        peft = sum(row.peft_seconds for row in self)
         lines.append(f"time: the model's hooked forward {self.forward_seconds:.2f} s, checks {self.check_seconds:.2f} s "
-                     f"({self.check_seconds / max(len(self), 1):.2f} s a layer)")
+                     f"({self.check_seconds / max(len(self), 1):.2f} s a layer; PEFT's side of them {peft:.2f} s, "
+                     f"the reference and judging {self.check_seconds - peft:.2f} s)")
         return "\n".join(lines)
 
     __str__ = summary
@@ -211,12 +233,18 @@ def check_model(model, inputs, *, grads=False, max_tokens=64, progress=True):
             x = captured[name]
             kind, tokens = _layer_kind(layer), 0 if x is None else x.shape[0]
             start = time.perf_counter()
-            if x is None:
+            if _refusal(layer):
+                row = LayerResult(name, kind, _dtype(x), tokens, error=_refusal(layer))
+            elif x is None:
                 row = LayerResult(name, kind, "-", 0, error="not called in the model's forward on these inputs")
             else:
-                try:
-                    table = check_layer(layer, x, name=name, grads=grads)
+                try:  # check_layer's two steps, timed apart: what PEFT computes, then the reference and judging
+                    case = layer_case(layer, x, name=name, grads=grads)
+                    peft_seconds = time.perf_counter() - start
+                    table = Table(_core.check(case))
+                    table.case = case
                     row = LayerResult(name, kind, _dtype(x), tokens, table=table)
+                    row.peft_seconds = peft_seconds
                 except _core.Error as e:
                     row = LayerResult(name, kind, _dtype(x), tokens, error=str(e))
             row.seconds = time.perf_counter() - start
@@ -243,8 +271,8 @@ def export_model(model, inputs, folder, *, max_tokens=64, grads=False):
     written = {}
     for name, layer in layers:
         x = captured[name]
-        if x is None:
-            written[name] = "not called in the model's forward on these inputs"
+        if _refusal(layer) or x is None:
+            written[name] = _refusal(layer) or "not called in the model's forward on these inputs"
             continue
         try:
             case = layer_case(layer, x, grads=grads)

@@ -7,11 +7,13 @@ projection adapted by get_peft_model; for each variant:
   1. check_model(model, {"input_ids": ids}): every layer checked on the input it saw;
   2. export_model(same model, same inputs, folder) and `qoracle check folder`: the CLI's rows must
      equal check_model's (status and numbers, to the bit), layer by layer;
-  3. (the lora variant) a planted fault: a hook adds 1e-3 to one layer's LoRA branch; check_model and
+  3. (lora-embed) LoRA on the embedding too: a layer qoracle refuses is an ERROR row, never an
+     exception, and export_model writes no file for it;
+  4. (the lora variant) a planted fault: a hook adds 1e-3 to one layer's LoRA branch; check_model and
      the CLI on its export must FAIL exactly that layer and pass the others.
 Prints one JSON object per variant (timings, verdicts) and each report's summary on stderr.
 
-    python peft_model_check.py --cli build-nocuda/qoracle --work /tmp/dir --variants lora,dora,oft,hqq-lora
+    python peft_model_check.py --cli build-nocuda/qoracle --work /tmp/dir --variants lora,dora,oft,hqq-lora,hqq-dora,hqq-oft,lora-embed
 """
 import argparse
 import json
@@ -47,10 +49,12 @@ def build_model(args, variant, seed=0):
                     setattr(module, proj, HQQLinear(child, BaseQuantizeConfig(nbits=4, group_size=64),
                                                     compute_dtype=torch.float32, device="cpu"))
     adapter = variant.split("-")[-1]
+    targets = PROJECTIONS + (["embed_tokens"] if adapter == "embed" else [])  # a LoRA Embedding: qoracle refuses it
+    adapter = "lora" if adapter == "embed" else adapter
     if adapter == "oft":
-        peft_config = OFTConfig(r=0, oft_block_size=32, target_modules=PROJECTIONS, init_weights=False)
+        peft_config = OFTConfig(r=0, oft_block_size=32, target_modules=targets, init_weights=False)
     else:  # init_lora_weights=False: B is random too, so every LoRA branch contributes
-        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=PROJECTIONS,
+        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets,
                                  init_lora_weights=False, use_dora=adapter == "dora")
     model = get_peft_model(model, peft_config).eval()
     if adapter == "dora":  # a trained magnitude differs from the initial row norms
@@ -130,11 +134,16 @@ def run_variant(args, variant):
                   worst=[(r.name, r.worst, r.ratio) for r in sorted(report, key=lambda r: -r.ratio)[:3]],
                   seconds_per_layer={r.name: round(r.seconds, 3) for r in report},
                   forward_plain_s=round(plain, 4), forward_hooked_s=round(report.forward_seconds, 4),
-                  check_s=round(report.check_seconds, 2), check_model_s=round(total, 2),
+                  check_s=round(report.check_seconds, 2), peft_side_s=round(sum(r.peft_seconds for r in report), 2), check_model_s=round(total, 2),
                   export_model_s=round(export_seconds, 2), cli_check_s=round(cli_seconds, 2),
                   exported=sum(os.path.exists(p) for p in written.values()),
                   disagreements=disagreements(report, theirs))
-    result["ok"] = bool(report) and not result["disagreements"] and result["exported"] == len(report) == len(theirs)
+    # lora-embed: the LoRA Embedding must be a refused (ERROR) row with no file, every projection still checked
+    refused = [r.name for r in report if r.name.endswith("embed_tokens")]
+    result["refused"] = {r.name: r.error for r in report if r.verdict == "ERROR"}
+    result["ok"] = (all(r.passed for r in report if r.name not in refused) and sorted(result["refused"]) == refused
+                    and (variant.endswith("embed") == bool(refused)) and not result["disagreements"]
+                    and result["exported"] == len(report) - len(refused) == len(theirs))
     if variant == "lora" and args.plant:
         result["planted"] = planted_fault(args, model, inputs)
         result["ok"] = result["ok"] and result["planted"]["caught"]
@@ -144,7 +153,7 @@ def run_variant(args, variant):
 def planted_fault(args, model, inputs):
     """1e-3 added to one layer's LoRA branch (a hook on its lora_B): check_model and the CLI on the
     export must FAIL that layer, and only it."""
-    target = next(name for name, _ in model.named_modules() if name.endswith("layers.1.mlp.up_proj"))
+    target = next(name for name, _ in model.named_modules() if name.endswith(f"layers.{min(1, args.layers - 1)}.mlp.up_proj"))
     layer = model.get_submodule(target)
     handle = layer.lora_B["default"].register_forward_hook(lambda module, inputs_, output: output + 1e-3)
     try:
@@ -167,7 +176,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", required=True, help="a built qoracle")
     ap.add_argument("--work", required=True, help="a folder for the exported cases")
-    ap.add_argument("--variants", default="lora,dora,oft,hqq-lora")
+    ap.add_argument("--variants", default="lora,dora,oft,hqq-lora,hqq-dora,hqq-oft,lora-embed")
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--intermediate", type=int, default=2048)
     ap.add_argument("--layers", type=int, default=4)
