@@ -6,8 +6,8 @@ Backed by qoracle's C++ double-precision reference (the same code as the `qoracl
     y64 = qoracle.reference(case)["forward"]           # the float64 truth
     assert qoracle.judge(case, my_kernel(case))        # your result, judged like `qoracle check`
 
-`qoracle.check_layer` and `qoracle.export_case` take a live PEFT layer and need torch + PEFT
-(qoracle.peft); `qoracle.testing.cases` parametrizes a pytest test over a fixture tree.
+`qoracle.check_layer` and `qoracle.export_case` take a live PEFT layer, `qoracle.check_model` and
+`qoracle.export_model` a whole PEFT model; they need torch + PEFT (qoracle.peft); `qoracle.testing.cases` parametrizes a pytest test over a fixture tree.
 """
 from ._check import Table, check
 from ._core import Case, Error, Judgement
@@ -16,13 +16,13 @@ from ._load import fixture_files, load, read_file
 from ._reference import reference
 
 __all__ = ["Case", "Error", "Judgement", "Table", "load", "read_file", "fixture_files", "reference", "judge", "check", "check_layer",
-           "export_case", "layer_case"]
+           "export_case", "layer_case", "check_model", "export_model"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name):
     # The PEFT part imports torch; only when asked for.
-    if name in ("check_layer", "export_case", "layer_case"):
+    if name in ("check_layer", "export_case", "layer_case", "check_model", "export_model"):
         try:
             from . import peft
         except ImportError as e:

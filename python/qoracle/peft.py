@@ -426,3 +426,7 @@ def export_case(layer, x, path, *, name=None, grads=False, grad_output=None, see
     case = layer_case(layer, x, name=name, grads=grads, grad_output=grad_output, seed=seed)
     _core.write_cases(str(path), [case])
     return case
+
+
+# The whole-model check (qoracle/model.py) builds on the functions above.
+from .model import ModelReport, check_model, export_model  # noqa: E402,F401

@@ -86,3 +86,5 @@ def test_the_peft_part_says_what_it_needs_where_torch_is_missing():
         pytest.skip("torch and peft are installed here")
     with pytest.raises(ImportError, match="needs torch and peft"):
         qoracle.check_layer
+    with pytest.raises(ImportError, match="needs torch and peft"):
+        qoracle.check_model

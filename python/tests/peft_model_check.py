@@ -1,0 +1,199 @@
+"""check_model and export_model on a whole transformers model, round-tripped through `qoracle check`;
+outside CI (not collected by pytest), in a venv layered on the exporter's (torch, transformers, PEFT,
+hqq): scripts/check-peft-model.sh runs it.
+
+A Llama-architecture model built from a LlamaConfig (random weights, no hub), every attention and MLP
+projection adapted by get_peft_model; for each variant:
+  1. check_model(model, {"input_ids": ids}): every layer checked on the input it saw;
+  2. export_model(same model, same inputs, folder) and `qoracle check folder`: the CLI's rows must
+     equal check_model's (status and numbers, to the bit), layer by layer;
+  3. (lora-embed) LoRA on the embedding too: a layer qoracle refuses is an ERROR row, never an
+     exception, and export_model writes no file for it;
+  4. (the lora variant) a planted fault: a hook adds 1e-3 to one layer's LoRA branch; check_model and
+     the CLI on its export must FAIL exactly that layer and pass the others.
+Prints one JSON object per variant (timings, verdicts) and each report's summary on stderr.
+
+    python peft_model_check.py --cli build-nocuda/qoracle --work /tmp/dir --variants lora,dora,oft,hqq-lora,hqq-dora,hqq-oft,lora-embed
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+import qoracle
+from qoracle.peft import check_model, export_model
+
+PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def build_model(args, variant, seed=0):
+    from peft import LoraConfig, OFTConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(hidden_size=args.hidden, intermediate_size=args.intermediate, num_hidden_layers=args.layers,
+                         num_attention_heads=8, num_key_value_heads=8, vocab_size=1000, max_position_embeddings=256)
+    model = LlamaForCausalLM(config).to(torch.float32).eval()
+    if variant.startswith("hqq"):
+        from hqq.core.quantize import BaseQuantizeConfig, HQQLinear
+        for name, module in list(model.named_modules()):
+            for proj in PROJECTIONS:
+                child = getattr(module, proj, None)
+                if isinstance(child, torch.nn.Linear):
+                    setattr(module, proj, HQQLinear(child, BaseQuantizeConfig(nbits=4, group_size=64),
+                                                    compute_dtype=torch.float32, device="cpu"))
+    adapter = variant.split("-")[-1]
+    targets = PROJECTIONS + (["embed_tokens"] if adapter == "embed" else [])  # a LoRA Embedding: qoracle refuses it
+    adapter = "lora" if adapter == "embed" else adapter
+    if adapter == "oft":
+        peft_config = OFTConfig(r=0, oft_block_size=32, target_modules=targets, init_weights=False)
+    else:  # init_lora_weights=False: B is random too, so every LoRA branch contributes
+        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets,
+                                 init_lora_weights=False, use_dora=adapter == "dora")
+    model = get_peft_model(model, peft_config).eval()
+    if adapter == "dora":  # a trained magnitude differs from the initial row norms
+        gen = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for module in model.modules():
+                for m in getattr(module, "lora_magnitude_vector", {}).values():
+                    m.weight.mul_(1 + 0.1 * torch.randn(m.weight.shape, generator=gen))
+    return model
+
+
+def cli_rows(cli, folder):
+    run = subprocess.run([cli, "check", folder, "--json", "--no-report", "--no-optimized"], capture_output=True, text=True)
+    try:
+        rows = json.loads(run.stdout)["rows"]
+    except (ValueError, KeyError):
+        raise SystemExit(f"qoracle check {folder}: exit {run.returncode}, no JSON: {run.stderr[-2000:]}")
+    out = {}
+    for r in rows:  # export_model names a case '<module name>__<parameters>'
+        out.setdefault(r["case"].split("__")[0], {})[r["output"]] = r
+    return out
+
+
+def same_row(mine, theirs):
+    if theirs is None or mine.status != theirs["status"]:
+        return False
+    if mine.rule == "fp64-referee":
+        return mine.error_vs_oracle == theirs["error_vs_fp64"] and mine.allowed == theirs["allowed"]
+    return mine.max_abs_error == theirs["max_abs_error"] and mine.allowed == theirs["allowed"]
+
+
+def disagreements(report, theirs):
+    """Layers where check_model's rows and the CLI's differ (a missing row included)."""
+    bad = []
+    for row in report:
+        cli = theirs.get(row.name, {})
+        if row.table is None:
+            if cli:
+                bad.append(f"{row.name}: refused here, {len(cli)} CLI rows")
+            continue
+        mine = {r.output: r for r in row.table}
+        if set(mine) != set(cli) or not all(same_row(r, cli.get(o)) for o, r in mine.items()):
+            bad.append(f"{row.name}: {sorted(set(mine) ^ set(cli)) or 'numbers or status differ'}")
+    return bad
+
+
+def timed_forward(model, inputs, repeats=3):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        with torch.no_grad():
+            model(**inputs)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_variant(args, variant):
+    model = build_model(args, variant)
+    gen = torch.Generator().manual_seed(1)
+    inputs = {"input_ids": torch.randint(0, 1000, (args.batch, args.seq), generator=gen)}
+    plain = timed_forward(model, inputs)
+    start = time.perf_counter()
+    report = check_model(model, inputs, max_tokens=args.max_tokens, progress=not args.quiet)
+    total = time.perf_counter() - start
+    print(f"--- {variant}\n{report.summary()}", file=sys.stderr)
+    folder = os.path.join(args.work, variant)
+    shutil.rmtree(folder, ignore_errors=True)
+    start = time.perf_counter()
+    written = export_model(model, inputs, folder, max_tokens=args.max_tokens)
+    export_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    theirs = cli_rows(args.cli, folder)
+    cli_seconds = time.perf_counter() - start
+    result = dict(variant=variant, layers=len(report), passed=sum(r.passed for r in report),
+                  verdicts={r.name: r.verdict for r in report}, kinds=sorted({r.kind for r in report}),
+                  dtypes=sorted({r.dtype for r in report}), tokens=sorted({r.tokens for r in report}),
+                  worst=[(r.name, r.worst, r.ratio) for r in sorted(report, key=lambda r: -r.ratio)[:3]],
+                  seconds_per_layer={r.name: round(r.seconds, 3) for r in report},
+                  forward_plain_s=round(plain, 4), forward_hooked_s=round(report.forward_seconds, 4),
+                  check_s=round(report.check_seconds, 2), peft_side_s=round(sum(r.peft_seconds for r in report), 2), check_model_s=round(total, 2),
+                  export_model_s=round(export_seconds, 2), cli_check_s=round(cli_seconds, 2),
+                  exported=sum(os.path.exists(p) for p in written.values()),
+                  disagreements=disagreements(report, theirs))
+    # lora-embed: the LoRA Embedding must be a refused (ERROR) row with no file, every projection still checked
+    refused = [r.name for r in report if r.name.endswith("embed_tokens")]
+    result["refused"] = {r.name: r.error for r in report if r.verdict == "ERROR"}
+    result["ok"] = (all(r.passed for r in report if r.name not in refused) and sorted(result["refused"]) == refused
+                    and (variant.endswith("embed") == bool(refused)) and not result["disagreements"]
+                    and result["exported"] == len(report) - len(refused) == len(theirs))
+    if variant == "lora" and args.plant:
+        result["planted"] = planted_fault(args, model, inputs)
+        result["ok"] = result["ok"] and result["planted"]["caught"]
+    return result
+
+
+def planted_fault(args, model, inputs):
+    """1e-3 added to one layer's LoRA branch (a hook on its lora_B): check_model and the CLI on the
+    export must FAIL that layer, and only it."""
+    target = next(name for name, _ in model.named_modules() if name.endswith(f"layers.{min(1, args.layers - 1)}.mlp.up_proj"))
+    layer = model.get_submodule(target)
+    handle = layer.lora_B["default"].register_forward_hook(lambda module, inputs_, output: output + 1e-3)
+    try:
+        report = check_model(model, inputs, max_tokens=args.max_tokens, progress=False)
+        folder = os.path.join(args.work, "lora-planted")
+        shutil.rmtree(folder, ignore_errors=True)
+        export_model(model, inputs, folder, max_tokens=args.max_tokens)
+    finally:
+        handle.remove()
+    theirs = cli_rows(args.cli, folder)
+    failed_here = [r.name for r in report if not r.passed]
+    failed_cli = sorted(n for n, rows in theirs.items() if any(r["status"] != "PASS" for r in rows.values()))
+    print(f"--- lora, planted fault in {target}\n{report.summary(worst=3)}", file=sys.stderr)
+    return dict(target=target, failed_check_model=failed_here, failed_cli=failed_cli,
+                caught=failed_here == [target] and failed_cli == [target])
+
+
+def main():
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cli", required=True, help="a built qoracle")
+    ap.add_argument("--work", required=True, help="a folder for the exported cases")
+    ap.add_argument("--variants", default="lora,dora,oft,hqq-lora,hqq-dora,hqq-oft,lora-embed")
+    ap.add_argument("--hidden", type=int, default=1024)
+    ap.add_argument("--intermediate", type=int, default=2048)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--seq", type=int, default=48)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--no-plant", dest="plant", action="store_false")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    ok = True
+    for variant in args.variants.split(","):
+        result = run_variant(args, variant)
+        print(json.dumps(result), flush=True)
+        ok = ok and result["ok"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# qoracle.check_model and export_model on a whole transformers Llama-architecture model (random
+# weights, every projection adapted), round-tripped through `qoracle check`: python/tests/peft_model_check.py.
+# Needs the exporter's venv (torch, transformers, PEFT, hqq); never in CI. Extra arguments go to the
+# script (--variants lora,dora,oft,hqq-lora --hidden 1024 ...). QORACLE_EXPORT_VENV: that venv elsewhere;
+# QORACLE_CLI: a built qoracle (default: build-nocuda/qoracle, built here); QORACLE_PEFT: the PEFT release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+exporter="${QORACLE_EXPORT_VENV:-$root/fixtures/export/.venv}"
+if [[ ! -x "$exporter/bin/python" ]]; then
+  echo "check-peft-model: no exporter venv at $exporter (run fixtures/export/export.sh first)" >&2
+  exit 2
+fi
+# The package in a venv layered on the exporter's, as scripts/check-peft-layers.sh builds it.
+venv=build-python/peft-venv
+[[ -x "$venv/bin/python" ]] || "$exporter/bin/python" -m venv "$venv"
+purelib='import sysconfig; print(sysconfig.get_paths()["purelib"])'
+"$exporter/bin/python" -c "$purelib" > "$("$venv/bin/python" -c "$purelib")/exporter-venv.pth"
+requires=$("$venv/bin/python" -c 'import tomllib; print(" ".join(tomllib.load(open("python/pyproject.toml", "rb"))["build-system"]["requires"]))')
+# shellcheck disable=SC2086
+"$venv/bin/pip" install -q --no-deps $requires pathspec==0.12.1
+"$venv/bin/pip" install -q --no-deps --no-build-isolation ./python --config-settings=build-dir="$root/build-python/cmake-peft"
+cli="${QORACLE_CLI:-$root/build-nocuda/qoracle}"
+if [[ -z "${QORACLE_CLI:-}" ]]; then
+  cmake --preset nocuda >/dev/null && cmake --build --preset nocuda --target qoracle >/dev/null
+fi
+version="${QORACLE_PEFT:-0.21.2}"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+PYTHONPATH="$exporter/peft-$version" NUMBA_NUM_THREADS=1 \
+  "$venv/bin/python" -W ignore python/tests/peft_model_check.py --cli "$cli" --work "$work" "$@"
