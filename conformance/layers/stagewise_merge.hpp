@@ -56,6 +56,9 @@ void attach(Base&, RequantizeLog&) {}  // bases that do not requantize
 inline void attach(HqqLinear& base, RequantizeLog& log) {
   base.set_requantize_hook([&log](const Matrix& w) { return log(w); });
 }
+template <class Base>
+void detach(Base&) {}
+inline void detach(HqqLinear& base) { base.set_requantize_hook(nullptr); }  // the log dies with the merge
 
 // The bound of the producer's float weight after merging (unmerging) `names`, as PEFT computes it.
 // `weight`: the weight merged into (unmerged from); `unmerged`: the base before the merge.
@@ -137,6 +140,7 @@ void stagewise_merge_outputs(Layer& layer, const FixtureCase& c, const Matrix& x
   }
   log.start("unmerge");
   layer.unmerge();
+  detach(layer.mutable_base());
   base_outputs(layer.base(), "unmerged", out);
 }
 
