@@ -29,7 +29,7 @@ CheckRow error_row(const std::string& file, const std::string& case_name, const 
   return row;
 }
 
-// The cases, checked on every core while the isolated child is still reading later files; each
+// The cases, checked on every core once the isolated child has read every file; each
 // case's rows go to its own slot, so the output keeps the files' and cases' order whatever thread
 // finishes first. (The reference and the checks keep no mutable state outside a case.)
 class ParallelCaseChecker {
@@ -157,13 +157,17 @@ int check_command(const std::vector<std::string>& args) {
 
   const auto files = fixture_files(paths);
   if (files.empty()) throw Error("no .h5 fixture files found under the given paths");
+  // Every file is read first, in the isolated child, and only then do the checking threads start:
+  // forking (the reader starts a new child after one crashes on a damaged file) while other threads
+  // run can leave the child holding a lock one of them had (seen: 2 of 80 damaged copies hung
+  // under ASan when the reads and the checks overlapped).
+  std::vector<FileRead> reads;
+  read_fixture_files_isolated(files, [&](FileRead&& read) { reads.push_back(std::move(read)); });
   // Cases run in parallel, one per core: each case's own products stay on its thread.
   set_reference_threads(1);
   ParallelCaseChecker checker(optimized, check_threads());
   std::vector<std::string> notes, unsealed;  // said once, after the table
-  // Decoded in a child process, while this one checks the cases before: a file that crashes
-  // HDF5 becomes an error row, not a crash.
-  read_fixture_files_isolated(files, [&](FileRead&& read) {
+  for (FileRead& read : reads) {
     const std::string& file = read.file;
     for (const auto& note : read.notes) {
       if (note.find(": written without checksums") != std::string::npos) unsealed.push_back(file);
@@ -174,7 +178,7 @@ int check_command(const std::vector<std::string>& args) {
       if (!one.fixture) checker.add_rows({error_row(file, one.name, one.error)});
       else checker.add_case(file, std::move(one));
     }
-  });
+  }
   const std::vector<CheckRow> rows = checker.rows();
 
   if (json) print_json(std::cout, rows);
