@@ -54,21 +54,4 @@ PeftReleaseRules peft_release_rules(const PeftRelease& release) {
   return rules;
 }
 
-const std::vector<PeftRelease>& verified_peft_releases() {
-  static const std::vector<PeftRelease> releases{{0, 17, 1}, {0, 18, 1}, {0, 19, 1}, {0, 20, 0}, {0, 21, 2}};
-  return releases;
-}
-
-std::string peft_release_note(const PeftRelease& release) {
-  const auto& known = verified_peft_releases();
-  const PeftRelease* nearest = nullptr;
-  for (const PeftRelease& r : known) {
-    if (r.text() == release.text()) return "";
-    if (!(release < r)) nearest = &r;
-  }
-  std::string note = "PEFT " + release.text() + " is not a release qoracle has verified (" + known.front().text() + " to " +
-                     known.back().text() + ")";
-  return nearest ? note + "; the rules as of " + nearest->text() + " apply" : note;
-}
-
 }  // namespace qoracle

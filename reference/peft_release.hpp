@@ -5,7 +5,6 @@
 // the fixture, not from here.
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "reference/cayley.hpp"
 
@@ -39,11 +38,7 @@ struct PeftReleaseRules {
 // The rules of the newest table row at or before `release`.
 PeftReleaseRules peft_release_rules(const PeftRelease& release);
 
-// The releases whose fixtures qoracle has checked (fixtures/peft/peft-<release>/), oldest first. The
-// table starts at 0.17.0: the first release with today's OFT and OFT on quantized layers.
-const std::vector<PeftRelease>& verified_peft_releases();
+// The table starts at 0.17.0: the first release with today's OFT and OFT on quantized layers.
 constexpr PeftRelease kOldestPeftRelease{0, 17, 0};
-// "" for a verified release; otherwise a sentence saying which verified release's rules apply.
-std::string peft_release_note(const PeftRelease& release);
 
 }  // namespace qoracle
