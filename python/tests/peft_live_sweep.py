@@ -42,7 +42,7 @@ def load_libraries():
     E, torch, qoracle, qpeft = export_peft, _torch, _qoracle, _qpeft
 
 SIZES = [(64, 48), (256, 128), (512, 384), (1024, 1024), (4096, 4096)]
-SIZE_WEIGHTS = [4, 4, 2, 1, 0.25]
+SIZE_WEIGHTS = [4, 4, 2, 1, 0.5]
 MAGNITUDES = [0.0, 0.01, 0.1, 0.3, 1.0]
 
 
