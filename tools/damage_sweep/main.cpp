@@ -33,9 +33,10 @@ using namespace qoracle::damage;
 namespace {
 
 // What one damaged copy did to `qoracle check`, best first.
-enum class Outcome { Passed, Damaged, Contained, Error, Fail, Unnamed, Crash, Hang };
-constexpr Outcome kOutcomes[] = {Outcome::Passed, Outcome::Damaged, Outcome::Contained, Outcome::Error,
-                                 Outcome::Fail,   Outcome::Unnamed, Outcome::Crash,     Outcome::Hang};
+enum class Outcome { Passed, Damaged, Contained, Error, Unchecked, Fail, Unnamed, Crash, Hang };
+constexpr Outcome kOutcomes[] = {Outcome::Passed,    Outcome::Damaged, Outcome::Contained,
+                                 Outcome::Error,     Outcome::Unchecked, Outcome::Fail,
+                                 Outcome::Unnamed,   Outcome::Crash,   Outcome::Hang};
 
 const char* outcome_name(Outcome o) {
   switch (o) {
@@ -43,6 +44,7 @@ const char* outcome_name(Outcome o) {
     case Outcome::Damaged: return "damaged";
     case Outcome::Contained: return "contained";
     case Outcome::Error: return "error";
+    case Outcome::Unchecked: return "unchecked";
     case Outcome::Fail: return "FAIL";
     case Outcome::Unnamed: return "unnamed";
     case Outcome::Crash: return "crash";
@@ -57,6 +59,7 @@ const char* outcome_meaning(Outcome o) {
     case Outcome::Damaged: return "clean non-zero exit, the file named and reported damaged (a checksum or HDF5's end-of-file check caught it)";
     case Outcome::Contained: return "clean non-zero exit naming the file: HDF5 crashed or hung in the isolated reader";
     case Outcome::Error: return "clean non-zero exit naming the file (unreadable, refused by HDF5 or the schema)";
+    case Outcome::Unchecked: return "a value rewritten through HDF5 (its SHA-256 stale) not reported as damage";
     case Outcome::Fail: return "a numerical FAIL: damaged golden data read as a wrong layer";
     case Outcome::Unnamed: return "non-zero exit whose message does not name the file";
     case Outcome::Crash: return "killed by a signal, or qoracle's own code crashed in the isolated reader";
@@ -159,12 +162,21 @@ int main(int argc, char** argv) try {
     const std::size_t f = static_cast<std::size_t>(i) % files.size();
     const DamageKind kind = kDamageKinds[(static_cast<std::size_t>(i) / files.size()) % std::size(kDamageKinds)];
     const std::uint64_t copy_seed = seed * 1000003u + static_cast<std::uint64_t>(i);
-    const DamagedBytes d = qoracle::damage::damage(originals[f], kind, copy_seed);
     const std::string copy = (fs::path(workdir) / (std::to_string(i) + "-" + damage_kind_name(kind) + "-" +
                                                    fs::path(files[f]).filename().string())).string();
-    std::ofstream(copy, std::ios::binary) << d.bytes;
+    DamagedBytes d;
+    if (kind == DamageKind::RewrittenData) {
+      std::ofstream(copy, std::ios::binary) << originals[f];
+      d.what = rewrite_sealed_dataset(copy, copy_seed);
+    } else {
+      d = qoracle::damage::damage(originals[f], kind, copy_seed);
+      std::ofstream(copy, std::ios::binary) << d.bytes;
+    }
     const Run r = run_check(qoracle, copy, copy + ".log", timeout_s);
-    const Outcome o = classify(r, copy);
+    Outcome o = classify(r, copy);
+    // A value rewritten through HDF5 reads cleanly everywhere but in its SHA-256: anything but
+    // "damaged" means the checksum was not checked.
+    if (kind == DamageKind::RewrittenData && acceptable(o) && o != Outcome::Damaged) o = Outcome::Unchecked;
     ++counts[o][kind];
     ++totals[o];
     if (list) {
@@ -217,7 +229,7 @@ int main(int argc, char** argv) try {
        << "Written by `damage_sweep` (tools/damage_sweep): " << copies << " damaged copies of " << files.size()
        << " committed fixture files, seed " << seed << ", each checked by `qoracle check COPY --no-optimized "
           "--no-report` with a " << timeout_s << " s timeout. Copy i damages file i mod " << files.size()
-       << " in the way i / " << files.size() << " mod 4 names, from seed " << seed << "·1000003 + i.\n\n"
+       << " in the way i / " << files.size() << " mod " << std::size(kDamageKinds) << " names, from seed " << seed << "·1000003 + i.\n\n"
        << table.str() << "\n" << copies << " copies took " << took << ".\n\nFiles:\n\n";
     for (const auto& f : files) md << "- `" << f << "`\n";
     md << "\n" << (offenders.empty() ? "Every copy ended cleanly.\n" : "Copies that did not end cleanly:\n\n");
