@@ -49,6 +49,8 @@ struct OracleJudgement {
   double result_error = 0.0;
   double baseline_error = 0.0;
   double bound = 0.0;
+  std::int64_t nonfinite_as_baseline = 0;      // inf/NaN against a finite oracle, the same in the baseline
+  std::int64_t nonfinite_unlike_baseline = 0;  // likewise, but the baseline differs there: a failure
   std::string message() const;
 };
 OracleJudgement judge_against_oracle(const Tensor& oracle, const Tensor& baseline, const Tensor& result, double k,

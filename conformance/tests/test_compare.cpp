@@ -64,6 +64,24 @@ TEST(Compare, OracleRuleAllowsKTimesTheBaselineError) {
   EXPECT_FALSE(judge_against_oracle(oracle, oracle, t({1.0, kNaN}), 2.0, Dtype::BFloat16).passed);
 }
 
+// A float16 value past 65504 is inf in the producer and the emulation alike (PEFT 0.17's OFT
+// unmerge by R, seed 800014 of the live sweep): the same overflow as the baseline passes, and the
+// message says so; an inf the baseline does not have fails and is named.
+TEST(Compare, OracleRuleAcceptsTheBaselinesOwnOverflow) {
+  const Tensor oracle = t({1.0, 7.0e4}), baseline = t({1.0, kInf});
+  const OracleJudgement same = judge_against_oracle(oracle, baseline, t({1.0, kInf}), 2.0, Dtype::Float16);
+  EXPECT_TRUE(same.passed) << same.message();
+  EXPECT_NE(same.message().find("1 element(s) non-finite where the oracle is finite, as the baseline's"),
+            std::string::npos) << same.message();
+  for (const double r : {-kInf, kNaN}) {
+    const OracleJudgement other = judge_against_oracle(oracle, baseline, t({1.0, r}), 2.0, Dtype::Float16);
+    EXPECT_FALSE(other.passed) << other.message();
+    EXPECT_NE(other.message().find("1 element(s) non-finite on one side of the oracle, and the baseline is not"),
+              std::string::npos) << other.message();
+  }
+  EXPECT_FALSE(judge_against_oracle(oracle, t({1.0, 6.5e4}), t({1.0, kInf}), 2.0, Dtype::Float16).passed);
+}
+
 // judge_result: the rule for a result computed its own way (fused kernels, a user's kernel).
 TEST(JudgeResult, HalfPrecisionResultsMeetTheRefereeAndAreValuesOfTheirDtype) {
   // The producer is one bfloat16 step (2^-7 at 1) off: the bound is 2 * 2^-7 + 2^-8 * 2 = 0.0234.
