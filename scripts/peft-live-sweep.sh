@@ -23,5 +23,13 @@ for version in $(grep -v '^#' fixtures/export/peft-versions.txt); do
     --out "$root/$out")
   results+=("$out")
 done
-"$venv/bin/python" python/tests/peft_live_sweep.py --report "${results[@]}" > reports/peft-live-sweep.md
+# The report's last section, "## Written by hand" (findings, what changed), survives the rewrite.
+report=reports/peft-live-sweep.md
+hand=$(sed -n '/^## Written by hand/,$p' "$report" 2>/dev/null || true)
+{
+  "$venv/bin/python" python/tests/peft_live_sweep.py --report "${results[@]}"
+  echo "Run on $(date -u +%F) at $(git rev-parse --short HEAD): \`scripts/peft-live-sweep.sh $count $seed\`."
+  if [[ -n "$hand" ]]; then printf '\n%s\n' "$hand"; fi
+} > "$report.new"
+mv "$report.new" "$report"
 echo "peft-live-sweep: reports/peft-live-sweep.md"
