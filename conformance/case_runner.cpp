@@ -106,6 +106,7 @@ std::vector<CheckRow> check_case(const FixtureCase& c) {
   const bool low_precision = c.dtype != Dtype::Float64;
   try {
     CaseEvaluation evaluation = evaluate_case_with_bounds(c, names);
+    if (c.convention == Convention::Peft) proto.note = fixture_layers::release_note(c);  // read cleanly above
     actual = std::move(evaluation.outputs);
     bounds = std::move(evaluation.bounds);
     if (low_precision) {

@@ -54,6 +54,7 @@ struct CheckRow {
   Comparison comparison;                   // against the expected value, with its tolerance
   std::optional<OracleJudgement> referee;  // low-precision cases: the fp64-referee row
   std::string error;
+  std::string note;  // said beside the verdict: e.g. which PEFT release's rules judged a newer one
 };
 
 // Why the row is what it is, in one line: its error, else the referee's verdict, else the comparison's.

@@ -40,5 +40,8 @@ PeftReleaseRules peft_release_rules(const PeftRelease& release);
 
 // The table starts at 0.17.0: the first release with today's OFT and OFT on quantized layers.
 constexpr PeftRelease kOldestPeftRelease{0, 17, 0};
+// The newest release whose fixtures and live layers qoracle has checked (the last line of
+// fixtures/export/peft-versions.txt). A newer one gets its rules, with a note saying so.
+constexpr PeftRelease kNewestVerifiedPeftRelease{0, 21, 2};
 
 }  // namespace qoracle

@@ -84,4 +84,12 @@ PeftReleaseRules release_rules(const FixtureCase& c) {
   return peft_release_rules(PeftRelease{999, 0, 0});
 }
 
+std::string release_note(const FixtureCase& c) {
+  const auto release = producing_peft_release(c);
+  if (!release || !(kNewestVerifiedPeftRelease < *release)) return {};
+  const std::string newest = kNewestVerifiedPeftRelease.text();
+  return "PEFT " + release->text() + " is newer than " + newest + ", the newest release qoracle has verified: judged by " +
+         newest + "'s rules";
+}
+
 }  // namespace qoracle::fixture_layers

@@ -27,6 +27,8 @@ std::optional<PeftRelease> producing_peft_release(const FixtureCase& c);
 // The release rules a PEFT-convention case follows: its producer's release, or the newest
 // rules for cases qoracle wrote itself.
 PeftReleaseRules release_rules(const FixtureCase& c);
+// Empty, or (a case from a PEFT release newer than the newest verified one) whose rules judged it.
+std::string release_note(const FixtureCase& c);
 
 template <class Base>
 OftLayer<Base> oft_layer_from(Base base, const FixtureCase& c, Dtype dtype) {

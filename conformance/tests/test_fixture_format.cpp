@@ -1,6 +1,9 @@
 // HDF5 fixture format v1: what is written is read back exactly.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <optional>
+
 #include "conformance/case_runner.hpp"
 #include "fixture_edit.hpp"
 #include "reference/peft_release.hpp"
@@ -121,4 +124,26 @@ TEST(PeftRelease, ReadFromProducerVersionsAndRefusedWhenUnknown) {
   const std::string two = first_error(peft_lora_case("peft-0.20.0", R"({"peft": "0.21.2"})"));
   EXPECT_NE(two.find("different PEFT releases"), std::string::npos) << two;
   EXPECT_EQ(first_error(peft_lora_case("qoracle-reference", "{}")), "");  // not PEFT: the newest rules
+}
+
+// A release newer than the newest verified one is judged by that one's rules, and every row says so.
+TEST(PeftRelease, NewerThanVerifiedIsJudgedWithANote) {
+  QORACLE_SEED_TRACE(41);
+  for (const CheckRow& row : check_case(peft_lora_case("peft-0.21.2", "{}"))) EXPECT_EQ(row.note, "") << row.output;
+  const std::vector<CheckRow> rows = check_case(peft_lora_case("peft-0.22.0", R"({"peft": "0.22.0"})"));
+  ASSERT_FALSE(rows.empty());
+  for (const CheckRow& row : rows) {
+    EXPECT_NE(row.status, CheckStatus::Error) << row.error;
+    EXPECT_EQ(row.note, "PEFT 0.22.0 is newer than 0.21.2, the newest release qoracle has verified: judged by 0.21.2's rules");
+  }
+}
+
+// kNewestVerifiedPeftRelease is the newest release the exporter runs.
+TEST(PeftRelease, NewestVerifiedIsTheExportersNewest) {
+  std::ifstream in(qoracle::testing::source_path("fixtures/export/peft-versions.txt"));
+  std::optional<PeftRelease> newest;
+  for (std::string line; std::getline(in, line);)
+    if (const auto r = parse_peft_release(line); r && !line.starts_with("#") && (!newest || *newest < *r)) newest = r;
+  ASSERT_TRUE(newest.has_value());
+  EXPECT_EQ(newest->text(), kNewestVerifiedPeftRelease.text());
 }

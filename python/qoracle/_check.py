@@ -28,6 +28,7 @@ class Table(list):
             lines.append(f"{row.status:5}  {row.output:34}  allowed {allowed}  {row.message}")
         passed = sum(row.passed for row in self)
         lines.append(f"{passed} passed, {len(self) - passed} failed")
+        lines += [f"note: {note}" for note in dict.fromkeys(row.note for row in self if row.note)]
         return "\n".join(lines)
 
 

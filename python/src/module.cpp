@@ -188,6 +188,7 @@ NB_MODULE(_core, m) {
       .def_prop_ro("convention", [](const CheckRow& r) { return r.convention; })
       .def_prop_ro("producer", [](const CheckRow& r) { return r.producer; })
       .def_prop_ro("error", [](const CheckRow& r) { return r.error; })
+      .def_prop_ro("note", [](const CheckRow& r) { return r.note; })
       // The tolerance rule's numbers (None under the fp64 referee or for an error row).
       .def_prop_ro("mismatched", comparison_field(&Comparison::mismatched))
       .def_prop_ro("total", comparison_field(&Comparison::total))

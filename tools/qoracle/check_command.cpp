@@ -3,7 +3,9 @@
 #include <cstdlib>
 #include <deque>
 #include <iostream>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "conformance/case_runner.hpp"
@@ -131,6 +133,17 @@ unsigned check_threads() {
 }  // namespace
 
 // One line for every file without checksums, not one note per file before the table.
+// The rows' notes (e.g. a newer PEFT release judged by the newest verified one's rules), each with
+// the number of cases it holds for: said once after the table, not per row.
+static std::map<std::string, int> row_notes(const std::vector<CheckRow>& rows) {
+  std::map<std::string, std::set<std::string>> cases;
+  for (const CheckRow& r : rows)
+    if (!r.note.empty()) cases[r.note].insert(r.file + "::" + r.case_name);
+  std::map<std::string, int> out;
+  for (const auto& [note, names] : cases) out[note] = static_cast<int>(names.size());
+  return out;
+}
+
 static std::string unsealed_summary(const std::vector<std::string>& files) {
   std::string s = std::to_string(files.size()) + (files.size() == 1 ? " file" : " files") +
                   " written without checksums, so damage to their data cannot be told from a failing layer "
@@ -185,6 +198,8 @@ int check_command(const std::vector<std::string>& args) {
   else print_table(std::cout, rows);
   for (const auto& note : notes) std::cerr << "note: " << note << "\n";
   if (!unsealed.empty()) std::cerr << "note: " << unsealed_summary(unsealed) << "\n";
+  for (const auto& [note, cases] : row_notes(rows))
+    std::cerr << "note: " << cases << " case(s): " << note << "\n";
   const Tally t = tally(rows);
   if (!report.empty()) {
     std::ofstream md = open_report(report);

@@ -116,6 +116,7 @@ void print_json(std::ostream& out, const std::vector<CheckRow>& rows) {
     }
     // A failure says why in words too (a shape mismatch has no error size to show).
     if (r.status == CheckStatus::Fail) out << ", \"message\": \"" << json_escape(row_detail(r)) << "\"";
+    if (!r.note.empty()) out << ", \"note\": \"" << json_escape(r.note) << "\"";
     out << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
   }
   out << "  ]\n}\n";
