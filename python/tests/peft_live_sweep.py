@@ -193,12 +193,17 @@ def main():
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--out")
     ap.add_argument("--no-faults", action="store_true")
+    ap.add_argument("--size", help="draw only this size, e.g. 4096x4096 (the widest layers are rare in the "
+                                   "weighted draw because each costs minutes here)")
     ap.add_argument("--report", nargs="+", help="write the Markdown report of these result files and stop")
     args = ap.parse_args()
     if args.report:
         return report(args.report)
     if not args.out:
         ap.error("--out is required")
+    if args.size:
+        global SIZES, SIZE_WEIGHTS
+        SIZES, SIZE_WEIGHTS = [tuple(int(n) for n in args.size.split("x"))], [1]
     load_libraries()
     torch.set_num_threads(1)
     import peft
