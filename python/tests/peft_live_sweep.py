@@ -46,8 +46,11 @@ SIZE_WEIGHTS = [4, 4, 2, 1, 0.5]
 MAGNITUDES = [0.0, 0.01, 0.1, 0.3, 1.0]
 
 
+BASES = ["linear", "linear", "hqq", "hqq", "aqlm"]
+
+
 def random_case(rng, index, seed):
-    base = rng.choice(["linear", "linear", "hqq", "hqq", "aqlm"])
+    base = rng.choice(BASES)
     kind = rng.choice(["oft", "oft_neumann", "coft", "oft_share", "lora", "rslora", "dora", "two"])
     if base == "aqlm" and kind == "dora":
         kind = "lora"  # PEFT refuses DoRA on AQLM
@@ -193,6 +196,7 @@ def main():
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--out")
     ap.add_argument("--no-faults", action="store_true")
+    ap.add_argument("--base", choices=("linear", "hqq", "aqlm"), help="draw only this base")
     ap.add_argument("--size", help="draw only this size, e.g. 4096x4096 (the widest layers are rare in the "
                                    "weighted draw because each costs minutes here)")
     ap.add_argument("--report", nargs="+", help="write the Markdown report of these result files and stop")
@@ -201,6 +205,9 @@ def main():
         return report(args.report)
     if not args.out:
         ap.error("--out is required")
+    if args.base:
+        global BASES
+        BASES = [args.base]
     if args.size:
         global SIZES, SIZE_WEIGHTS
         SIZES, SIZE_WEIGHTS = [tuple(int(n) for n in args.size.split("x"))], [1]
