@@ -71,11 +71,15 @@ std::string MergeCase::name() const {
 
 std::vector<MergeCase> merge_cases() {
   std::vector<MergeCase> cases;
-  // 4096 for linear layers only: HQQ and EETQ requantize in double (HQQ's proximal steps, minutes).
+  // 4096 for linear layers and EETQ's export (a float64 merge on the dequantized weight, then one
+  // int8 rounding per element: seconds). Not HQQ: requantizing runs hqq's proximal optimizer
+  // (here in double, in float32 in the LibTorch baseline), 2 s and 8 s an iteration at 1024 on the
+  // shared 2-core VM, and 16 times the work at 4096.
   for (AdapterKind a : {AdapterKind::Oft, AdapterKind::Lora})
     for (BaseFormat f : {BaseFormat::Linear, BaseFormat::Hqq, BaseFormat::Eetq})
       for (int n : {256, 1024}) cases.push_back({a, f, n});
-  for (AdapterKind a : {AdapterKind::Oft, AdapterKind::Lora}) cases.push_back({a, BaseFormat::Linear, 4096});
+  for (AdapterKind a : {AdapterKind::Oft, AdapterKind::Lora})
+    for (BaseFormat f : {BaseFormat::Linear, BaseFormat::Eetq}) cases.push_back({a, f, 4096});
   return cases;
 }
 

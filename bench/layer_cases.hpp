@@ -48,7 +48,7 @@ std::vector<LayerCase> forward_cases();
 // reference would take minutes per iteration on.
 std::vector<LayerCase> device_forward_cases();
 
-// Merge paths at 256 and 1024 (linear also 4096), where the layer has one: linear and HQQ merge then unmerge (HQQ requantizes both
+// Merge paths at 256 and 1024 (linear and EETQ also 4096), where the layer has one: linear and HQQ merge then unmerge (HQQ requantizes both
 // times); EETQ's export (dequantize, merge, requantize). AQLM has no merge (PEFT raises).
 struct MergeCase {
   AdapterKind adapter;

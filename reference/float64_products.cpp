@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "reference/error.hpp"
+
 namespace qoracle {
 
 namespace {
@@ -52,17 +54,24 @@ void parallel_for(std::ptrdiff_t n, std::ptrdiff_t grain,
 }
 
 namespace {
-// C (m x n) = op(A) op(B), column-major; k may be 0 (then C is zero).
-void dgemm(bool trans_a, bool trans_b, Eigen::Index m, Eigen::Index n, Eigen::Index k, const double* a, Eigen::Index lda,
-           const double* b, Eigen::Index ldb, double* c) {
+// C (m x n, leading dimension ldc) = alpha op(A) op(B) + beta C, column-major; k may be 0 (then
+// C is beta C).
+void dgemm(bool trans_a, bool trans_b, Eigen::Index m, Eigen::Index n, Eigen::Index k, double alpha, const double* a,
+           Eigen::Index lda, const double* b, Eigen::Index ldb, double beta, double* c, Eigen::Index ldc) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    std::fill(c, c + m * n, 0.0);
+    for (Eigen::Index j = 0; j < n; ++j)
+      for (Eigen::Index i = 0; i < m; ++i) c[j * ldc + i] = beta == 0.0 ? 0.0 : beta * c[j * ldc + i];
     return;
   }
   cblas_dgemm(CblasColMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), 1.0, a, static_cast<blasint>(lda),
-              b, static_cast<blasint>(ldb), 0.0, c, static_cast<blasint>(m));
+              static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda),
+              b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+}
+// C (m x n) = op(A) op(B).
+void dgemm(bool trans_a, bool trans_b, Eigen::Index m, Eigen::Index n, Eigen::Index k, const double* a, Eigen::Index lda,
+           const double* b, Eigen::Index ldb, double* c) {
+  dgemm(trans_a, trans_b, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, std::max<Eigen::Index>(m, 1));
 }
 }  // namespace
 
@@ -78,6 +87,31 @@ Matrix times(const Matrix& a, const Matrix& b) {
   dgemm(false, false, a.rows(), b.cols(), a.cols(), a.data(), std::max<Eigen::Index>(a.rows(), 1), b.data(),
         std::max<Eigen::Index>(b.rows(), 1), c.data());
   return c;
+}
+
+void add_scaled_product(Matrix& w, double s, const Matrix& b, const Matrix& a) {
+  if (b.rows() != w.rows() || a.cols() != w.cols() || b.cols() != a.rows())
+    throw Error("add_scaled_product: shapes " + shape_string(w) + " += " + shape_string(b) + " * " + shape_string(a));
+  dgemm(false, false, w.rows(), w.cols(), b.cols(), s, b.data(), std::max<Eigen::Index>(b.rows(), 1), a.data(),
+        std::max<Eigen::Index>(a.rows(), 1), 1.0, w.data(), std::max<Eigen::Index>(w.rows(), 1));
+}
+
+Vector row_norms_of_sum(const Matrix& w, double s, const Matrix& b, const Matrix& a) {
+  if (b.rows() != w.rows() || a.cols() != w.cols() || b.cols() != a.rows())
+    throw Error("row_norms_of_sum: shapes " + shape_string(w) + " + " + shape_string(b) + " * " + shape_string(a));
+  Vector norms(w.rows());
+  // Each thread forms ~1 MiB panels of rows of w + s b a (in its cache) and takes their norms.
+  const std::ptrdiff_t panel = std::max<std::ptrdiff_t>(1, (1 << 17) / std::max<Eigen::Index>(w.cols(), 1));
+  parallel_for(w.rows(), panel, [&](std::ptrdiff_t begin, std::ptrdiff_t end) {
+    Matrix rows;
+    for (std::ptrdiff_t o0 = begin; o0 < end; o0 += panel) {
+      const std::ptrdiff_t n = std::min(panel, end - o0);
+      rows = w.middleRows(o0, n);
+      rows.noalias() += s * (b.middleRows(o0, n) * a);
+      norms.segment(o0, n) = rows.rowwise().norm();
+    }
+  });
+  return norms;
 }
 
 namespace {

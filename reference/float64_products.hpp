@@ -23,6 +23,12 @@ void parallel_for(std::ptrdiff_t n, std::ptrdiff_t grain, const std::function<vo
 Matrix times_transposed(const Matrix& a, const Matrix& b);
 Matrix times(const Matrix& a, const Matrix& b);
 
+// w += s * b * a in place, for a rank-r update (w (out, in), b (out, r), a (r, in)): one dgemm with
+// beta = 1 on every core, no (out, in) temporary. s b a is not rounded on its own before the sum.
+void add_scaled_product(Matrix& w, double s, const Matrix& b, const Matrix& a);
+// The row norms of w + s * b * a without forming it: panels of rows on every core.
+Vector row_norms_of_sum(const Matrix& w, double s, const Matrix& b, const Matrix& a);
+
 // A (out, in) weight that decodes its rows on demand: rows [begin, end) into `rows_out`, row-major
 // ((end - begin) x in doubles).
 using RowDecoder = std::function<void(int begin, int end, double* rows_out)>;

@@ -1,6 +1,9 @@
 #include "reference/lora_linear.hpp"
 
 #include <algorithm>
+#include <type_traits>
+
+#include "reference/float64_products.hpp"
 
 namespace qoracle {
 
@@ -21,7 +24,10 @@ void LoraLayer<Base>::add_adapter(const std::string& name, const LoraConfig& con
 
 template <class Base>
 Vector LoraLayer<Base>::dora_scale(const LoraAdapter& adapter, const Matrix& weight) const {
-  const Vector norms = (weight + adapter.delta_weight()).rowwise().norm();
+  // float64: the row norms of W + s B A panel by panel on every core, without an (out, in)
+  // temporary; the emulated dtypes keep Eigen's sum, as their fixtures pin it.
+  const Vector norms = dtype_ == Dtype::Float64 ? row_norms_of_sum(weight, adapter.scaling(), adapter.b(), adapter.a())
+                                                : Vector((weight + adapter.delta_weight()).rowwise().norm());
   return adapter.magnitude()->cwiseQuotient(norms);
 }
 
@@ -81,7 +87,8 @@ Matrix LoraLayer<Base>::rounded_output(const Entry& e, const Matrix& x) const {
 
 template <class Base>
 void LoraLayer<Base>::cast_as_written(const Entry& e, Matrix& w) const {
-  if (convention_ == Convention::Peft && e.adapter.config().use_dora) w = round_to(dtype_, w);
+  // (Rounding to float64 changes nothing, and would copy W.)
+  if (convention_ == Convention::Peft && e.adapter.config().use_dora && dtype_ != Dtype::Float64) w = round_to(dtype_, w);
 }
 
 template <class Base>
@@ -130,9 +137,15 @@ Matrix LoraLayer<Base>::forward_disabled(const Matrix& x) {
 }
 
 template <class Base>
-void LoraLayer<Base>::replace(const Matrix& w, std::optional<Vector> bias) {
-  base_.set_weight(w, dtype_);  // rounds to the weight dtype, or requantizes
+void LoraLayer<Base>::replace(Matrix w, std::optional<Vector> bias) {
   if (convention_ == Convention::Peft && Base::peft_quirks.merge_drops_bias) bias.reset();
+  if constexpr (std::is_same_v<Base, DenseLinear>) {
+    if (dtype_ == Dtype::Float64) {  // rounding to float64 changes nothing: W moves in, uncopied
+      base_ = DenseLinear(std::move(w), std::move(bias));
+      return;
+    }
+  }
+  base_.set_weight(w, dtype_);  // rounds to the weight dtype, or requantizes (or throws, unchanged)
   base_.set_bias(std::move(bias));
 }
 
@@ -151,7 +164,12 @@ void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
   if constexpr (Base::no_merge != nullptr) throw Error(std::string("merge: ") + Base::no_merge);
   const auto todo = adapters_.to_merge(names);
   if (todo.empty()) return;
-  const Base before = base_;
+  // A merge that throws leaves the layer unchanged. Where the base is written once, at the end,
+  // the merge works on its own copy of W until replace(), which completes or throws with the base
+  // unchanged: no backup of the base (at 4096 x 4096 a dense one is 128 MiB). Otherwise (PEFT's
+  // adapter-by-adapter write-back, DoRA's replay of the merged adapters) the base is restored.
+  std::optional<Base> before;
+  if (!writes_base_once(todo)) before = base_;
   const AdapterRegistry<Entry> adapters_before = adapters_;  // merged list and cached DoRA scales
   try {
     if (convention_ == Convention::Peft) {
@@ -161,10 +179,19 @@ void LoraLayer<Base>::merge(const std::vector<std::string>& names) {
       merge_at_once(todo);
     }
   } catch (const Error&) {
-    base_ = before;
+    if (before) base_ = std::move(*before);
     adapters_ = adapters_before;
     throw;
   }
+}
+
+template <class Base>
+bool LoraLayer<Base>::writes_base_once(const std::vector<std::string>& todo) const {
+  if (convention_ == Convention::Math) return true;  // merge_at_once
+  if (todo.size() != 1) return false;                // PEFT writes each adapter back
+  // DoRA's g on the unmerged base: unmerged_base() unmerges and re-merges the merged adapters.
+  return !adapters_.get(todo.front()).adapter.config().use_dora || dora_norms_on_merged_weight_ ||
+         adapters_.merged.empty();
 }
 
 template <class Base>
@@ -182,20 +209,27 @@ std::optional<Vector> LoraLayer<Base>::merged_bias(const std::string& name, std:
 // adapter merged, as the forward takes it.
 template <class Base>
 void LoraLayer<Base>::merge_at_once(const std::vector<std::string>& todo) {
-  Matrix w = base_.weight();
-  const bool any_dora = std::any_of(todo.begin(), todo.end(),
-                                    [&](const std::string& n) { return adapters_.get(n).adapter.config().use_dora; });
-  const Matrix unmerged = any_dora ? without_merged_adapters(w) : Matrix();
+  auto is_dora = [&](const std::string& n) { return adapters_.get(n).adapter.config().use_dora; };
+  std::vector<Vector> scales(todo.size());  // DoRA's g, all on the same unmerged weight
+  if (std::any_of(todo.begin(), todo.end(), is_dora)) {
+    auto scales_on = [&](const Matrix& unmerged) {
+      for (std::size_t i = 0; i < todo.size(); ++i)
+        if (is_dora(todo[i])) scales[i] = dora_scale(adapters_.get(todo[i]).adapter, unmerged);
+    };
+    if (adapters_.merged.empty())
+      scales_on(base_.weight());  // W itself, uncopied
+    else
+      scales_on(without_merged_adapters(base_.weight()));
+  }
+  Matrix w = base_.weight();  // the working copy: the base is written once, below
   std::optional<Vector> bias = base_.bias();
-  std::vector<Vector> scales;
-  for (const auto& name : todo) {
-    const Entry& e = adapters_.get(name);
-    scales.push_back(e.adapter.config().use_dora ? dora_scale(e.adapter, unmerged) : Vector());
-    w = with_adapter(e, scales.back(), w);
+  for (std::size_t i = 0; i < todo.size(); ++i) {
+    const std::string& name = todo[i];
+    merge_into(adapters_.get(name), scales[i], w);
     bias = merged_bias(name, std::move(bias));
     require_finite_result(w, "merge of adapter '" + name + "' into base.weight (weights left unchanged)");
   }
-  replace(w, std::move(bias));
+  replace(std::move(w), std::move(bias));
   for (std::size_t i = 0; i < todo.size(); ++i) {
     adapters_.get(todo[i]).dora_scale_at_merge = scales[i];
     adapters_.merged.push_back(todo[i]);
@@ -208,15 +242,19 @@ template <class Base>
 void LoraLayer<Base>::merge_one(const std::string& name) {
   const Entry& e = adapters_.get(name);
   Vector g;
-  if (e.adapter.config().use_dora)
-    g = dora_scale(e.adapter, dora_norms_on_merged_weight_ ? base_.weight() : unmerged_base());
-  Matrix w = with_adapter(e, g, base_.weight());  // the weight after any replay
+  if (e.adapter.config().use_dora) {
+    // With no adapter merged (and outside a replay) the unmerged base is W itself: not copied.
+    const bool on_weight = dora_norms_on_merged_weight_ || (adapters_.merged.empty() && !unmerged_cache_);
+    g = on_weight ? dora_scale(e.adapter, base_.weight()) : dora_scale(e.adapter, unmerged_base());
+  }
+  Matrix w = base_.weight();  // the weight after any replay: the working copy
+  merge_into(e, g, w);
   cast_as_written(e, w);
   // A merge that rebuilds the base without its bias (HQQ) ignores lora_bias too: PEFT refuses
   // lora_bias on HQQ in get_peft_model, but add_adapter lets it through (H8).
   std::optional<Vector> bias = Base::peft_quirks.merge_drops_bias ? std::nullopt : merged_bias(name, base_.bias());
   require_finite_result(w, "merge of adapter '" + name + "' into base.weight (weights left unchanged)");
-  replace(w, std::move(bias));
+  replace(std::move(w), std::move(bias));
   adapters_.get(name).dora_scale_at_merge = g;
   adapters_.merged.push_back(name);
 }
@@ -243,48 +281,58 @@ Matrix LoraLayer<Base>::unmerged_base() {
 }
 
 template <class Base>
-Matrix LoraLayer<Base>::with_adapter(const Entry& e, const Vector& g, const Matrix& w) const {
-  const Matrix delta = delta_of(e);
-  return e.adapter.config().use_dora ? Matrix(g.asDiagonal() * (w + delta)) : Matrix(w + delta);
+void LoraLayer<Base>::merge_into(const Entry& e, const Vector& g, Matrix& w) const {
+  const bool dora = e.adapter.config().use_dora;
+  if (dtype_ == Dtype::Float64) {  // the exact math, in place: no delta or sum temporaries
+    add_scaled_product(w, e.adapter.scaling(), e.adapter.b(), e.adapter.a());
+    if (dora) w.array().colwise() *= g.array();
+    return;
+  }
+  const Matrix delta = delta_of(e);  // emulated dtypes: as PEFT rounds it, bit for bit as before
+  w = dora ? Matrix(g.asDiagonal() * (w + delta)) : Matrix(w + delta);
 }
 
 template <class Base>
-Matrix LoraLayer<Base>::without_adapter(const Entry& e, const Matrix& w, const Matrix& delta) {
-  return e.adapter.config().use_dora ? Matrix(e.dora_scale_at_merge.cwiseInverse().asDiagonal() * w - delta)
-                                     : Matrix(w - delta);
+void LoraLayer<Base>::unmerge_from(const Entry& e, Matrix& w, bool round_delta) const {
+  const bool dora = e.adapter.config().use_dora;
+  if (dtype_ == Dtype::Float64) {  // in place (rounding s B A to float64 changes nothing)
+    if (dora) w.array().colwise() *= e.dora_scale_at_merge.cwiseInverse().array();
+    add_scaled_product(w, -e.adapter.scaling(), e.adapter.b(), e.adapter.a());
+    return;
+  }
+  Matrix delta = delta_of(e);
+  if (round_delta) delta = round_to(dtype_, delta);
+  w = dora ? Matrix(e.dora_scale_at_merge.cwiseInverse().asDiagonal() * w - delta) : Matrix(w - delta);
 }
 
 template <class Base>
 Matrix LoraLayer<Base>::without_merged_adapters(Matrix w) const {
-  for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
-    const Entry& e = adapters_.get(*it);
-    w = without_adapter(e, w, delta_of(e));
-  }
+  for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) unmerge_from(adapters_.get(*it), w, false);
   return w;
 }
 
 template <class Base>
 void LoraLayer<Base>::unmerge() {
   if (adapters_.merged.empty()) return;
-  const bool each = convention_ == Convention::Peft;
+  // PEFT writes each adapter back (rounding to the weight dtype, or requantizing); a dense float64
+  // weight written back is the same weight, so there it is written once, at the end.
+  const bool each = convention_ == Convention::Peft && !(std::is_same_v<Base, DenseLinear> && dtype_ == Dtype::Float64);
   Matrix w = base_.weight();
   std::optional<Vector> bias = base_.bias();
   for (auto it = adapters_.merged.rbegin(); it != adapters_.merged.rend(); ++it) {
     const Entry& e = adapters_.get(*it);
-    Matrix delta = delta_of(e);
     // Plain LoRA subtracts delta.to(weight dtype); DoRA's unmerge computes W'/g - delta in float32
     // and rounds once (cast_as_written), in every release.
-    if (Base::peft_quirks.lora_unmerge_rounds_delta && !e.adapter.config().use_dora) delta = round_to(dtype_, delta);
-    w = without_adapter(e, w, delta);
+    unmerge_from(e, w, Base::peft_quirks.lora_unmerge_rounds_delta && !e.adapter.config().use_dora);
     if (const auto db = delta_bias_of(e); db && bias) *bias = round_to(dtype_, Vector(*bias - *db));
     if (each) {
       cast_as_written(e, w);
-      replace(w, bias);
+      replace(std::move(w), bias);
       w = base_.weight();
       bias = base_.bias();
     }
   }
-  if (!each) replace(w, std::move(bias));
+  if (!each) replace(std::move(w), std::move(bias));
   adapters_.merged.clear();
 }
 

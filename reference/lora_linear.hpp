@@ -83,7 +83,8 @@ class LoraLayer {
 
  private:
   using Entry = LoraEntry;
-  void replace(const Matrix& w, std::optional<Vector> bias);
+  // Writes w (and the bias) back: either completes or throws with the base unchanged.
+  void replace(Matrix w, std::optional<Vector> bias);
   Dtype adapter_dtype_of(const Entry& e) const;
   // The scaling as PEFT multiplies by it: a Python float meeting a float32 or 16-bit tensor is
   // rounded to float32 first (torch's opmath); a float64 tensor keeps the double.
@@ -96,10 +97,15 @@ class LoraLayer {
   // PEFT casts a DoRA-merged or -unmerged weight back to the compute dtype (.to(orig_dtype)),
   // also before requantizing; plain LoRA requantizes its float32 sum as is.
   void cast_as_written(const Entry& e, Matrix& w) const;
-  // w with adapter a merged: g (w + s B A) for DoRA (g its factor), w + s B A otherwise.
-  Matrix with_adapter(const Entry& e, const Vector& g, const Matrix& w) const;
-  // Its inverse with the factor cached at merge, subtracting `delta` (s B A, as the caller rounds it).
-  static Matrix without_adapter(const Entry& e, const Matrix& w, const Matrix& delta);
+  // w <- g (w + s B A) for DoRA (g its factor), w + s B A otherwise. In float64 in place, with
+  // one rank-r dgemm on every core; emulated dtypes add delta_of(e) as PEFT rounds it.
+  void merge_into(const Entry& e, const Vector& g, Matrix& w) const;
+  // Its inverse with the factor cached at merge: w <- w / g - s B A; round_delta rounds s B A to
+  // the weight dtype first (PEFT's plain LoRA unmerge).
+  void unmerge_from(const Entry& e, Matrix& w, bool round_delta) const;
+  // Whether merging `todo` writes the base once, at the end (then the working copy of W keeps a
+  // merge that throws from changing the layer, and no backup is needed).
+  bool writes_base_once(const std::vector<std::string>& todo) const;
   // w less the merged adapters' deltas, exactly (no requantization): the base the forward sees.
   Matrix without_merged_adapters(Matrix w) const;
   void merge_at_once(const std::vector<std::string>& todo);

@@ -158,3 +158,50 @@ TEST(Lora, PeftDoraReturnsARowForAVectorInput) {
     EXPECT_FALSE(layer.forward_adds_leading_dimension());
   }
 }
+
+// A merge that throws (here: s B A overflows to inf, or DoRA's g to 0 and W' to NaN) leaves the
+// layer as it was, bit for bit: weight, bias, merged list. Covers the merges that write the base
+// once at the end and need no backup (Math; PEFT's single adapter) and those that write before
+// the failure and restore a backup (PEFT adapter by adapter; DoRA replaying the merged ones).
+TEST(Lora, MergeThatThrowsLeavesTheLayerUnchanged) {
+  const std::uint64_t seed = 34;
+  QORACLE_SEED_TRACE(seed);
+  SeededRandom rng(seed);
+  const int in = 5, out = 6;
+  const Matrix w = rng.normal(out, in, 1.0), x = rng.normal(2, in, 1.0);
+  const Vector bias = rng.normal(out, 1, 1.0).col(0);
+  const Matrix a = rng.normal(2, in, 0.3), b = rng.normal(out, 2, 0.3);
+  const Matrix huge_a = Matrix::Constant(2, in, 1e200), huge_b = Matrix::Constant(out, 2, 1e200);
+  for (Convention convention : {Convention::Math, Convention::Peft})
+    for (Dtype dtype : {Dtype::Float64, Dtype::Float32})
+      for (bool dora : {false, true}) {
+        SCOPED_TRACE(std::string(convention_name(convention)) + " " + dtype_name(dtype) + (dora ? " DoRA" : " LoRA"));
+        const LoraConfig config{2, 4, false, false, dora};
+        const std::optional<Vector> m = dora ? std::optional<Vector>(Vector::Ones(out)) : std::nullopt;
+        LoraLinear layer(DenseLinear(w, bias), convention);
+        layer.set_compute_dtype(dtype);
+        layer.add_adapter("ok", config, a, b, std::nullopt, m);
+        layer.add_adapter("huge", config, huge_a, huge_b, std::nullopt, m);
+        auto expect_unchanged = [&](const Matrix& weight, const std::vector<std::string>& merged, const char* what) {
+          SCOPED_TRACE(what);
+          EXPECT_EQ(layer.base().weight(), weight);
+          ASSERT_TRUE(layer.base().bias());
+          EXPECT_EQ(*layer.base().bias(), bias);
+          EXPECT_EQ(layer.merged_adapters(), merged);
+        };
+        const Matrix before = layer.base().weight();
+        EXPECT_THROW(layer.merge({"huge"}), Error);
+        expect_unchanged(before, {}, "huge alone");
+        EXPECT_THROW(layer.merge({"ok", "huge"}), Error);  // PEFT has written "ok" back by then
+        expect_unchanged(before, {}, "ok, then huge");
+        layer.merge({"ok"});
+        const Matrix merged = layer.base().weight();
+        EXPECT_NE(merged, before);
+        EXPECT_THROW(layer.merge({"huge"}), Error);  // DoRA in PEFT: unmerges and re-merges "ok" first
+        expect_unchanged(merged, {"ok"}, "huge after ok");
+        layer.set_active_adapters({"ok"});
+        EXPECT_TRUE(layer.forward(x).allFinite());
+        layer.unmerge();
+        EXPECT_TRUE(close(w, layer.base().weight(), 1e-6));
+      }
+}
