@@ -37,7 +37,15 @@ TEST_P(CommittedFixture, EveryExpectedOutputCanFail) {
   // inverse, its float32 sums of large adapters): a move past the whole bound must fail.
   std::vector<std::string> names;
   for (const auto& e : original.expected) names.push_back(e.name);
-  const std::map<std::string, DerivedBound> derived = evaluate_case_with_bounds(original, names).bounds;
+  std::map<std::string, DerivedBound> derived = evaluate_case_with_bounds(original, names).bounds;
+  // Some allowances are stage-wise: AQLM's half-GEMM flip holds only where the producer's
+  // forward_disabled differs from the emulation's, which a perturbation of it makes so. The bound a
+  // perturbed output must pass is the one with such allowances granted.
+  FixtureCase unlocked = original;
+  for (ExpectedOutput& e : unlocked.expected)
+    if (!e.value.values.empty()) e.value.values.front() = std::nextafter(e.value.values.front(), 1e300);
+  for (const auto& [name, bound] : evaluate_case_with_bounds(unlocked, names).bounds)
+    if (!derived.contains(name) || derived.at(name).value < bound.value) derived[name] = bound;
   for (std::size_t i = 0; i < original.expected.size(); ++i) {
     const ExpectedOutput& e = original.expected[i];
     const auto n = static_cast<std::int64_t>(e.value.values.size());
