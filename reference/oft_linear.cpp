@@ -63,7 +63,9 @@ Matrix OftLayer<Base>::forward(const Matrix& x) const {
   for (const auto& name : adapters_.active())  // float64: block by block (R_bd is never formed)
     z = dtype_ == Dtype::Float64 ? adapters_.get(name).rotate(z) : Matrix(z * rotation(name));
   // PEFT casts the rotated activations back to the input dtype before the base layer.
-  Matrix y = base_.forward(round_to(dtype_, z), dtype_);
+  z = round_to(dtype_, z);
+  require_finite_result(z, "forward: the rotated activations x R in " + std::string(dtype_name(dtype_)));
+  Matrix y = base_.forward(z, dtype_);
   require_finite_result(y, "forward");
   return y;
 }

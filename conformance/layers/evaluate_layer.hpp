@@ -20,10 +20,15 @@
 namespace qoracle::fixture_layers {
 
 // Stage-wise judging of torch's half GEMM: the one-flip allowance (half_gemm_flip_bound) is for
-// the base's GEMM, whose result the producer recorded alone as forward_disabled. Where that is
-// bit-identical to the emulation, the GEMM flipped nothing and the forwards stay exact (so a
-// wrong rounding in the adapter's branch, e.g. its scaling, is still seen); a case without
-// forward_disabled keeps the allowance.
+// the base's GEMM, whose result the producer recorded alone as forward_disabled. A LoRA forward
+// runs that same GEMM on the same x: where forward_disabled is bit-identical to the emulation, the
+// GEMM flipped nothing and the forwards stay exact (so a wrong rounding in the adapter's branch,
+// e.g. its scaling, is still seen). OFT's forward multiplies the rotated x, another GEMM whose
+// flips forward_disabled cannot show: it keeps the allowance, as does a case without
+// forward_disabled.
+template <class Layer>
+constexpr bool is_lora_layer = requires(const Layer& l) { l.adapter(std::string()).scaling(); };
+
 inline bool base_gemm_may_have_flipped(const FixtureCase& c, const std::map<std::string, Tensor>& computed) {
   const auto recorded = std::find_if(c.expected.begin(), c.expected.end(),
                                      [](const ExpectedOutput& e) { return e.name == "forward_disabled"; });
@@ -96,9 +101,14 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
       out[name] = activation_tensor(copy.forward_disabled(x), c);
     } else if (name.rfind("delta_weight/", 0) == 0) {
       out[name] = Tensor::from_matrix(layer.delta_weight(name.substr(13)), Dtype::Float64);
-      if constexpr (requires { layer.adapter(std::string()).scaling(); })
+      if constexpr (requires { layer.adapter(std::string()).scaling(); }) {
         if (bounds && c.convention == Convention::Peft)
           (*bounds)[name] = lora_delta_bound(layer.adapter(name.substr(13)), layer.adapter_dtype(name.substr(13)));
+      } else if (bounds && c.convention == Convention::Peft) {
+        // OFT's delta is W R^T - W: the product's float32 error stays whole in the (smaller) difference.
+        const Matrix w = layer.base().weight();
+        (*bounds)[name] = merge_bound(layer, {name.substr(13)}, false, w, w);
+      }
     } else if (name.rfind("weight_after_forward/", 0) == 0 && has_parameter_after_forward<Layer>) {
       if constexpr (has_parameter_after_forward<Layer>)
         out[name] = Tensor::from_matrix(layer.weight_after_forward(name.substr(21)), Dtype::Float64);
@@ -131,7 +141,8 @@ std::map<std::string, Tensor> evaluate_layer(Layer layer, const FixtureCase& c, 
         if (const DerivedBound* b = merge_output_bound(merge_bounds, name, requantizes)) (*bounds)[name] = *b;
   }
   if constexpr (std::is_same_v<std::decay_t<decltype(layer.base())>, AqlmLinear>)
-    if (bounds && layer.base().kernel() == AqlmKernel::DequantizeGemm && base_gemm_may_have_flipped(c, out))
+    if (bounds && layer.base().kernel() == AqlmKernel::DequantizeGemm &&
+        (!is_lora_layer<Layer> || base_gemm_may_have_flipped(c, out)))
       for (const char* name : {"forward", "forward_disabled"})
         if (const auto it = out.find(name); it != out.end()) {
           double largest = 0.0;

@@ -302,3 +302,15 @@ TEST(BadInput, OverflowingMergeIsRefusedAndLeavesTheWeightsUnchanged) {
   EXPECT_TRUE(layer.merged_adapters().empty());
   EXPECT_THROW(layer.forward(Matrix::Ones(1, 8)), Error);  // no silent inf either
 }
+
+TEST(BadInput, HalfPrecisionRotationThatOverflowsIsNamed) {
+  // A large Neumann R in float16: x R passes 65504 before the base sees it (the live sweep's
+  // seed 1000012); the message names the rotated activations, not the (finite) x.
+  OftLinear layer = oft_layer();
+  OftConfig c = oft_b(4);
+  c.use_cayley_neumann = true;
+  layer.add_adapter("a", c, Matrix::Constant(2, 6, 30.0));
+  layer.set_compute_dtype(Dtype::Float16);
+  const std::string msg = qoracle::testing::error_of([&] { layer.forward(Matrix::Ones(1, 8)); });
+  EXPECT_NE(msg.find("forward: the rotated activations x R in float16: the result overflowed"), std::string::npos) << msg;
+}
