@@ -52,44 +52,33 @@ Matrix OftAdapter::rotation_matrix() const {
   return r;
 }
 
-Matrix OftAdapter::rotate(const Matrix& x) const {
+// z = x with each b-wide column block j replaced by block(x_j, R_j): the three block maps below,
+// on every core once there is enough work (a forward of many tokens).
+template <class BlockMap>
+Matrix OftAdapter::map_blocks(const Matrix& x, BlockMap block) const {
   const int b = blocks_.block_size;
   require_shape(x, x.rows(), static_cast<Eigen::Index>(blocks_.r) * b, "x");
   const auto rotations = block_rotations();
   Matrix z(x.rows(), x.cols());
-  // Blocks on every core once there is enough work (a forward of many tokens).
   parallel_for(blocks_.r, std::max<std::ptrdiff_t>(1, (1 << 18) / std::max<Eigen::Index>(x.rows() * b * b, 1)),
                [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
                  for (auto j = j0; j < j1; ++j)
-                   z.middleCols(j * b, b).noalias() = x.middleCols(j * b, b) * rotations[static_cast<std::size_t>(j)];
+                   z.middleCols(j * b, b) = block(x.middleCols(j * b, b), rotations[static_cast<std::size_t>(j)]);
                });
   return z;
 }
 
+Matrix OftAdapter::rotate(const Matrix& x) const {
+  return map_blocks(x, [](const auto& xj, const Matrix& r) { return Matrix(xj * r); });
+}
+
 Matrix OftAdapter::rotate_transposed(const Matrix& x) const {
-  const int b = blocks_.block_size;
-  require_shape(x, x.rows(), static_cast<Eigen::Index>(blocks_.r) * b, "x");
-  const auto rotations = block_rotations();
-  Matrix z(x.rows(), x.cols());
-  parallel_for(blocks_.r, 1, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
-    for (auto j = j0; j < j1; ++j)
-      z.middleCols(j * b, b).noalias() = x.middleCols(j * b, b) * rotations[static_cast<std::size_t>(j)].transpose();
-  });
-  return z;
+  return map_blocks(x, [](const auto& xj, const Matrix& r) { return Matrix(xj * r.transpose()); });
 }
 
 Matrix OftAdapter::unrotate_transposed(const Matrix& x) const {
-  const int b = blocks_.block_size;
-  require_shape(x, x.rows(), static_cast<Eigen::Index>(blocks_.r) * b, "x");
-  const auto rotations = block_rotations();
-  Matrix z(x.rows(), x.cols());
   // X R^-T = (R^-1 X^T)^T: solve R Y = X^T per block.
-  parallel_for(blocks_.r, 1, [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
-    for (auto j = j0; j < j1; ++j)
-      z.middleCols(j * b, b) =
-          rotations[static_cast<std::size_t>(j)].partialPivLu().solve(x.middleCols(j * b, b).transpose()).transpose();
-  });
-  return z;
+  return map_blocks(x, [](const auto& xj, const Matrix& r) { return Matrix(r.partialPivLu().solve(xj.transpose()).transpose()); });
 }
 
 // ---- backward (training.md §4) ----

@@ -42,6 +42,8 @@ class OftAdapter {
   RotateGradients rotate_backward(const Matrix& x, const Matrix& grad_z) const;
 
  private:
+  template <class BlockMap>
+  Matrix map_blocks(const Matrix& x, BlockMap block) const;  // each column block j of x through block(x_j, R_j)
   OftConfig config_;
   OftBlocks blocks_;
   Matrix weight_;
