@@ -226,6 +226,15 @@ def main():
                 row["refused"] = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
                 results.append(row)
                 continue
+            try:
+                with torch.no_grad():
+                    finite = bool(torch.isfinite(layer(x)).all())
+            except Exception:  # PEFT's own forward raising: check_layer below records why
+                finite = True
+            if not finite:  # the layer itself overflows its dtype: nothing to judge
+                row["refused"] = "PEFT's own forward is non-finite (the dtype overflows)"
+                results.append(row)
+                continue
             t0 = time.time()
             try:
                 table = qoracle.check_layer(layer, x)
