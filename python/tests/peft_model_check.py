@@ -233,6 +233,7 @@ def run_variant(args, variant):
         serial_total = statistics.median(t[0] for t in timings["serial"])
         result.update(serial_check_model_s=round(serial_total, 2), serial_check_wall_s=round(serial.wall_seconds, 2),
                       serial_peft_side_s=round(sum(r.peft_seconds for r in serial), 2),
+                      serial_seconds_per_layer={r.name: round(r.seconds, 3) for r in serial},
                       serial_reference_s=round(serial.check_seconds - sum(r.peft_seconds for r in serial), 2),
                       serial_ratio_to_peft=round(serial_total / max(sum(r.peft_seconds for r in serial), 1e-9), 2),
                       speedup=round(serial_total / total, 2), serial_rows_equal=same_rows(serial, report))
