@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import torch
 from peft.tuners.tuners_utils import BaseTunerLayer
@@ -148,9 +149,12 @@ class ModelReport(list):
     the counts, the worst layers first with their largest error against the allowed bound, and the
     time (the hooked forward and the checks)."""
 
-    def __init__(self, rows, forward_seconds):
+    def __init__(self, rows, forward_seconds, workers=1, wall_seconds=None):
         super().__init__(rows)
         self.forward_seconds = forward_seconds
+        self.workers = workers  # layers checked at once
+        # the checks' wall time (PEFT's side and the reference, overlapped when workers > 1)
+        self.wall_seconds = self.check_seconds if wall_seconds is None else wall_seconds
 
     def __bool__(self):
         return len(self) > 0 and all(row.passed for row in self)
@@ -183,9 +187,10 @@ class ModelReport(list):
         if len(ranked) > worst:
             lines.append(f"... {len(ranked) - worst} more layers, all with a smaller error/allowed ratio")
         peft = sum(row.peft_seconds for row in self)
-        lines.append(f"time: the model's hooked forward {self.forward_seconds:.2f} s, checks {self.check_seconds:.2f} s "
-                     f"({self.check_seconds / max(len(self), 1):.2f} s a layer; PEFT's side of them {peft:.2f} s, "
-                     f"the reference and judging {self.check_seconds - peft:.2f} s)")
+        lines.append(f"time: the model's hooked forward {self.forward_seconds:.2f} s, checks {self.wall_seconds:.2f} s wall "
+                     f"({self.workers} at once); the layers' own times add up to {self.check_seconds:.2f} s "
+                     f"({self.check_seconds / max(len(self), 1):.2f} s a layer): PEFT's side {peft:.2f} s, "
+                     f"the reference and judging {self.check_seconds - peft:.2f} s")
         return "\n".join(lines)
 
     __str__ = summary
@@ -219,40 +224,117 @@ def _dtype(x):
     return str(x.dtype).replace("torch.", "") if x is not None else "-"
 
 
-def check_model(model, inputs, *, grads=False, max_tokens=64, progress=True):
+def _workers(workers):
+    """How many layers check_model checks at once: `workers`, else QORACLE_CHECK_THREADS (as for
+    `qoracle check`), else every core."""
+    source = "workers"
+    if workers is None:
+        env = os.environ.get("QORACLE_CHECK_THREADS")
+        if env is None:
+            return max(1, os.cpu_count() or 1)
+        source, workers = "QORACLE_CHECK_THREADS", env.strip()
+        if workers.isdigit():
+            workers = int(workers)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024:
+        raise _core.Error(f"check_model: {source}: expected a thread count from 1 to 1024, got {workers!r}")
+    return workers
+
+
+def _judge(case):
+    """The reference and judging of one layer's case, timed: runs on a worker thread (the C++ check
+    releases the GIL)."""
+    start = time.perf_counter()
+    table = Table(_core.check(case))
+    table.case = case
+    return table, time.perf_counter() - start
+
+
+def check_model(model, inputs, *, grads=False, max_tokens=64, progress=True, workers=None):
     """Every PEFT tuner layer of `model` checked against the reference on the input it sees in one
     forward of `model` on `inputs` (a dict of keyword arguments, or a tensor): check_layer on the first
     max_tokens rows of each layer's input (grads=True: with its backward, G seeded; see check_layer).
+    PEFT's side of each layer (layer_case) runs on the calling thread, one layer after the other; the
+    reference and judging of up to `workers` layers run at once on threads (default: every core, or
+    QORACLE_CHECK_THREADS; 1: one after the other), each reference on one thread, as `qoracle check`
+    runs cases. The rows are the same whatever `workers` is, in module order.
     Returns a ModelReport (truthy when every layer passes); a layer qoracle refuses is a row with its
     qoracle.Error, never an exception."""
+    workers = _workers(workers)
     captured, layers, forward_seconds = capture_inputs(model, inputs, max_tokens=max_tokens)
     update, close = _progress(len(layers), progress)
-    rows = []
+    rows = [None] * len(layers)
+    pending = {}  # future -> (index, LayerResult fields, seconds of PEFT's side)
+    started = time.perf_counter()
+
+    def finish(future):
+        i, fields, peft_seconds = pending.pop(future)
+        try:
+            table, seconds = future.result()
+            row = LayerResult(*fields, table=table)
+        except _core.Error as e:
+            row, seconds = LayerResult(*fields, error=str(e)), 0.0
+        row.peft_seconds, row.seconds = peft_seconds, peft_seconds + seconds
+        rows[i] = row
+        update(f"{row.name} {row.verdict}")
+
+    pool, threads_before = None, _core.reference_threads()
+    if workers > 1:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qoracle-check")
+        _core.set_reference_threads(1)  # a core per layer, not every core per layer
     try:
-        for name, layer in layers:
+        for i, (name, layer) in enumerate(layers):
             x = captured[name]
             kind, tokens = _layer_kind(layer), 0 if x is None else x.shape[0]
             start = time.perf_counter()
-            if _refusal(layer):
-                row = LayerResult(name, kind, _dtype(x), tokens, error=_refusal(layer))
-            elif x is None:
-                row = LayerResult(name, kind, "-", 0, error="not called in the model's forward on these inputs")
-            else:
-                try:  # check_layer's two steps, timed apart: what PEFT computes, then the reference and judging
-                    case = layer_case(layer, x, name=name, grads=grads)
-                    peft_seconds = time.perf_counter() - start
-                    table = Table(_core.check(case))
-                    table.case = case
-                    row = LayerResult(name, kind, _dtype(x), tokens, table=table)
-                    row.peft_seconds = peft_seconds
-                except _core.Error as e:
-                    row = LayerResult(name, kind, _dtype(x), tokens, error=str(e))
-            row.seconds = time.perf_counter() - start
-            rows.append(row)
-            update(f"{name} {row.verdict}")
+            if _refusal(layer) or x is None:
+                error = _refusal(layer) or "not called in the model's forward on these inputs"
+                rows[i] = LayerResult(name, kind, _dtype(x) if _refusal(layer) else "-", tokens, error=error)
+                update(f"{name} ERROR")
+                continue
+            fields = (name, kind, _dtype(x), tokens)
+            try:  # PEFT's side: what PEFT computes, read on this thread (torch and the layer stay here)
+                case = layer_case(layer, x, name=name, grads=grads)
+            except _core.Error as e:
+                rows[i] = LayerResult(*fields, error=str(e))
+                rows[i].seconds = time.perf_counter() - start
+                update(f"{name} ERROR")
+                continue
+            peft_seconds = time.perf_counter() - start
+            if pool is None:
+                future = _Done(_judge, case)
+                pending[future] = (i, fields, peft_seconds)
+                finish(future)
+                continue
+            pending[pool.submit(_judge, case)] = (i, fields, peft_seconds)
+            while len(pending) >= 2 * workers:  # bounded: at most 2 cases a worker held in memory
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: pending[f][0]):
+                    finish(future)
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: pending[f][0]):
+                finish(future)
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            _core.set_reference_threads(threads_before)
         close()
-    return ModelReport(rows, forward_seconds)
+    return ModelReport(rows, forward_seconds, workers, time.perf_counter() - started)
+
+
+class _Done:
+    """A finished call in the shape of a future, for workers=1 (no threads at all)."""
+
+    def __init__(self, function, *args):
+        try:
+            self._value, self._error = function(*args), None
+        except _core.Error as e:
+            self._value, self._error = None, e
+
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def case_file_name(module_name):

@@ -13,6 +13,7 @@
 #include "conformance/tolerances.hpp"
 #include "fixtures/format/isolated_read.hpp"
 #include "reference/error.hpp"
+#include "reference/float64_products.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -229,7 +230,16 @@ NB_MODULE(_core, m) {
   m.def("write_cases", &write_fixture_file, "path"_a, "cases"_a);
   m.def("known_layer_kinds", &known_layer_kinds);
   m.def("evaluate", &evaluate, "case"_a, "outputs"_a, "dtype"_a.none(), "convention"_a.none());
-  m.def("check", &check_case, "case"_a);
+  // check_case reads only the C++ case: other Python threads run meanwhile (check_model checks
+  // several layers at once, as `qoracle check` checks several cases).
+  m.def("check", [](const FixtureCase& c) {
+    nb::gil_scoped_release unlocked;
+    return check_case(c);
+  }, "case"_a);
+  // Threads one reference call uses for its products (default: every core); check_model sets 1
+  // while it checks layers in parallel, as `qoracle check` does.
+  m.def("set_reference_threads", &set_reference_threads, "threads"_a);
+  m.def("reference_threads", &reference_threads);
   m.def("compare", &compare_arrays, "expected"_a, "actual"_a, "atol"_a, "rtol"_a, "max_mismatch_fraction"_a, "output"_a,
         "equal_nan"_a = false);
   m.def("referee", &referee_arrays, "oracle"_a, "expected"_a, "actual"_a, "dtype"_a, "output"_a);
