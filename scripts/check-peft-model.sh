@@ -8,20 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-exporter="${QORACLE_EXPORT_VENV:-$root/fixtures/export/.venv}"
-if [[ ! -x "$exporter/bin/python" ]]; then
-  echo "check-peft-model: no exporter venv at $exporter (run fixtures/export/export.sh first)" >&2
-  exit 2
-fi
-# The package in a venv layered on the exporter's, as scripts/check-peft-layers.sh builds it.
-venv=build-python/peft-venv
-[[ -x "$venv/bin/python" ]] || "$exporter/bin/python" -m venv "$venv"
-purelib='import sysconfig; print(sysconfig.get_paths()["purelib"])'
-"$exporter/bin/python" -c "$purelib" > "$("$venv/bin/python" -c "$purelib")/exporter-venv.pth"
-requires=$("$venv/bin/python" -c 'import tomllib; print(" ".join(tomllib.load(open("python/pyproject.toml", "rb"))["build-system"]["requires"]))')
-# shellcheck disable=SC2086
-"$venv/bin/pip" install -q --no-deps $requires pathspec==0.12.1
-"$venv/bin/pip" install -q --no-deps --no-build-isolation ./python --config-settings=build-dir="$root/build-python/cmake-peft"
+script=check-peft-model
+# shellcheck source=scripts/peft-venv.sh
+source scripts/peft-venv.sh
 cli="${QORACLE_CLI:-$root/build-nocuda/qoracle}"
 if [[ -z "${QORACLE_CLI:-}" ]]; then
   cmake --preset nocuda >/dev/null && cmake --build --preset nocuda --target qoracle >/dev/null
