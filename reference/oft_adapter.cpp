@@ -52,8 +52,8 @@ Matrix OftAdapter::rotation_matrix() const {
   return r;
 }
 
-// z = x with each b-wide column block j replaced by block(x_j, R_j): the three block maps below,
-// on every core once there is enough work (a forward of many tokens).
+// z = x with each b-wide column block j written by block(z_j, x_j, R_j): the three block maps
+// below, on every core once there is enough work (a forward of many tokens).
 template <class BlockMap>
 Matrix OftAdapter::map_blocks(const Matrix& x, BlockMap block) const {
   const int b = blocks_.block_size;
@@ -63,22 +63,22 @@ Matrix OftAdapter::map_blocks(const Matrix& x, BlockMap block) const {
   parallel_for(blocks_.r, std::max<std::ptrdiff_t>(1, (1 << 18) / std::max<Eigen::Index>(x.rows() * b * b, 1)),
                [&](std::ptrdiff_t j0, std::ptrdiff_t j1) {
                  for (auto j = j0; j < j1; ++j)
-                   z.middleCols(j * b, b) = block(x.middleCols(j * b, b), rotations[static_cast<std::size_t>(j)]);
+                   block(z.middleCols(j * b, b), x.middleCols(j * b, b), rotations[static_cast<std::size_t>(j)]);
                });
   return z;
 }
 
 Matrix OftAdapter::rotate(const Matrix& x) const {
-  return map_blocks(x, [](const auto& xj, const Matrix& r) { return Matrix(xj * r); });
+  return map_blocks(x, [](auto zj, const auto& xj, const Matrix& r) { zj.noalias() = xj * r; });
 }
 
 Matrix OftAdapter::rotate_transposed(const Matrix& x) const {
-  return map_blocks(x, [](const auto& xj, const Matrix& r) { return Matrix(xj * r.transpose()); });
+  return map_blocks(x, [](auto zj, const auto& xj, const Matrix& r) { zj.noalias() = xj * r.transpose(); });
 }
 
 Matrix OftAdapter::unrotate_transposed(const Matrix& x) const {
   // X R^-T = (R^-1 X^T)^T: solve R Y = X^T per block.
-  return map_blocks(x, [](const auto& xj, const Matrix& r) { return Matrix(r.partialPivLu().solve(xj.transpose()).transpose()); });
+  return map_blocks(x, [](auto zj, const auto& xj, const Matrix& r) { zj = r.partialPivLu().solve(xj.transpose()).transpose(); });
 }
 
 // ---- backward (training.md §4) ----

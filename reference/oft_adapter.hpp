@@ -43,7 +43,7 @@ class OftAdapter {
 
  private:
   template <class BlockMap>
-  Matrix map_blocks(const Matrix& x, BlockMap block) const;  // each column block j of x through block(x_j, R_j)
+  Matrix map_blocks(const Matrix& x, BlockMap block) const;  // block(z_j, x_j, R_j) writes column block j of z
   OftConfig config_;
   OftBlocks blocks_;
   Matrix weight_;
