@@ -33,6 +33,7 @@ import torch
 
 import qoracle
 from qoracle.peft import check_model, export_model
+from peft_layers import same_row  # python/tests: a row and the CLI's JSON row, to the bit
 
 PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -133,14 +134,6 @@ def cli_rows(cli, folder):
     for r in rows:  # export_model names a case '<module name>__<parameters>'
         out.setdefault(r["case"].split("__")[0], {})[r["output"]] = r
     return out
-
-
-def same_row(mine, theirs):
-    if theirs is None or mine.status != theirs["status"]:
-        return False
-    if mine.rule == "fp64-referee":
-        return mine.error_vs_oracle == theirs["error_vs_fp64"] and mine.allowed == theirs["allowed"]
-    return mine.max_abs_error == theirs["max_abs_error"] and mine.allowed == theirs["allowed"]
 
 
 def disagreements(report, theirs):
